@@ -1,0 +1,240 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <functional>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/db/connection_settings.h"
+
+namespace docgate {
+namespace {
+
+// One configurable option: how to read it from text and how to show it.
+struct Option {
+  std::string name;  // flag name without "--"
+  std::string help;
+  std::function<absl::Status(Config&, const std::string&)> set;
+  std::function<std::string(const Config&)> show;
+};
+
+std::string EnvName(const std::string& flag) {
+  std::string env = "DOCGATE_";
+  for (char c : flag) env += (c == '-') ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+std::string ShowDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return absl::StrCat(d.count() / 1000, "s");
+  return absl::StrCat(d.count(), "ms");
+}
+
+Option Text(std::string name, std::string help, std::string Config::*field) {
+  return {name, help,
+          [field](Config& c, const std::string& v) {
+            c.*field = v;
+            return absl::OkStatus();
+          },
+          [field](const Config& c) { return c.*field; }};
+}
+
+template <typename Int>
+absl::Status ParseInt(const std::string& name, const std::string& v, int64_t min, Int* out) {
+  int64_t parsed = 0;
+  if (!absl::SimpleAtoi(v, &parsed) || parsed < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected a whole number >= ", min, ", got '", v, "'"));
+  }
+  *out = static_cast<Int>(parsed);
+  return absl::OkStatus();
+}
+
+Option Int(std::string name, std::string help, int Config::*field, int64_t min) {
+  return {name, help,
+          [name, field, min](Config& c, const std::string& v) {
+            return ParseInt(name, v, min, &(c.*field));
+          },
+          [field](const Config& c) { return std::to_string(c.*field); }};
+}
+
+Option Limit(std::string name, std::string help, int64_t Limits::*field) {
+  return {name, help,
+          [name, field](Config& c, const std::string& v) {
+            return ParseInt(name, v, 0, &(c.limits.*field));
+          },
+          [field](const Config& c) { return std::to_string(c.limits.*field); }};
+}
+
+Option Duration(std::string name, std::string help, std::chrono::milliseconds Config::*field) {
+  return {name, help,
+          [name, field](Config& c, const std::string& v) -> absl::Status {
+            auto d = ParseDuration(v);
+            if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", d.status().message()));
+            c.*field = *d;
+            return absl::OkStatus();
+          },
+          [field](const Config& c) { return ShowDuration(c.*field); }};
+}
+
+Option Bool(std::string name, std::string help, bool Config::*field) {
+  return {name, help,
+          [name, field](Config& c, const std::string& v) -> absl::Status {
+            if (v == "true" || v == "1" || v == "yes") {
+              c.*field = true;
+            } else if (v == "false" || v == "0" || v == "no") {
+              c.*field = false;
+            } else {
+              return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected true or false, got '", v, "'"));
+            }
+            return absl::OkStatus();
+          },
+          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }};
+}
+
+Option OneOf(std::string name, std::string help, std::string Config::*field, std::vector<std::string> allowed) {
+  return {name, help,
+          [name, field, allowed](Config& c, const std::string& v) -> absl::Status {
+            if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+              std::string list;
+              for (const auto& a : allowed) absl::StrAppend(&list, list.empty() ? "" : "|", a);
+              return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected ", list, ", got '", v, "'"));
+            }
+            c.*field = v;
+            return absl::OkStatus();
+          },
+          [field](const Config& c) { return c.*field; }};
+}
+
+const std::vector<Option>& Options() {
+  static const auto* options = new std::vector<Option>{
+      Text("listen", "gRPC listen address", &Config::listen),
+      Text("database-url", "libpq URI or key=value string (else DATABASE_URL, else PG* variables)",
+           &Config::database_url),
+      Text("database-password-file", "file holding the database password, read at every connect",
+           &Config::database_password_file),
+      Int("pool-max", "largest number of PostgreSQL connections", &Config::pool_max, 1),
+      Int("pool-min-idle", "connections kept open while idle", &Config::pool_min_idle, 0),
+      Duration("acquire-timeout", "longest wait for a connection before UNAVAILABLE", &Config::acquire_timeout),
+      Int("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE",
+          &Config::pool_queue_max, 1),
+      Duration("connect-timeout", "libpq connect_timeout", &Config::connect_timeout),
+      Bool("auto-migrate", "apply schema migrations at start", &Config::auto_migrate),
+      Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
+      OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),
+      OneOf("log-level", "least severe level logged", &Config::log_level,
+            {"trace", "debug", "info", "warn", "error", "critical", "off"}),
+      Limit("max-name-bytes", "largest document name", &Limits::max_name_bytes),
+      Limit("max-source-uri-bytes", "largest source_uri", &Limits::max_source_uri_bytes),
+      Limit("max-content-type-bytes", "largest content_type", &Limits::max_content_type_bytes),
+      Limit("max-status-detail-bytes", "largest status_detail", &Limits::max_status_detail_bytes),
+      Limit("max-attributes", "most attributes per document", &Limits::max_attributes),
+      Limit("max-attributes-bytes", "largest attributes, keys plus values", &Limits::max_attributes_bytes),
+      Limit("max-body-bytes", "largest body (the gRPC receive limit follows it)", &Limits::max_body_bytes),
+  };
+  return *options;
+}
+
+const Option* FindOption(const std::string& name) {
+  for (const auto& o : Options()) {
+    if (o.name == name) return &o;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  static const std::pair<const char*, int64_t> kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  for (const auto& [suffix, factor] : kUnits) {
+    const std::string s = suffix;
+    if (text.size() > s.size() && text.compare(text.size() - s.size(), s.size(), s) == 0) {
+      int64_t n = 0;
+      if (absl::SimpleAtoi(text.substr(0, text.size() - s.size()), &n) && n >= 0) {
+        return std::chrono::milliseconds(n * factor);
+      }
+      break;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 250ms, 5s or 2m, got '", text, "'"));
+}
+
+absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& env,
+                                      const std::vector<std::string>& args) {
+  Invocation inv;
+  // The environment first, so that flags override it.
+  if (auto it = env.find("DATABASE_URL"); it != env.end()) inv.config.database_url = it->second;
+  for (const auto& o : Options()) {
+    if (auto it = env.find(EnvName(o.name)); it != env.end()) {
+      if (auto s = o.set(inv.config, it->second); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(EnvName(o.name), ": ", s.message()));
+      }
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      inv.command = Command::kHelp;
+      continue;
+    }
+    if (arg == "--check-config") {
+      inv.command = Command::kCheckConfig;
+      continue;
+    }
+    if (arg == "migrate" && i == 0) {
+      inv.command = Command::kMigrate;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "' (see --help)"));
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    const Option* option = FindOption(name);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      value = args[++i];
+    }
+    if (auto s = option->set(inv.config, value); !s.ok()) return s;
+  }
+  if (inv.config.pool_min_idle > inv.config.pool_max) {
+    return absl::InvalidArgumentError("--pool-min-idle must not exceed --pool-max");
+  }
+  return inv;
+}
+
+std::string HelpText() {
+  const Config defaults;
+  std::ostringstream out;
+  out << "usage: docgate [migrate] [--flag=value ...] [--check-config] [--help]\n\n"
+      << "  migrate          apply schema migrations and exit\n"
+      << "  --check-config   print the effective configuration (secrets redacted) and exit\n\n"
+      << "Every flag may also come from its environment variable; a flag wins.\n"
+      << "The database may also come from DATABASE_URL or libpq's PG* variables.\n\n";
+  for (const auto& o : Options()) {
+    out << "  --" << o.name << "\n      " << o.help << "\n      env " << EnvName(o.name)
+        << ", default '" << o.show(defaults) << "'\n";
+  }
+  return out.str();
+}
+
+std::string DescribeConfig(const Config& config) {
+  std::ostringstream out;
+  for (const auto& o : Options()) {
+    std::string value = o.show(config);
+    if (o.name == "database-url") value = db::RedactConnectionString(value);
+    out << o.name << " = " << value << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace docgate

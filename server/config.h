@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace docgate {
+
+// Field limits of SPEC "API"; a value beyond one is INVALID_ARGUMENT naming the field.
+struct Limits {
+  int64_t max_name_bytes = 1024;
+  int64_t max_source_uri_bytes = 2048;
+  int64_t max_content_type_bytes = 255;
+  int64_t max_status_detail_bytes = 4096;
+  int64_t max_attributes = 64;
+  int64_t max_attributes_bytes = 64 * 1024;  // keys plus values
+  int64_t max_body_bytes = 4 * 1024 * 1024;
+};
+
+// The effective configuration. Each field: flag `--kebab-name`, environment
+// `DOCGATE_KEBAB_NAME` (upper case, '_' for '-'); a flag wins over the environment.
+struct Config {
+  // gRPC listen address.
+  std::string listen = "0.0.0.0:50051";
+  // libpq connection string or URI. Empty: DATABASE_URL, else libpq's PG* variables.
+  std::string database_url;
+  // A file holding the database password (a Kubernetes secret); read at every connect.
+  std::string database_password_file;
+  // Largest number of PostgreSQL connections this instance opens.
+  int pool_max = 16;
+  // Connections kept open while idle (also how the pool notices the database return).
+  int pool_min_idle = 1;
+  // Longest wait for a connection before UNAVAILABLE (the RPC deadline may cut it shorter).
+  std::chrono::milliseconds acquire_timeout{5000};
+  // Requests waiting for a connection beyond this are refused with UNAVAILABLE.
+  int pool_queue_max = 4096;
+  // libpq connect_timeout (rounded up to whole seconds, at least 2 as libpq requires).
+  std::chrono::milliseconds connect_timeout{5000};
+  // Apply schema migrations at start (also: `docgate migrate`).
+  bool auto_migrate = true;
+  // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
+  std::chrono::milliseconds shutdown_grace{10000};
+  // "text" or "json".
+  std::string log_format = "text";
+  // trace, debug, info, warn, error, critical, off.
+  std::string log_level = "info";
+  Limits limits;
+};
+
+// What the command line asks for.
+enum class Command { kServe, kMigrate, kHelp, kCheckConfig };
+
+struct Invocation {
+  Command command = Command::kServe;
+  Config config;
+};
+
+// Parses argv (without argv[0]) over the environment. Returns INVALID_ARGUMENT with
+// one readable sentence for an unknown flag, a missing or malformed value.
+absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& env,
+                                      const std::vector<std::string>& args);
+
+// `docgate --help`: every option with its environment variable and default.
+std::string HelpText();
+
+// `docgate --check-config`: the effective configuration, one `name = value` a line,
+// with the database password redacted.
+std::string DescribeConfig(const Config& config);
+
+// Parses "250ms", "5s", "2m", "1h". Exposed for tests.
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace docgate

@@ -1,0 +1,71 @@
+#include "server/db/migrations.h"
+
+#include <pqxx/connection>
+#include <pqxx/transaction>
+
+#include "server/db/sql_errors.h"
+#include "spdlog/spdlog.h"
+
+namespace docgate::db {
+namespace {
+
+// "docgate" as a 64-bit advisory-lock key, shared by every instance.
+constexpr int64_t kMigrationLockKey = 0x646f6367617465;
+
+struct Migration {
+  int version;
+  const char* name;
+  const char* sql;
+};
+
+// Append only: a released migration is never edited.
+constexpr Migration kMigrations[] = {
+    {1, "documents",
+     R"sql(
+CREATE TABLE documents (
+  id            uuid        PRIMARY KEY,
+  name          text        NOT NULL,
+  source_uri    text        NOT NULL DEFAULT '',
+  content_type  text        NOT NULL DEFAULT '',
+  body          bytea       NOT NULL DEFAULT '',
+  attributes    jsonb       NOT NULL DEFAULT '{}',
+  status        smallint    NOT NULL,
+  status_detail text        NOT NULL DEFAULT '',
+  version       bigint      NOT NULL,
+  create_time   timestamptz NOT NULL,
+  update_time   timestamptz NOT NULL
+);
+CREATE INDEX documents_by_create_time ON documents (create_time, id);
+CREATE INDEX documents_by_status_create_time ON documents (status, create_time, id);
+)sql"},
+};
+
+}  // namespace
+
+int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+absl::Status Migrate(pqxx::connection& conn) {
+  try {
+    pqxx::work tx(conn, "migrate");
+    tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")");
+    tx.exec(
+        "CREATE TABLE IF NOT EXISTS docgate_schema_migrations ("
+        " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM docgate_schema_migrations")[0].as<int>();
+    if (current > LatestSchemaVersion()) {
+      return absl::FailedPreconditionError("the database schema is newer than this docgate build");
+    }
+    for (const auto& m : kMigrations) {
+      if (m.version <= current) continue;
+      tx.exec(m.sql);
+      tx.exec_params("INSERT INTO docgate_schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
+      spdlog::info("schema migration applied version={} name={}", m.version, m.name);
+    }
+    tx.commit();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromException(e);
+  }
+}
+
+}  // namespace docgate::db

@@ -1,0 +1,90 @@
+#include "server/docgate_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "server/db/connect.h"
+#include "server/db/pool.h"
+#include "server/exec/work_queue.h"
+#include "server/service/document_service.h"
+#include "server/service/grpc_document_service.h"
+#include "server/store/document_store.h"
+#include "spdlog/spdlog.h"
+
+namespace docgate {
+namespace {
+
+// Room for every field but the body at their largest, with margin.
+constexpr int kMessageOverheadBytes = 1024 * 1024;
+
+void SetHealth(grpc::Server& server, bool serving) {
+  auto* health = server.GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(kServiceName, serving);
+}
+
+}  // namespace
+
+DocgateServer::DocgateServer() = default;
+
+DocgateServer::~DocgateServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config& config) {
+  auto settings =
+      db::ConnectionSettings::Parse(config.database_url, config.database_password_file, config.connect_timeout);
+  if (!settings.ok()) return settings.status();
+
+  std::unique_ptr<DocgateServer> s(new DocgateServer());
+  db::PoolOptions pool_options;
+  pool_options.max_size = config.pool_max;
+  pool_options.min_idle = config.pool_min_idle;
+  pool_options.max_waiters = static_cast<size_t>(config.pool_queue_max);
+  s->pool_ = std::make_unique<db::Pool>(
+      pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
+  s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
+  s->logic_ = std::make_unique<service::DocumentService>(*s->store_, config.limits);
+  // One worker per connection: more could only wait for the pool.
+  s->work_queue_ = std::make_unique<WorkQueue>(
+      WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
+  s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
+      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->grpc_service_.get());
+  const int64_t max_message = config.limits.max_body_bytes + kMessageOverheadBytes;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(max_message, INT32_MAX)));
+  // Clients may keep idle connections alive with pings every 10 s or more.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    s->server_.reset();
+    return absl::FailedPreconditionError("cannot listen on " + config.listen);
+  }
+  grpc::Server* server = s->server_.get();
+  s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
+  spdlog::info("docgate serving listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);
+  return s;
+}
+
+void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    pool_->OnReachabilityChange([](bool) {});
+    SetHealth(*server_, false);
+    // Waits for in-flight RPCs until the deadline, then cancels what is left.
+    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    server_->Wait();
+  }
+  if (work_queue_ != nullptr) work_queue_->Shutdown();
+  if (pool_ != nullptr) pool_->Close();
+  spdlog::info("docgate stopped");
+}
+
+}  // namespace docgate

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "server/config.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace docgate {
+
+namespace db {
+class Pool;
+}
+namespace store {
+class DocumentStore;
+}
+namespace service {
+class DocumentService;
+class GrpcDocumentService;
+}  // namespace service
+class WorkQueue;
+
+// A running docgate: pool, store, service and gRPC server wired from a Config.
+// The database need not be up: health says NOT_SERVING and RPCs get UNAVAILABLE
+// until the pool connects. Used by main and by in-process tests.
+class DocgateServer {
+ public:
+  // FAILED_PRECONDITION when the listen address cannot be bound; INVALID_ARGUMENT
+  // for a database URL libpq cannot parse.
+  static absl::StatusOr<std::unique_ptr<DocgateServer>> Start(const Config& config);
+  ~DocgateServer();  // Shutdown(0) if not done yet
+
+  // The bound gRPC port (useful with a ":0" listen address).
+  int port() const { return port_; }
+
+  // Health NOT_SERVING, stop accepting, let in-flight RPCs run for up to `grace`,
+  // cancel the rest, then close the pool. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  DocgateServer();
+
+  // Destroyed in reverse order: the server before what its handlers use.
+  std::unique_ptr<db::Pool> pool_;
+  std::unique_ptr<store::DocumentStore> store_;
+  std::unique_ptr<service::DocumentService> logic_;
+  std::unique_ptr<WorkQueue> work_queue_;
+  std::unique_ptr<service::GrpcDocumentService> grpc_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// The gRPC health service name of the document API.
+inline constexpr char kServiceName[] = "docgate.v1.DocumentService";
+
+}  // namespace docgate

@@ -1,0 +1,95 @@
+// docgate: wiring only. Config, logging, then either `migrate` or the server.
+#include <csignal>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server/config.h"
+#include "server/db/connect.h"
+#include "server/db/migrations.h"
+#include "server/docgate_server.h"
+#include "server/observability/logging.h"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace {
+
+std::map<std::string, std::string> Environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    if (auto eq = entry.find('='); eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+int RunMigrate(const docgate::Config& config) {
+  auto settings = docgate::db::ConnectionSettings::Parse(config.database_url, config.database_password_file,
+                                                         config.connect_timeout);
+  if (!settings.ok()) {
+    spdlog::critical("migrate failed: {}", std::string(settings.status().message()));
+    return 1;
+  }
+  auto conn = docgate::db::Connect(*settings);
+  if (!conn.ok()) {
+    spdlog::critical("migrate failed: {}", std::string(conn.status().message()));
+    return 1;
+  }
+  if (auto s = docgate::db::Migrate(**conn); !s.ok()) {
+    spdlog::critical("migrate failed: {}", std::string(s.message()));
+    return 1;
+  }
+  spdlog::info("schema is at version {}", docgate::db::LatestSchemaVersion());
+  return 0;
+}
+
+// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask), so that
+// main alone receives them with sigwait.
+sigset_t BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const sigset_t signals = BlockShutdownSignals();
+  auto invocation = docgate::LoadConfig(Environment(), std::vector<std::string>(argv + 1, argv + argc));
+  if (!invocation.ok()) {
+    std::cerr << "docgate: " << invocation.status().message() << "\n";
+    return 2;
+  }
+  const docgate::Config& config = invocation->config;
+  switch (invocation->command) {
+    case docgate::Command::kHelp:
+      std::cout << docgate::HelpText();
+      return 0;
+    case docgate::Command::kCheckConfig:
+      std::cout << docgate::DescribeConfig(config);
+      return 0;
+    default:
+      break;
+  }
+  if (auto s = docgate::SetUpLogging(config.log_format, config.log_level); !s.ok()) {
+    std::cerr << "docgate: " << s.message() << "\n";
+    return 2;
+  }
+  if (invocation->command == docgate::Command::kMigrate) return RunMigrate(config);
+
+  auto server = docgate::DocgateServer::Start(config);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", std::string(server.status().message()));
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("shutting down signal={} grace_ms={}", signal, config.shutdown_grace.count());
+  (*server)->Shutdown(config.shutdown_grace);
+  return 0;
+}

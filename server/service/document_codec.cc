@@ -1,0 +1,47 @@
+#include "server/service/document_codec.h"
+
+#include "server/store/uuid.h"
+
+namespace docgate::service {
+namespace {
+
+void SetTimestamp(int64_t micros, google::protobuf::Timestamp* to) {
+  // Floor division, so that times before 1970 keep nanos in [0, 1e9).
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  to->set_seconds(seconds);
+  to->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace
+
+void ToProto(const store::Document& from, v1::Document* to) {
+  to->set_id(from.id);
+  to->set_name(from.name);
+  to->set_source_uri(from.source_uri);
+  to->set_content_type(from.content_type);
+  to->set_body(from.body);
+  to->mutable_attributes()->insert(from.attributes.begin(), from.attributes.end());
+  to->set_status(static_cast<v1::DocumentStatus>(from.status));
+  to->set_status_detail(from.status_detail);
+  to->set_version(from.version);
+  SetTimestamp(from.create_time_us, to->mutable_create_time());
+  SetTimestamp(from.update_time_us, to->mutable_update_time());
+}
+
+store::NewDocument NewDocumentFromProto(const v1::Document& from) {
+  store::NewDocument doc;
+  doc.id = from.id().empty() ? store::NewUuidV7() : *store::CanonicalUuid(from.id());
+  doc.name = from.name();
+  doc.source_uri = from.source_uri();
+  doc.content_type = from.content_type();
+  doc.body = from.body();
+  doc.attributes.insert(from.attributes().begin(), from.attributes().end());
+  return doc;
+}
+
+}  // namespace docgate::service

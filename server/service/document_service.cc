@@ -1,0 +1,59 @@
+#include "server/service/document_service.h"
+
+#include <algorithm>
+
+#include "server/service/document_codec.h"
+#include "server/service/validation.h"
+#include "server/store/uuid.h"
+
+namespace docgate::service {
+
+absl::Status DocumentService::Create(const v1::CreateDocumentRequest& request, v1::CreateDocumentResponse* response,
+                                     const db::QueryContext& ctx) {
+  if (auto s = ValidateCreate(request, limits_); !s.ok()) return s;
+  auto result = store_.Create(NewDocumentFromProto(request.document()), ctx);
+  if (!result.ok()) return result.status();
+  ToProto(result->document, response->mutable_document());
+  response->set_created(result->created);
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
+                                  const db::QueryContext& ctx) {
+  if (auto s = ValidateGet(request); !s.ok()) return s;
+  auto doc = store_.Get(*store::CanonicalUuid(request.id()), request.include_body(), ctx);
+  if (!doc.ok()) return doc.status();
+  ToProto(*doc, response->mutable_document());
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
+                                           v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx) {
+  if (auto s = ValidateUpdateStatus(request, limits_); !s.ok()) return s;
+  store::StatusUpdate update{*store::CanonicalUuid(request.id()), static_cast<store::DocStatus>(request.status()),
+                             request.status_detail(), request.expected_version()};
+  auto doc = store_.UpdateStatus(update, ctx);
+  if (!doc.ok()) return doc.status();
+  ToProto(*doc, response->mutable_document());
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,
+                                   const db::QueryContext& ctx) {
+  if (auto s = ValidateList(request); !s.ok()) return s;
+  const auto filter = static_cast<store::DocStatus>(request.status());
+  std::optional<store::PageCursor> after;
+  if (!request.page_token().empty()) {
+    auto cursor = store::DecodePageToken(request.page_token(), filter);
+    if (!cursor.ok()) return cursor.status();
+    after = *cursor;
+  }
+  const int limit = request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  auto page = store_.List(filter, after, limit, ctx);
+  if (!page.ok()) return page.status();
+  for (const auto& doc : page->documents) ToProto(doc, response->add_documents());
+  if (page->next) response->set_next_page_token(store::EncodePageToken(*page->next));
+  return absl::OkStatus();
+}
+
+}  // namespace docgate::service

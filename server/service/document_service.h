@@ -1,0 +1,36 @@
+#pragma once
+
+#include "absl/status/status.h"
+#include "docgate/v1/docgate.pb.h"
+#include "server/config.h"
+#include "server/db/with_connection.h"
+#include "server/store/document_store.h"
+
+namespace docgate::service {
+
+// The API's logic, apart from gRPC wiring: validate, call the store, fill the
+// response. Each method blocks on the database, so it runs on our own worker
+// threads, never on gRPC's. Returns the status codes that docgate.proto lists.
+// Thread-safe.
+class DocumentService {
+ public:
+  DocumentService(store::DocumentStore& store, Limits limits) : store_(store), limits_(limits) {}
+
+  absl::Status Create(const v1::CreateDocumentRequest& request, v1::CreateDocumentResponse* response,
+                      const db::QueryContext& ctx);
+  absl::Status Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
+                   const db::QueryContext& ctx);
+  absl::Status UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
+                            v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx);
+  absl::Status List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,
+                    const db::QueryContext& ctx);
+
+  static constexpr int kDefaultPageSize = 50;
+  static constexpr int kMaxPageSize = 1000;
+
+ private:
+  store::DocumentStore& store_;
+  const Limits limits_;
+};
+
+}  // namespace docgate::service

@@ -1,0 +1,34 @@
+#pragma once
+
+#include "docgate/v1/docgate.grpc.pb.h"
+#include "server/service/document_service.h"
+#include "server/service/unary_call.h"
+
+namespace docgate::service {
+
+// docgate.v1.DocumentService on gRPC's callback API: each method hands its work
+// to UnaryCall, which runs DocumentService on our threads.
+class GrpcDocumentService final : public v1::DocumentService::CallbackService {
+ public:
+  GrpcDocumentService(DocumentService& logic, CallEnv env) : logic_(logic), env_(env) {}
+
+  grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
+                                           const v1::CreateDocumentRequest* request,
+                                           v1::CreateDocumentResponse* response) override;
+  grpc::ServerUnaryReactor* GetDocument(grpc::CallbackServerContext* context, const v1::GetDocumentRequest* request,
+                                        v1::GetDocumentResponse* response) override;
+  grpc::ServerUnaryReactor* WaitVisible(grpc::CallbackServerContext* context, const v1::WaitVisibleRequest* request,
+                                        v1::WaitVisibleResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateDocumentStatus(grpc::CallbackServerContext* context,
+                                                 const v1::UpdateDocumentStatusRequest* request,
+                                                 v1::UpdateDocumentStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context,
+                                          const v1::ListDocumentsRequest* request,
+                                          v1::ListDocumentsResponse* response) override;
+
+ private:
+  DocumentService& logic_;
+  const CallEnv env_;
+};
+
+}  // namespace docgate::service

@@ -1,0 +1,72 @@
+#include "server/service/rpc_outcome.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "server/db/sql_errors.h"
+#include "spdlog/spdlog.h"
+
+namespace docgate::service {
+namespace {
+
+constexpr size_t kMaxRequestIdLength = 128;
+
+bool IsRequestIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t v = rng();
+  std::string id(16, '0');
+  for (auto& c : id) {
+    c = kHex[v & 0xf];
+    v >>= 4;
+  }
+  return id;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id) {
+  if (status.ok()) return grpc::Status::OK;
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
+      status.code() == absl::StatusCode::kDataLoss) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("internal error; request_id=", request_id));
+  }
+  return grpc::Status(code, std::string(status.message()));
+}
+
+std::string RequestIdOf(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("x-request-id");
+  if (it != metadata.end()) {
+    std::string_view given(it->second.data(), it->second.size());
+    bool ok = !given.empty() && given.size() <= kMaxRequestIdLength;
+    for (char c : given) ok = ok && IsRequestIdChar(c);
+    if (ok) return std::string(given);
+  }
+  return NewRequestId();
+}
+
+void LogFailedRpc(const char* method, const std::string& request_id, const absl::Status& status,
+                  std::chrono::steady_clock::duration elapsed) {
+  const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  const std::string sqlstate = db::SqlStateOf(status).value_or("");
+  auto level = spdlog::level::info;
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
+      status.code() == absl::StatusCode::kDataLoss) {
+    level = spdlog::level::err;
+  } else if (status.code() == absl::StatusCode::kUnavailable ||
+             status.code() == absl::StatusCode::kResourceExhausted) {
+    level = spdlog::level::warn;
+  }
+  spdlog::log(level, "rpc failed request_id={} method={} code={} duration_ms={:.3f} sqlstate={} reason=\"{}\"",
+              request_id, method, absl::StatusCodeToString(status.code()), ms, sqlstate.empty() ? "-" : sqlstate,
+              std::string(status.message()));
+}
+
+}  // namespace docgate::service

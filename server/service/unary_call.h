@@ -1,0 +1,129 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "server/db/with_connection.h"
+#include "server/exec/work_queue.h"
+#include "server/service/rpc_outcome.h"
+
+namespace docgate::service {
+
+// What every unary call needs from the server.
+struct CallEnv {
+  WorkQueue& work_queue;
+  std::chrono::milliseconds acquire_timeout;
+};
+
+// The reactor of one unary RPC, and the single wrapper every handler goes through:
+// request id in, deadline and cancellation, the one status conversion, the failure
+// log line, request id out in trailing metadata.
+//
+// The handler runs on a WorkQueue thread, never on gRPC's. Exactly one party
+// finishes the call: the handler when it ran, or else whoever saw it end first
+// (a client cancel or deadline, a full or expired queue). A handler that has
+// started always runs to its end, so request and response stay valid for it.
+// Deletes itself when gRPC is done with it.
+template <typename Request, typename Response>
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  using Handler = std::function<absl::Status(const Request&, Response*, const db::QueryContext&)>;
+
+  // Queues `handler` and returns the reactor for gRPC.
+  static grpc::ServerUnaryReactor* Start(const CallEnv& env, grpc::CallbackServerContext* context,
+                                         const Request* request, Response* response, const char* method,
+                                         Handler handler) {
+    auto* call = new UnaryCall(context, request, response, method);
+    call->Queue(env, std::move(handler));
+    return call;
+  }
+
+  // Finishes at once, without touching the database (for example UNIMPLEMENTED).
+  static grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const char* method,
+                                         const absl::Status& status) {
+    auto* call = new UnaryCall(context, nullptr, nullptr, method);
+    if (call->ClaimQueued()) call->Complete(status);
+    return call;
+  }
+
+  void OnCancel() override {
+    // Running handlers finish by themselves; cancelling their query is the pool's job.
+    if (!ClaimQueued()) return;
+    const bool expired = context_->deadline() <= std::chrono::system_clock::now();
+    Complete(expired ? absl::DeadlineExceededError("deadline passed before the request ran")
+                     : absl::CancelledError("cancelled by the client"));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  enum Phase { kQueued, kRunning, kFinished };
+
+  UnaryCall(grpc::CallbackServerContext* context, const Request* request, Response* response, const char* method)
+      : context_(context),
+        request_(request),
+        response_(response),
+        method_(method),
+        request_id_(RequestIdOf(*context)),
+        started_(std::chrono::steady_clock::now()),
+        phase_(std::make_shared<std::atomic<int>>(kQueued)) {}
+
+  // Takes the right to finish a call that has not started running.
+  bool ClaimQueued() {
+    int expected = kQueued;
+    return phase_->compare_exchange_strong(expected, kFinished);
+  }
+
+  void Queue(const CallEnv& env, Handler handler) {
+    db::QueryContext ctx;
+    ctx.acquire_by = started_ + env.acquire_timeout;
+    const auto deadline = context_->deadline();
+    if (deadline != std::chrono::system_clock::time_point::max()) {
+      ctx.deadline = started_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    deadline - std::chrono::system_clock::now());
+    }
+    // The tasks hold the phase, not the call: after another party finished it,
+    // gRPC may delete the call while the task still waits in the queue.
+    auto phase = phase_;
+    env.work_queue.Submit(
+        [this, phase, ctx, handler = std::move(handler)] {
+          int expected = kQueued;
+          if (!phase->compare_exchange_strong(expected, kRunning)) return;
+          absl::Status status;
+          try {
+            status = handler(*request_, response_, ctx);
+          } catch (const std::exception&) {
+            status = absl::InternalError("unexpected exception in handler");
+          }
+          Complete(status);
+        },
+        [this, phase](absl::Status status) {
+          int expected = kQueued;
+          if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
+        },
+        ctx.acquire_by);
+  }
+
+  void Complete(const absl::Status& status) {
+    phase_->store(kFinished);
+    context_->AddTrailingMetadata("x-request-id", request_id_);
+    if (!status.ok()) LogFailedRpc(method_, request_id_, status, std::chrono::steady_clock::now() - started_);
+    Finish(ToGrpcStatus(status, request_id_));
+  }
+
+  grpc::CallbackServerContext* const context_;
+  const Request* const request_;
+  Response* const response_;
+  const char* const method_;
+  const std::string request_id_;
+  const std::chrono::steady_clock::time_point started_;
+  const std::shared_ptr<std::atomic<int>> phase_;
+};
+
+}  // namespace docgate::service

@@ -1,0 +1,184 @@
+#include "server/store/document_store.h"
+
+#include <pqxx/binarystring>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+
+#include "absl/strings/str_cat.h"
+#include "server/store/attributes_json.h"
+#include "server/store/status_moves.h"
+
+namespace docgate::store {
+namespace {
+
+// Every read returns these columns, in this order; a body, when asked for, follows.
+constexpr char kColumns[] =
+    "id::text, name, source_uri, content_type, attributes::text, status, status_detail, version,"
+    " (extract(epoch FROM create_time) * 1000000)::int8,"
+    " (extract(epoch FROM update_time) * 1000000)::int8";
+constexpr int kBodyColumn = 10;
+
+// Autocommit statements (pqxx::nontransaction): one round trip each, and each is
+// durable when it returns (synchronous_commit stays as the server has it).
+constexpr char kInsert[] = "docgate_insert";
+constexpr char kInsertSql[] =
+    "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
+    " version, create_time, update_time)"
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now())"
+    " ON CONFLICT (id) DO NOTHING RETURNING ";
+
+// The stored row, and whether its content equals the request's (jsonb equality ignores key order).
+constexpr char kExisting[] = "docgate_existing";
+constexpr char kExistingSql[] =
+    ", (name = $2 AND source_uri = $3 AND content_type = $4 AND body = $5 AND attributes = $6::jsonb)"
+    " FROM documents WHERE id = $1";
+
+constexpr char kGet[] = "docgate_get";
+constexpr char kGetWithBody[] = "docgate_get_with_body";
+
+constexpr char kUpdateStatus[] = "docgate_update_status";
+constexpr char kUpdateStatusSql[] =
+    "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
+    " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING ";
+
+constexpr char kStatusOf[] = "docgate_status_of";
+constexpr char kStatusOfSql[] = "SELECT status, version FROM documents WHERE id = $1";
+
+// Keyset pagination; the cursor's time goes back to timestamptz exactly, in microseconds.
+constexpr char kListFirst[] = "docgate_list_first";
+constexpr char kListAfter[] = "docgate_list_after";
+constexpr char kListStatusFirst[] = "docgate_list_status_first";
+constexpr char kListStatusAfter[] = "docgate_list_status_after";
+constexpr char kAfterCursor[] = "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
+
+Document FromRow(const pqxx::row& row, bool with_body) {
+  Document d;
+  d.id = row[0].as<std::string>();
+  d.name = row[1].as<std::string>();
+  d.source_uri = row[2].as<std::string>();
+  d.content_type = row[3].as<std::string>();
+  auto attributes = DecodeAttributes(row[4].as<std::string>());
+  if (!attributes.ok()) throw std::runtime_error("stored attributes are not a map of strings");
+  d.attributes = std::move(*attributes);
+  d.status = static_cast<DocStatus>(row[5].as<int>());
+  d.status_detail = row[6].as<std::string>();
+  d.version = row[7].as<int64_t>();
+  d.create_time_us = row[8].as<int64_t>();
+  d.update_time_us = row[9].as<int64_t>();
+  if (with_body) d.body = pqxx::binarystring(row[kBodyColumn]).str();
+  return d;
+}
+
+std::string StatusArray(const std::vector<DocStatus>& statuses) {
+  std::string out = "{";
+  for (DocStatus s : statuses) absl::StrAppend(&out, out.size() > 1 ? "," : "", static_cast<int>(s));
+  return out + "}";
+}
+
+}  // namespace
+
+void DocumentStore::PrepareStatements(pqxx::connection& conn) {
+  const std::string select = absl::StrCat("SELECT ", kColumns);
+  const std::string from_documents = " FROM documents";
+  const std::string order = " ORDER BY create_time, id LIMIT $";
+  conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
+  conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
+  conn.prepare(kGet, absl::StrCat(select, from_documents, " WHERE id = $1"));
+  conn.prepare(kGetWithBody, absl::StrCat(select, ", body", from_documents, " WHERE id = $1"));
+  conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
+  conn.prepare(kStatusOf, kStatusOfSql);
+  conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
+  conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
+  conn.prepare(kListStatusFirst, absl::StrCat(select, from_documents, " WHERE status = $2", order, "1"));
+  conn.prepare(kListStatusAfter,
+               absl::StrCat(select, from_documents, " WHERE status = $4 AND ", kAfterCursor, order, "3"));
+}
+
+absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const db::QueryContext& ctx) {
+  return db::WithConnection<CreateResult>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::binarystring body(doc.body.data(), doc.body.size());
+    const std::string attributes = EncodeAttributes(doc.attributes);
+    // Two tries: the row found missing after a conflict can only be a concurrent
+    // insert that rolled back, so insert again.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      pqxx::result inserted =
+          tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
+      if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true};
+      // ON CONFLICT waited for the other insert to commit, so this statement sees it.
+      pqxx::result existing =
+          tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
+      if (existing.empty()) continue;
+      if (!existing[0][kBodyColumn].as<bool>()) {
+        return absl::AlreadyExistsError("a document with this id exists with different content");
+      }
+      return CreateResult{FromRow(existing[0], false), false};
+    }
+    return absl::AbortedError("the document was created and removed concurrently; retry");
+  });
+}
+
+absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_body, const db::QueryContext& ctx) {
+  return db::WithConnection<Document>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
+    pqxx::nontransaction tx(conn);
+    pqxx::result r = tx.exec_prepared(include_body ? kGetWithBody : kGet, id);
+    if (r.empty()) return absl::NotFoundError("no document has this id");
+    return FromRow(r[0], include_body);
+  });
+}
+
+absl::StatusOr<Document> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
+  return db::WithConnection<Document>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
+    pqxx::nontransaction tx(conn);
+    const std::string sources = StatusArray(AllowedSources(update.status));
+    const int to = static_cast<int>(update.status);
+    // The update states its own conditions; only when it matches nothing do we
+    // read the row to say why. A concurrent change between the two reads can make
+    // the move possible after all, hence the loop (bounded: versions only grow).
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      pqxx::result r =
+          tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version);
+      if (!r.empty()) return FromRow(r[0], false);
+      pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
+      if (current.empty()) return absl::NotFoundError("no document has this id");
+      const auto status = static_cast<DocStatus>(current[0][0].as<int>());
+      const auto version = current[0][1].as<int64_t>();
+      if (update.expected_version > 0 && version != update.expected_version) {
+        return absl::AbortedError(
+            absl::StrCat("expected_version ", update.expected_version, " but the document is at version ", version));
+      }
+      if (!IsAllowedMove(status, update.status)) {
+        return absl::FailedPreconditionError(absl::StrCat("status cannot move from ", static_cast<int>(status), " to ",
+                                                          static_cast<int>(update.status)));
+      }
+    }
+    return absl::AbortedError("the document kept changing; retry");
+  });
+}
+
+absl::StatusOr<Page> DocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
+                                         const db::QueryContext& ctx) {
+  return db::WithConnection<Page>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
+    pqxx::nontransaction tx(conn);
+    // One row more than asked tells whether another page follows.
+    const int fetch = limit + 1;
+    const int status = static_cast<int>(filter);
+    pqxx::result r;
+    if (filter == DocStatus::kUnspecified) {
+      r = after ? tx.exec_prepared(kListAfter, after->create_time_us, after->id, fetch)
+                : tx.exec_prepared(kListFirst, fetch);
+    } else {
+      r = after ? tx.exec_prepared(kListStatusAfter, after->create_time_us, after->id, fetch, status)
+                : tx.exec_prepared(kListStatusFirst, fetch, status);
+    }
+    Page page;
+    for (int i = 0; i < static_cast<int>(r.size()) && i < limit; ++i) page.documents.push_back(FromRow(r[i], false));
+    if (static_cast<int>(r.size()) > limit && !page.documents.empty()) {
+      const Document& last = page.documents.back();
+      page.next = PageCursor{filter, last.create_time_us, last.id};
+    }
+    return page;
+  });
+}
+
+}  // namespace docgate::store

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <pqxx/connection>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/db/pool.h"
+#include "server/db/with_connection.h"
+#include "server/store/document.h"
+#include "server/store/page_token.h"
+
+
+namespace docgate::store {
+
+struct CreateResult {
+  Document document;  // without the body
+  bool created = false;
+};
+
+struct StatusUpdate {
+  std::string id;
+  DocStatus status = DocStatus::kUnspecified;
+  std::string status_detail;
+  int64_t expected_version = 0;  // 0: any
+};
+
+struct Page {
+  std::vector<Document> documents;  // without bodies
+  std::optional<PageCursor> next;   // nullopt on the last page
+};
+
+// Typed operations on documents; the only place with SQL. Each call leases one
+// connection for its duration. Thread-safe. Besides the codes named below, every
+// call may return what db::WithConnection returns (UNAVAILABLE, DEADLINE_EXCEEDED...).
+class DocumentStore {
+ public:
+  explicit DocumentStore(db::Pool& pool) : pool_(pool) {}
+
+  // Prepares this store's statements on a new connection (a db::ConnectionSetup).
+  static void PrepareStatements(pqxx::connection& conn);
+
+  // Inserts, or finds the document already stored under the id: created=false when
+  // its content is the same, ALREADY_EXISTS when it differs. Committed before return.
+  absl::StatusOr<CreateResult> Create(const NewDocument& doc, const db::QueryContext& ctx);
+
+  // NOT_FOUND when no document has `id`.
+  absl::StatusOr<Document> Get(const std::string& id, bool include_body, const db::QueryContext& ctx);
+
+  // NOT_FOUND; ABORTED when expected_version does not match; FAILED_PRECONDITION
+  // when the move is not allowed from the current status.
+  absl::StatusOr<Document> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx);
+
+  // Up to `limit` documents after `after` (from the start when nullopt), in
+  // (create_time, id) order, of status `filter` unless it is kUnspecified.
+  absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
+                            const db::QueryContext& ctx);
+
+ private:
+  db::Pool& pool_;
+};
+
+}  // namespace docgate::store
