@@ -149,8 +149,10 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text)
   for (const auto& [suffix, factor] : kUnits) {
     const std::string s = suffix;
     if (text.size() > s.size() && text.compare(text.size() - s.size(), s.size(), s) == 0) {
+      const std::string digits = text.substr(0, text.size() - s.size());
       int64_t n = 0;
-      if (absl::SimpleAtoi(text.substr(0, text.size() - s.size()), &n) && n >= 0) {
+      const bool all_digits = std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (all_digits && absl::SimpleAtoi(digits, &n)) {
         return std::chrono::milliseconds(n * factor);
       }
       break;

@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   }
   grpc::Server* server = s->server_.get();
   s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
-  spdlog::info("docgate serving listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);
+  spdlog::info("docgate listening listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);
   return s;
 }
 

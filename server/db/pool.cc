@@ -32,7 +32,8 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
     ++in_use_;
     return Lease(this, std::move(conn));
   }
-  if (!reachable_) return absl::UnavailableError("database unavailable");
+  // Before the first attempt has finished, wait for it; after a failed one, fail fast.
+  if (last_connect_failed_) return absl::UnavailableError("database unavailable");
   if (waiters_.size() >= options_.max_waiters) {
     return absl::UnavailableError("too many requests waiting for a database connection");
   }
@@ -110,13 +111,15 @@ void Pool::ConnectorLoop() {
     lock.lock();
     --opening_;
     const bool was_reachable = reachable_;
+    last_connect_failed_ = !opened.ok();
     if (opened.ok()) {
+      failures_unlogged_ = -1;
       SetReachableLocked(true);
       backoff = options_.reconnect_initial;
       if (closed_) break;  // the connection closes as `opened` goes out of scope
       HandOutLocked(std::move(*opened));
     } else {
-      if (was_reachable) spdlog::warn("database connect failed reason=\"{}\"", std::string(opened.status().message()));
+      LogConnectFailure(opened.status());
       SetReachableLocked(false);
       // Nobody should wait for a connection that cannot be made: fail fast.
       while (!waiters_.empty()) {
@@ -139,6 +142,21 @@ void Pool::ConnectorLoop() {
       backoff = std::min(backoff * 2, options_.reconnect_max);
     }
   }
+}
+
+void Pool::LogConnectFailure(const absl::Status& status) {
+  // The first failure after a success (or at start) at once, then one line per
+  // interval with the count in between: an outage must not flood the log.
+  constexpr auto kInterval = std::chrono::seconds(30);
+  const auto now = Clock::now();
+  if (!reachable_ && failures_unlogged_ >= 0 && now - last_failure_log_ < kInterval) {
+    ++failures_unlogged_;
+    return;
+  }
+  spdlog::warn("database connect failed reason=\"{}\" failures_since_last_line={}", std::string(status.message()),
+               failures_unlogged_ < 0 ? 0 : failures_unlogged_);
+  last_failure_log_ = now;
+  failures_unlogged_ = 0;
 }
 
 bool Pool::Reachable() const {

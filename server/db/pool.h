@@ -67,7 +67,8 @@ struct PoolStats {
 // Connections are opened by one background thread, never by acquirers, so a dead
 // server sees one connect attempt at a time, spaced by exponential backoff with
 // jitter. While the last attempt failed and no connection is idle, Acquire fails
-// fast with UNAVAILABLE instead of queueing. Thread-safe.
+// fast with UNAVAILABLE instead of queueing (before the first attempt has ended,
+// it waits for it). Thread-safe.
 class Pool {
  public:
   Pool(PoolOptions options, ConnectionOpener opener);
@@ -108,6 +109,7 @@ class Pool {
   void HandOutLocked(std::unique_ptr<pqxx::connection> conn);
   void SetReachableLocked(bool reachable);
   void NotifyListener();
+  void LogConnectFailure(const absl::Status& status);
 
   const PoolOptions options_;
   const ConnectionOpener opener_;
@@ -118,10 +120,13 @@ class Pool {
   std::deque<Waiter*> waiters_;                          // front = longest waiting
   int in_use_ = 0;
   int opening_ = 0;
-  bool reachable_ = false;
+  bool reachable_ = false;            // the last connect attempt succeeded
+  bool last_connect_failed_ = false;  // false also before the first attempt
   bool closed_ = false;
   std::mutex listener_mu_;  // serialises listener calls; never taken under mu_
   std::function<void(bool)> listener_;
+  Clock::time_point last_failure_log_{};
+  int failures_unlogged_ = -1;  // -1: no failure since the last success
   std::thread connector_;
 };
 

@@ -63,14 +63,13 @@ std::string JsonEscape(std::string_view text) {
 absl::Status SetUpLogging(const std::string& format, const std::string& level) {
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") return absl::InvalidArgumentError("unknown log level " + level);
-  auto logger = spdlog::stderr_logger_mt("docgate");
+  if (format != "json" && format != "text") return absl::InvalidArgumentError("unknown log format " + format);
+  auto logger = std::make_shared<spdlog::logger>("docgate", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>());
-  } else if (format == "text") {
+  } else {
     logger->set_formatter(
         std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc));
-  } else {
-    return absl::InvalidArgumentError("unknown log format " + format);
   }
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::warn);

@@ -148,8 +148,8 @@ absl::StatusOr<Document> DocumentStore::UpdateStatus(const StatusUpdate& update,
             absl::StrCat("expected_version ", update.expected_version, " but the document is at version ", version));
       }
       if (!IsAllowedMove(status, update.status)) {
-        return absl::FailedPreconditionError(absl::StrCat("status cannot move from ", static_cast<int>(status), " to ",
-                                                          static_cast<int>(update.status)));
+        return absl::FailedPreconditionError(absl::StrCat("status cannot move from ", StatusName(status), " to ",
+                                                          StatusName(update.status)));
       }
     }
     return absl::AbortedError("the document kept changing; retry");

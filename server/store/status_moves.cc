@@ -16,6 +16,16 @@ constexpr Move kAllowedMoves[] = {
 
 }  // namespace
 
+const char* StatusName(DocStatus status) {
+  switch (status) {
+    case DocStatus::kPending: return "PENDING";
+    case DocStatus::kProcessing: return "PROCESSING";
+    case DocStatus::kCompleted: return "COMPLETED";
+    case DocStatus::kFailed: return "FAILED";
+    default: return "UNSPECIFIED";
+  }
+}
+
 bool IsAllowedMove(DocStatus from, DocStatus to) {
   for (const auto& m : kAllowedMoves) {
     if (m.from == from && m.to == to) return true;

@@ -10,6 +10,9 @@ namespace docgate::store {
 // FAILED->PENDING. Nothing else, and no move to the same status.
 bool IsAllowedMove(DocStatus from, DocStatus to);
 
+// "PENDING", "PROCESSING", ... as in the API.
+const char* StatusName(DocStatus status);
+
 // Every status from which `to` may be reached.
 std::vector<DocStatus> AllowedSources(DocStatus to);
 

@@ -1,0 +1,330 @@
+// The document API through a real gRPC stub against the real PostgreSQL.
+#include <gtest/gtest.h>
+#include <pqxx/nontransaction>
+
+#include <atomic>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "server/store/uuid.h"
+#include "tests/integration/server_fixture.h"
+
+namespace docgate::testing {
+namespace {
+
+class DocumentApiTest : public ServerFixture {
+ protected:
+  int RowCount(const std::string& id) {
+    pqxx::nontransaction tx(db_->admin());
+    return tx.exec1("SELECT count(*) FROM documents WHERE id = " + tx.quote(id))[0].as<int>();
+  }
+  int TotalRows() {
+    pqxx::nontransaction tx(db_->admin());
+    return tx.exec1("SELECT count(*) FROM documents")[0].as<int>();
+  }
+  grpc::Status Update(const std::string& id, v1::DocumentStatus status, int64_t expected_version = 0,
+                      v1::UpdateDocumentStatusResponse* out = nullptr) {
+    v1::UpdateDocumentStatusRequest req;
+    req.set_id(id);
+    req.set_status(status);
+    req.set_status_detail("moved");
+    req.set_expected_version(expected_version);
+    v1::UpdateDocumentStatusResponse resp;
+    return stub_->UpdateDocumentStatus(Context().get(), req, out ? out : &resp);
+  }
+};
+
+TEST_F(DocumentApiTest, EveryFieldRoundTrips) {
+  std::string body(256 * 1024, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7 + 3);  // every byte value
+  v1::CreateDocumentRequest req;
+  v1::Document* d = req.mutable_document();
+  d->set_id(store::NewUuidV7());
+  d->set_name("scan 001.pdf");
+  d->set_source_uri("s3://bucket/key with spaces/ünï.pdf");
+  d->set_content_type("application/pdf");
+  d->set_body(body);
+  (*d->mutable_attributes())["customer"] = "ACME \"quoted\"\n";
+  (*d->mutable_attributes())["日本"] = "🎉";
+  const auto before = std::chrono::system_clock::now() - std::chrono::seconds(5);
+
+  v1::CreateDocumentResponse created;
+  ASSERT_TRUE(stub_->CreateDocument(Context().get(), req, &created).ok());
+  EXPECT_TRUE(created.created());
+  EXPECT_EQ(created.document().id(), d->id());
+  EXPECT_EQ(created.document().status(), v1::PENDING);
+  EXPECT_EQ(created.document().version(), 1);
+
+  v1::GetDocumentRequest get;
+  get.set_id(d->id());
+  get.set_include_body(true);
+  v1::GetDocumentResponse got;
+  ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());
+  const v1::Document& g = got.document();
+  EXPECT_EQ(g.name(), d->name());
+  EXPECT_EQ(g.source_uri(), d->source_uri());
+  EXPECT_EQ(g.content_type(), d->content_type());
+  EXPECT_EQ(g.body(), body);  // byte-exact
+  EXPECT_EQ(g.attributes().size(), 2u);
+  EXPECT_EQ(g.attributes().at("customer"), "ACME \"quoted\"\n");
+  EXPECT_EQ(g.attributes().at("日本"), "🎉");
+  EXPECT_EQ(g.status(), v1::PENDING);
+  EXPECT_EQ(g.create_time().seconds(), created.document().create_time().seconds());
+  EXPECT_EQ(g.create_time().nanos(), created.document().create_time().nanos());
+  EXPECT_GE(g.create_time().seconds(), std::chrono::system_clock::to_time_t(before));
+  EXPECT_EQ(g.create_time().nanos() % 1000, 0);  // microseconds, as PostgreSQL keeps them
+
+  get.set_include_body(false);
+  ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());
+  EXPECT_TRUE(got.document().body().empty());
+
+  v1::UpdateDocumentStatusResponse updated;
+  ASSERT_TRUE(Update(d->id(), v1::PROCESSING, 1, &updated).ok());
+  EXPECT_EQ(updated.document().status(), v1::PROCESSING);
+  EXPECT_EQ(updated.document().status_detail(), "moved");
+  EXPECT_EQ(updated.document().version(), 2);
+  const auto& ut = updated.document().update_time();
+  const auto& ct = updated.document().create_time();
+  EXPECT_TRUE(ut.seconds() > ct.seconds() || (ut.seconds() == ct.seconds() && ut.nanos() >= ct.nanos()));
+}
+
+TEST_F(DocumentApiTest, ServerMakesAUuidV7WhenIdIsEmpty) {
+  const v1::Document d = CreateOk("no id");
+  EXPECT_EQ(store::CanonicalUuid(d.id()), d.id());
+  EXPECT_EQ(d.id()[14], '7');
+}
+
+TEST_F(DocumentApiTest, CreateIsIdempotentForSameContent) {
+  v1::CreateDocumentRequest req;
+  req.mutable_document()->set_id(store::NewUuidV7());
+  req.mutable_document()->set_name("a.txt");
+  req.mutable_document()->set_body("hello");
+  (*req.mutable_document()->mutable_attributes())["k"] = "v";
+  v1::CreateDocumentResponse first, second;
+  ASSERT_TRUE(stub_->CreateDocument(Context().get(), req, &first).ok());
+  ASSERT_TRUE(stub_->CreateDocument(Context().get(), req, &second).ok());
+  EXPECT_TRUE(first.created());
+  EXPECT_FALSE(second.created());
+  EXPECT_EQ(second.document().create_time().seconds(), first.document().create_time().seconds());
+  EXPECT_EQ(second.document().create_time().nanos(), first.document().create_time().nanos());
+  EXPECT_EQ(RowCount(req.document().id()), 1);
+
+  // Uppercase is the same id.
+  std::string upper = req.document().id();
+  for (auto& c : upper) c = static_cast<char>(std::toupper(c));
+  req.mutable_document()->set_id(upper);
+  ASSERT_TRUE(stub_->CreateDocument(Context().get(), req, &second).ok());
+  EXPECT_FALSE(second.created());
+}
+
+TEST_F(DocumentApiTest, SameIdWithDifferentContentIsAlreadyExists) {
+  const v1::Document original = CreateOk("a.txt", store::NewUuidV7());
+  const std::function<void(v1::Document*)> changes[] = {
+      [](v1::Document* d) { d->set_name("b.txt"); },
+      [](v1::Document* d) { d->set_body("different"); },
+      [](v1::Document* d) { d->set_source_uri("s3://x/y"); },
+      [](v1::Document* d) { d->set_content_type("text/plain"); },
+      [](v1::Document* d) { (*d->mutable_attributes())["k"] = "v"; },
+  };
+  for (const auto& change : changes) {
+    v1::CreateDocumentRequest req;
+    req.mutable_document()->set_id(original.id());
+    req.mutable_document()->set_name("a.txt");
+    change(req.mutable_document());
+    v1::CreateDocumentResponse resp;
+    EXPECT_EQ(stub_->CreateDocument(Context().get(), req, &resp).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  }
+  EXPECT_EQ(RowCount(original.id()), 1);
+}
+
+TEST_F(DocumentApiTest, ConcurrentCreatesOfOneIdMakeExactlyOneRow) {
+  const std::string id = store::NewUuidV7();
+  std::atomic<int> created{0}, existing{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&] {
+      v1::CreateDocumentRequest req;
+      req.mutable_document()->set_id(id);
+      req.mutable_document()->set_name("race.bin");
+      req.mutable_document()->set_body("same body");
+      v1::CreateDocumentResponse resp;
+      const grpc::Status s = stub_->CreateDocument(Context().get(), req, &resp);
+      if (!s.ok()) {
+        ++failed;
+      } else if (resp.created()) {
+        ++created;
+      } else {
+        ++existing;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(existing, 31);
+  EXPECT_EQ(RowCount(id), 1);
+}
+
+TEST_F(DocumentApiTest, GetOfMissingIdIsNotFound) {
+  v1::GetDocumentRequest req;
+  req.set_id(store::NewUuidV7());
+  v1::GetDocumentResponse resp;
+  EXPECT_EQ(stub_->GetDocument(Context().get(), req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Update(req.id(), v1::PROCESSING).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(DocumentApiTest, EveryAllowedAndForbiddenStatusMove) {
+  const v1::DocumentStatus all[] = {v1::PENDING, v1::PROCESSING, v1::COMPLETED, v1::FAILED};
+  const std::set<std::pair<int, int>> allowed = {{v1::PENDING, v1::PROCESSING},
+                                                 {v1::PROCESSING, v1::COMPLETED},
+                                                 {v1::PROCESSING, v1::FAILED},
+                                                 {v1::PROCESSING, v1::PENDING},
+                                                 {v1::FAILED, v1::PENDING}};
+  // The shortest path from PENDING to each status, through allowed moves.
+  const std::map<int, std::vector<v1::DocumentStatus>> path = {{v1::PENDING, {}},
+                                                               {v1::PROCESSING, {v1::PROCESSING}},
+                                                               {v1::COMPLETED, {v1::PROCESSING, v1::COMPLETED}},
+                                                               {v1::FAILED, {v1::PROCESSING, v1::FAILED}}};
+  for (v1::DocumentStatus from : all) {
+    for (v1::DocumentStatus to : all) {
+      const v1::Document d = CreateOk("moves");
+      for (v1::DocumentStatus step : path.at(from)) ASSERT_TRUE(Update(d.id(), step).ok());
+      const grpc::Status s = Update(d.id(), to);
+      if (allowed.count({from, to}) > 0) {
+        EXPECT_TRUE(s.ok()) << from << "->" << to << ": " << s.error_message();
+      } else {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << from << "->" << to;
+      }
+    }
+  }
+}
+
+TEST_F(DocumentApiTest, VersionMismatchIsAbortedAndChangesNothing) {
+  const v1::Document d = CreateOk("versioned");
+  EXPECT_EQ(Update(d.id(), v1::PROCESSING, 2).error_code(), grpc::StatusCode::ABORTED);
+  v1::UpdateDocumentStatusResponse resp;
+  ASSERT_TRUE(Update(d.id(), v1::PROCESSING, 1, &resp).ok());
+  EXPECT_EQ(resp.document().version(), 2);
+  EXPECT_EQ(Update(d.id(), v1::COMPLETED, 1).error_code(), grpc::StatusCode::ABORTED);
+  v1::GetDocumentRequest get;
+  get.set_id(d.id());
+  v1::GetDocumentResponse got;
+  ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.document().status(), v1::PROCESSING);
+  EXPECT_EQ(got.document().version(), 2);
+}
+
+TEST_F(DocumentApiTest, ListWalksEveryDocumentOnceInPages) {
+  std::set<std::string> all, processing;
+  for (int i = 0; i < 250; ++i) {
+    const v1::Document d = CreateOk("doc " + std::to_string(i));
+    all.insert(d.id());
+    if (i % 3 == 0) {
+      ASSERT_TRUE(Update(d.id(), v1::PROCESSING).ok());
+      processing.insert(d.id());
+    }
+  }
+  for (v1::DocumentStatus filter : {v1::DOCUMENT_STATUS_UNSPECIFIED, v1::PROCESSING}) {
+    std::vector<std::string> seen;
+    v1::ListDocumentsRequest req;
+    req.set_page_size(7);
+    req.set_status(filter);
+    int pages = 0;
+    do {
+      v1::ListDocumentsResponse resp;
+      const grpc::Status s = stub_->ListDocuments(Context().get(), req, &resp);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      EXPECT_LE(resp.documents_size(), 7);
+      for (const auto& d : resp.documents()) {
+        seen.push_back(d.id());
+        if (filter != v1::DOCUMENT_STATUS_UNSPECIFIED) {
+          EXPECT_EQ(d.status(), filter);
+        }
+      }
+      req.set_page_token(resp.next_page_token());
+      ASSERT_LT(++pages, 100);
+    } while (!req.page_token().empty());
+    const std::set<std::string>& expected = filter == v1::PROCESSING ? processing : all;
+    EXPECT_EQ(seen.size(), expected.size());  // no duplicate...
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), expected);  // ...and no miss
+  }
+}
+
+TEST_F(DocumentApiTest, ForgedOrForeignPageTokenIsInvalidArgument) {
+  for (int i = 0; i < 3; ++i) CreateOk("p" + std::to_string(i));
+  v1::ListDocumentsRequest req;
+  req.set_page_size(1);
+  v1::ListDocumentsResponse resp;
+  ASSERT_TRUE(stub_->ListDocuments(Context().get(), req, &resp).ok());
+  ASSERT_FALSE(resp.next_page_token().empty());
+  const std::string good = resp.next_page_token();
+
+  for (const std::string& forged : {std::string("forged"), good.substr(0, good.size() - 2) + "zz"}) {
+    req.set_page_token(forged);
+    EXPECT_EQ(stub_->ListDocuments(Context().get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  req.set_page_token(good);
+  req.set_status(v1::COMPLETED);  // a token for another filter
+  EXPECT_EQ(stub_->ListDocuments(Context().get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(DocumentApiTest, InvalidInputIsRejectedNamingTheFieldAndNothingIsWritten) {
+  struct Case {
+    const char* field;
+    std::function<void(v1::Document*)> spoil;
+  };
+  const Case cases[] = {
+      {"document.id", [](v1::Document* d) { d->set_id("12345"); }},
+      {"document.name", [](v1::Document* d) { d->set_name(""); }},
+      {"document.name", [](v1::Document* d) { d->set_name(std::string("nul\0inside", 10)); }},
+      {"document.source_uri", [](v1::Document* d) { d->set_source_uri(std::string("s3://\0", 6)); }},
+      {"document.attributes", [](v1::Document* d) { (*d->mutable_attributes())["k"] = std::string("v\0", 2); }},
+      {"document.attributes",
+       [](v1::Document* d) { (*d->mutable_attributes())["big"] = std::string(64 * 1024 + 1, 'a'); }},
+      {"document.body", [](v1::Document* d) { d->set_body(std::string(4 * 1024 * 1024 + 1, 'b')); }},
+  };
+  for (const auto& c : cases) {
+    v1::CreateDocumentRequest req;
+    req.mutable_document()->set_name("valid.txt");
+    c.spoil(req.mutable_document());
+    v1::CreateDocumentResponse resp;
+    const grpc::Status s = stub_->CreateDocument(Context().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_EQ(s.error_message().rfind(std::string(c.field) + ":", 0), 0u) << s.error_message();
+  }
+  v1::GetDocumentRequest get;
+  get.set_id("not-a-uuid");
+  v1::GetDocumentResponse got;
+  const grpc::Status s = stub_->GetDocument(Context().get(), get, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("id:", 0), 0u);
+  EXPECT_EQ(TotalRows(), 0);
+}
+
+TEST_F(DocumentApiTest, ResponsesCarryARequestId) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-request-id", "trace-abc.123");
+  v1::GetDocumentRequest req;
+  req.set_id(store::NewUuidV7());
+  v1::GetDocumentResponse resp;
+  stub_->GetDocument(&ctx, req, &resp);
+  auto trailing = ctx.GetServerTrailingMetadata();
+  auto it = trailing.find("x-request-id");
+  ASSERT_NE(it, trailing.end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "trace-abc.123");
+}
+
+TEST_F(DocumentApiTest, WaitVisibleIsNotYetImplemented) {
+  v1::WaitVisibleRequest req;
+  req.set_id(store::NewUuidV7());
+  v1::WaitVisibleResponse resp;
+  EXPECT_EQ(stub_->WaitVisible(Context().get(), req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(DocumentApiTest, HealthIsServingOnceTheDatabaseIsReachable) {
+  EXPECT_TRUE(WaitForHealth(true, std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace docgate::testing

@@ -1,0 +1,73 @@
+#include "tests/integration/server_fixture.h"
+
+#include <cstdlib>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace docgate::testing {
+
+void ServerFixture::SetUp() {
+  if (!HarnessAvailable()) {
+    if (std::getenv("CI") != nullptr) FAIL() << "CI=true but the PostgreSQL harness is missing: run scripts/dev test";
+    GTEST_SKIP() << "no test PostgreSQL (run through scripts/dev test)";
+  }
+  db_ = TestDatabase::Create();
+  config_.listen = "127.0.0.1:0";
+  config_.database_url = db_->url();
+  config_.pool_max = 8;
+  Configure(config_);
+  auto server = DocgateServer::Start(config_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  args.SetMaxSendMessageSize(64 * 1024 * 1024);
+  channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                       grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::DocumentService::NewStub(channel_);
+}
+
+void ServerFixture::TearDown() {
+  if (db_ != nullptr) {
+    EXPECT_EQ(db_->DocgateConnections("idle in transaction"), 0) << "a docgate connection is idle in transaction";
+    EXPECT_LE(db_->DocgateConnections(), config_.pool_max);
+  }
+  stub_.reset();
+  channel_.reset();
+  server_.reset();
+  db_.reset();
+}
+
+std::unique_ptr<grpc::ClientContext> ServerFixture::Context(std::chrono::milliseconds timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+v1::Document ServerFixture::CreateOk(const std::string& name, const std::string& id) {
+  v1::CreateDocumentRequest req;
+  req.mutable_document()->set_name(name);
+  req.mutable_document()->set_id(id);
+  v1::CreateDocumentResponse resp;
+  const grpc::Status s = stub_->CreateDocument(Context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  return resp.document();
+}
+
+bool ServerFixture::WaitForHealth(bool serving, std::chrono::milliseconds timeout) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  const auto want = serving ? grpc::health::v1::HealthCheckResponse::SERVING
+                            : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  while (std::chrono::steady_clock::now() < give_up) {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(kServiceName);
+    grpc::health::v1::HealthCheckResponse resp;
+    if (health->Check(Context(std::chrono::seconds(1)).get(), req, &resp).ok() && resp.status() == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval of a condition wait
+  }
+  return false;
+}
+
+}  // namespace docgate::testing

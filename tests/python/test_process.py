@@ -1,0 +1,99 @@
+"""docgate as an operator meets it: flags, start-up errors, secrets, outages, signals."""
+import signal
+import subprocess
+import uuid
+
+import grpc
+import pytest
+
+from conftest import wait_for
+
+
+def test_help_lists_options_with_defaults(docgate_bin):
+    out = subprocess.run([docgate_bin, "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for expected in ("--listen", "DOCGATE_POOL_MAX", "'16'", "--database-password-file", "--log-format"):
+        assert expected in out.stdout
+
+
+@pytest.mark.parametrize("args", [["--no-such-flag"], ["--pool-max=zero"], ["--log-format=xml"]])
+def test_bad_flag_is_one_clear_line_and_nonzero_exit(docgate_bin, args):
+    out = subprocess.run([docgate_bin, *args], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("docgate: ")
+
+
+def test_unusable_listen_address_is_one_clear_line_and_nonzero_exit(docgate_bin, database_url):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([docgate_bin, f"--listen=127.0.0.1:{port}"], capture_output=True, text=True,
+                             timeout=30, env={"DATABASE_URL": database_url})
+    assert out.returncode != 0
+    critical = [line for line in out.stderr.splitlines() if "critical" in line]
+    assert len(critical) == 1, out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in critical[0]
+
+
+def test_password_never_appears_in_logs_or_check_config(docgate_bin, database_url, start_docgate):
+    password = database_url.split(":")[2].split("@")[0]
+    assert len(password) >= 8
+
+    out = subprocess.run([docgate_bin, "--check-config"], capture_output=True, text=True, timeout=30,
+                         env={"DATABASE_URL": database_url})
+    assert out.returncode == 0
+    assert "database-url" in out.stdout
+    assert password not in out.stdout + out.stderr
+
+    # A working instance, with failing RPCs so that error paths log too.
+    d = start_docgate(database_url, "--log-level=debug")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    from docgate.v1 import docgate_pb2
+    with pytest.raises(grpc.RpcError):
+        d.stub().GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
+    # And one whose password is wrong: connect errors get logged.
+    wrong = database_url.replace(password, password + "-wrong")
+    bad = start_docgate(wrong, "--log-level=debug")
+    wait_for(lambda: "database" in bad.output(), 20, what="a connect failure logged")
+    assert d.stop() == 0
+    bad.stop()
+    for log in (d.output(), bad.output()):
+        assert password not in log
+
+
+def test_database_down_at_start_then_up(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    own_cluster.stop()
+    d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"])
+    assert wait_for(lambda: d.health(), 20, what="health answers") == "NOT_SERVING"
+    from docgate.v1 import docgate_pb2
+    with pytest.raises(grpc.RpcError) as err:
+        d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="x")),
+                                timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert d.proc.poll() is None, "docgate must stay up while the database is down"
+
+    own_cluster.start()
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING after PostgreSQL started")
+    reply = d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="x")),
+                                    timeout=10)
+    assert reply.created
+
+
+def test_sigterm_exits_zero(database_url, start_docgate):
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    assert d.stop(signal.SIGTERM) == 0
+    assert "docgate stopped" in d.output()
+
+
+def test_migrate_subcommand_is_idempotent(docgate_bin, database_url):
+    for _ in range(2):
+        out = subprocess.run([docgate_bin, "migrate"], capture_output=True, text=True, timeout=60,
+                             env={"DATABASE_URL": database_url})
+        assert out.returncode == 0, out.stderr
+        assert "schema is at version 1" in out.stderr

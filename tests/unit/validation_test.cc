@@ -1,0 +1,107 @@
+#include "server/service/validation.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace docgate::service {
+namespace {
+
+v1::CreateDocumentRequest ValidCreate() {
+  v1::CreateDocumentRequest r;
+  r.mutable_document()->set_name("report.pdf");
+  return r;
+}
+
+TEST(ValidationTest, AcceptsMinimalCreate) { EXPECT_TRUE(ValidateCreate(ValidCreate(), Limits{}).ok()); }
+
+TEST(ValidationTest, AcceptsValuesAtTheirLimits) {
+  Limits limits;
+  auto r = ValidCreate();
+  auto* d = r.mutable_document();
+  d->set_id("0190A5C8-3F1E-7CC2-9A4E-2B7D0C1E5F60");
+  d->set_name(std::string(limits.max_name_bytes, 'n'));
+  d->set_source_uri(std::string(limits.max_source_uri_bytes, 's'));
+  d->set_content_type(std::string(limits.max_content_type_bytes, 'c'));
+  d->set_body(std::string(limits.max_body_bytes, '\0'));  // bytes may hold NUL
+  d->set_status(v1::PENDING);
+  EXPECT_TRUE(ValidateCreate(r, limits).ok());
+}
+
+TEST(ValidationTest, RejectsEachInvalidCreateNamingTheField) {
+  const Limits limits;
+  struct Case {
+    const char* field;
+    std::function<void(v1::Document*)> spoil;
+  };
+  const Case cases[] = {
+      {"document.id", [](v1::Document* d) { d->set_id("not-a-uuid"); }},
+      {"document.name", [](v1::Document* d) { d->set_name(""); }},
+      {"document.name", [&](v1::Document* d) { d->set_name(std::string(limits.max_name_bytes + 1, 'n')); }},
+      {"document.name", [](v1::Document* d) { d->set_name(std::string("a\0b", 3)); }},
+      {"document.source_uri", [&](v1::Document* d) { d->set_source_uri(std::string(2049, 's')); }},
+      {"document.source_uri", [](v1::Document* d) { d->set_source_uri(std::string("s3://\0", 6)); }},
+      {"document.content_type", [](v1::Document* d) { d->set_content_type(std::string(256, 'c')); }},
+      {"document.body", [&](v1::Document* d) { d->set_body(std::string(limits.max_body_bytes + 1, 'b')); }},
+      {"document.attributes", [](v1::Document* d) { (*d->mutable_attributes())["k"] = std::string("\0", 1); }},
+      {"document.attributes", [](v1::Document* d) { (*d->mutable_attributes())[std::string("k\0", 2)] = "v"; }},
+      {"document.attributes", [](v1::Document* d) { (*d->mutable_attributes())[""] = "v"; }},
+      {"document.attributes",
+       [](v1::Document* d) {
+         for (int i = 0; i < 65; ++i) (*d->mutable_attributes())["k" + std::to_string(i)] = "v";
+       }},
+      {"document.attributes",
+       [](v1::Document* d) {
+         (*d->mutable_attributes())["a"] = std::string(40000, 'x');
+         (*d->mutable_attributes())["b"] = std::string(40000, 'x');
+       }},
+      {"document.status", [](v1::Document* d) { d->set_status(v1::COMPLETED); }},
+      {"document.status_detail", [](v1::Document* d) { d->set_status_detail("early"); }},
+  };
+  for (const auto& c : cases) {
+    auto r = ValidCreate();
+    c.spoil(r.mutable_document());
+    const absl::Status s = ValidateCreate(r, limits);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_EQ(std::string(s.message()).rfind(std::string(c.field) + ":", 0), 0u) << s.message();
+  }
+  EXPECT_EQ(std::string(ValidateCreate(v1::CreateDocumentRequest(), limits).message()).rfind("document:", 0), 0u);
+}
+
+TEST(ValidationTest, ReadsNeedAUuidAndATokenThisServerIssued) {
+  v1::GetDocumentRequest get;
+  EXPECT_EQ(ValidateGet(get).code(), absl::StatusCode::kInvalidArgument);
+  get.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  EXPECT_TRUE(ValidateGet(get).ok());
+  get.set_consistency_token("forged");
+  EXPECT_EQ(ValidateGet(get).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ValidationTest, UpdateNeedsAKnownStatusAndSaneVersion) {
+  const Limits limits;
+  v1::UpdateDocumentStatusRequest r;
+  r.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("status:", 0), 0u);
+  r.set_status(static_cast<v1::DocumentStatus>(99));
+  EXPECT_EQ(ValidateUpdateStatus(r, limits).code(), absl::StatusCode::kInvalidArgument);
+  r.set_status(v1::PROCESSING);
+  EXPECT_TRUE(ValidateUpdateStatus(r, limits).ok());
+  r.set_expected_version(-1);
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("expected_version:", 0), 0u);
+  r.set_expected_version(0);
+  r.set_status_detail(std::string(4097, 'd'));
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("status_detail:", 0), 0u);
+}
+
+TEST(ValidationTest, ListRejectsNegativePageSizeAndUnknownStatus) {
+  v1::ListDocumentsRequest r;
+  EXPECT_TRUE(ValidateList(r).ok());
+  r.set_page_size(-1);
+  EXPECT_EQ(ValidateList(r).code(), absl::StatusCode::kInvalidArgument);
+  r.set_page_size(10);
+  r.set_status(static_cast<v1::DocumentStatus>(7));
+  EXPECT_EQ(ValidateList(r).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace docgate::service
