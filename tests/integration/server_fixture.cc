@@ -26,6 +26,8 @@ void ServerFixture::SetUp() {
   channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::DocumentService::NewStub(channel_);
+  // SERVING means connected and migrated: tests may read the schema directly.
+  ASSERT_TRUE(WaitForHealth(true, std::chrono::seconds(30))) << "docgate did not become SERVING";
 }
 
 void ServerFixture::TearDown() {
