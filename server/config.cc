@@ -109,6 +109,7 @@ Option OneOf(std::string name, std::string help, std::string Config::*field, std
 const std::vector<Option>& Options() {
   static const auto* options = new std::vector<Option>{
       Text("listen", "gRPC listen address", &Config::listen),
+      Text("metrics-listen", "Prometheus /metrics address (empty: off)", &Config::metrics_listen),
       Text("database-url", "libpq URI or key=value string (else DATABASE_URL, else PG* variables)",
            &Config::database_url),
       Text("database-password-file", "file holding the database password, read at every connect",
@@ -119,6 +120,11 @@ const std::vector<Option>& Options() {
       Int("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE",
           &Config::pool_queue_max, 1),
       Duration("connect-timeout", "libpq connect_timeout", &Config::connect_timeout),
+      Duration("max-wait", "longest WaitVisible wait, whatever the call's deadline", &Config::max_wait),
+      Int("max-waiters", "WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED",
+          &Config::max_waiters, 1),
+      Duration("visibility-tick", "how often waiters are checked against commits of others",
+               &Config::visibility_tick),
       Bool("auto-migrate", "apply schema migrations at start", &Config::auto_migrate),
       Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
       OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),

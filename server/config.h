@@ -26,6 +26,8 @@ struct Limits {
 struct Config {
   // gRPC listen address.
   std::string listen = "0.0.0.0:50051";
+  // Prometheus /metrics listen address; empty turns the endpoint off.
+  std::string metrics_listen = "0.0.0.0:9464";
   // libpq connection string or URI. Empty: DATABASE_URL, else libpq's PG* variables.
   std::string database_url;
   // A file holding the database password (a Kubernetes secret); read at every connect.
@@ -42,6 +44,12 @@ struct Config {
   std::chrono::milliseconds connect_timeout{5000};
   // Apply schema migrations at start (also: `docgate migrate`).
   bool auto_migrate = true;
+  // WaitVisible waits at most this long, whatever the call's deadline.
+  std::chrono::milliseconds max_wait{30000};
+  // WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED.
+  int max_waiters = 100000;
+  // How often the visibility watcher looks for documents others committed.
+  std::chrono::milliseconds visibility_tick{5};
   // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
   std::chrono::milliseconds shutdown_grace{10000};
   // "text" or "json".

@@ -3,13 +3,17 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
 
 #include "server/db/connect.h"
 #include "server/db/pool.h"
 #include "server/exec/work_queue.h"
+#include "server/observability/metrics.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/document_store.h"
+#include "server/visibility/visibility_watcher.h"
+#include "server/visibility/waiter_registry.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate {
@@ -37,6 +41,16 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   if (!settings.ok()) return settings.status();
 
   std::unique_ptr<DocgateServer> s(new DocgateServer());
+  s->metrics_ = std::make_unique<Metrics>();
+  if (!config.metrics_listen.empty()) {
+    try {
+      s->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_listen);
+    } catch (const std::exception&) {
+      return absl::FailedPreconditionError("cannot listen on " + config.metrics_listen + " for metrics");
+    }
+    s->exposer_->RegisterCollectable(s->metrics_->shared_registry());
+    s->metrics_port_ = s->exposer_->GetListeningPorts().front();
+  }
   db::PoolOptions pool_options;
   pool_options.max_size = config.pool_max;
   pool_options.min_idle = config.pool_min_idle;
@@ -44,12 +58,21 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   s->pool_ = std::make_unique<db::Pool>(
       pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
   s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
-  s->logic_ = std::make_unique<service::DocumentService>(*s->store_, config.limits);
+  s->waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
+                                                             &s->metrics_->wait_visible_waiters);
+  s->watcher_ = std::make_unique<visibility::VisibilityWatcher>(
+      *s->waiters_, db::MakeOpener(*settings, /*migrate=*/false, &store::DocumentStore::PrepareStatements),
+      config.visibility_tick);
+  visibility::WaiterRegistry* waiters = s->waiters_.get();
+  s->logic_ = std::make_unique<service::DocumentService>(
+      *s->store_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); });
   // One worker per connection: more could only wait for the pool.
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
-      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout});
+      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout},
+      service::WaitEnv{*s->work_queue_, *s->logic_, *s->waiters_, config.acquire_timeout, config.max_wait,
+                       *s->metrics_});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -72,16 +95,23 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   return s;
 }
 
+size_t DocgateServer::waiters() const { return waiters_->size(); }
+
+uint64_t DocgateServer::visibility_checks() const { return watcher_->checks(); }
+
 void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
     pool_->OnReachabilityChange([](bool) {});
     SetHealth(*server_, false);
+    // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
+    waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
     // Waits for in-flight RPCs until the deadline, then cancels what is left.
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
   }
+  if (watcher_ != nullptr) watcher_->Stop();
   if (work_queue_ != nullptr) work_queue_->Shutdown();
   if (pool_ != nullptr) pool_->Close();
   spdlog::info("docgate stopped");

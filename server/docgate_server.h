@@ -9,6 +9,9 @@
 namespace grpc {
 class Server;
 }
+namespace prometheus {
+class Exposer;
+}
 
 namespace docgate {
 
@@ -23,6 +26,11 @@ class DocumentService;
 class GrpcDocumentService;
 }  // namespace service
 class WorkQueue;
+class Metrics;
+namespace visibility {
+class WaiterRegistry;
+class VisibilityWatcher;
+}  // namespace visibility
 
 // A running docgate: pool, store, service and gRPC server wired from a Config.
 // The database need not be up: health says NOT_SERVING and RPCs get UNAVAILABLE
@@ -36,6 +44,13 @@ class DocgateServer {
 
   // The bound gRPC port (useful with a ":0" listen address).
   int port() const { return port_; }
+  // The bound /metrics port, 0 when the endpoint is off.
+  int metrics_port() const { return metrics_port_; }
+
+  // WaitVisible calls waiting now.
+  size_t waiters() const;
+  // Batched visibility checks run so far.
+  uint64_t visibility_checks() const;
 
   // Health NOT_SERVING, stop accepting, let in-flight RPCs run for up to `grace`,
   // cancel the rest, then close the pool. Idempotent.
@@ -45,13 +60,18 @@ class DocgateServer {
   DocgateServer();
 
   // Destroyed in reverse order: the server before what its handlers use.
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<store::DocumentStore> store_;
+  std::unique_ptr<visibility::WaiterRegistry> waiters_;
+  std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<WorkQueue> work_queue_;
   std::unique_ptr<service::GrpcDocumentService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int metrics_port_ = 0;
   bool shut_down_ = false;
 };
 

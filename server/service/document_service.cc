@@ -4,6 +4,7 @@
 
 #include "server/service/document_codec.h"
 #include "server/service/validation.h"
+#include "server/store/consistency_token.h"
 #include "server/store/uuid.h"
 
 namespace docgate::service {
@@ -13,8 +14,10 @@ absl::Status DocumentService::Create(const v1::CreateDocumentRequest& request, v
   if (auto s = ValidateCreate(request, limits_); !s.ok()) return s;
   auto result = store_.Create(NewDocumentFromProto(request.document()), ctx);
   if (!result.ok()) return result.status();
+  if (result->created && on_commit_) on_commit_(result->document.id);
   ToProto(result->document, response->mutable_document());
   response->set_created(result->created);
+  response->set_consistency_token(store::EncodeConsistencyToken(result->commit_lsn));
   return absl::OkStatus();
 }
 
@@ -32,9 +35,11 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
   if (auto s = ValidateUpdateStatus(request, limits_); !s.ok()) return s;
   store::StatusUpdate update{*store::CanonicalUuid(request.id()), static_cast<store::DocStatus>(request.status()),
                              request.status_detail(), request.expected_version()};
-  auto doc = store_.UpdateStatus(update, ctx);
-  if (!doc.ok()) return doc.status();
-  ToProto(*doc, response->mutable_document());
+  auto result = store_.UpdateStatus(update, ctx);
+  if (!result.ok()) return result.status();
+  if (on_commit_) on_commit_(result->document.id);
+  ToProto(result->document, response->mutable_document());
+  response->set_consistency_token(store::EncodeConsistencyToken(result->commit_lsn));
   return absl::OkStatus();
 }
 

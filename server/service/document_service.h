@@ -1,5 +1,8 @@
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "absl/status/status.h"
 #include "docgate/v1/docgate.pb.h"
 #include "server/config.h"
@@ -14,7 +17,12 @@ namespace docgate::service {
 // Thread-safe.
 class DocumentService {
  public:
-  DocumentService(store::DocumentStore& store, Limits limits) : store_(store), limits_(limits) {}
+  // Called with a document's id right after a write to it committed (to wake the
+  // in-process waiters); must not block.
+  using CommitListener = std::function<void(const std::string& id)>;
+
+  DocumentService(store::DocumentStore& store, Limits limits, CommitListener on_commit = nullptr)
+      : store_(store), limits_(limits), on_commit_(std::move(on_commit)) {}
 
   absl::Status Create(const v1::CreateDocumentRequest& request, v1::CreateDocumentResponse* response,
                       const db::QueryContext& ctx);
@@ -31,6 +39,7 @@ class DocumentService {
  private:
   store::DocumentStore& store_;
   const Limits limits_;
+  const CommitListener on_commit_;
 };
 
 }  // namespace docgate::service

@@ -19,11 +19,9 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,
-                                                           const v1::WaitVisibleRequest* /*request*/,
-                                                           v1::WaitVisibleResponse* /*response*/) {
-  // Arrives with its own issue: a waiter registry woken in process and by a watcher.
-  return UnaryCall<v1::WaitVisibleRequest, v1::WaitVisibleResponse>::Reply(
-      context, "WaitVisible", absl::UnimplementedError("WaitVisible is not available yet"));
+                                                           const v1::WaitVisibleRequest* request,
+                                                           v1::WaitVisibleResponse* response) {
+  return StartWaitVisible(wait_env_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,

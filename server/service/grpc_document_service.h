@@ -3,6 +3,7 @@
 #include "docgate/v1/docgate.grpc.pb.h"
 #include "server/service/document_service.h"
 #include "server/service/unary_call.h"
+#include "server/service/wait_visible_call.h"
 
 namespace docgate::service {
 
@@ -10,7 +11,8 @@ namespace docgate::service {
 // to UnaryCall, which runs DocumentService on our threads.
 class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallEnv env) : logic_(logic), env_(env) {}
+  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env)
+      : logic_(logic), env_(env), wait_env_(wait_env) {}
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
                                            const v1::CreateDocumentRequest* request,
@@ -29,6 +31,7 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  private:
   DocumentService& logic_;
   const CallEnv env_;
+  const WaitEnv wait_env_;
 };
 
 }  // namespace docgate::service

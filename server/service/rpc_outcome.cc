@@ -69,4 +69,32 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
               std::string(status.message()));
 }
 
+void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* method,
+               const std::string& request_id, std::chrono::steady_clock::time_point started,
+               const absl::Status& status) {
+  context->AddTrailingMetadata("x-request-id", request_id);
+  if (!status.ok()) LogFailedRpc(method, request_id, status, std::chrono::steady_clock::now() - started);
+  reactor->Finish(ToGrpcStatus(status, request_id));
+}
+
+db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
+                                 std::chrono::steady_clock::time_point started,
+                                 std::chrono::milliseconds acquire_timeout) {
+  db::QueryContext ctx;
+  ctx.acquire_by = started + acquire_timeout;
+  const auto deadline = context.deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    ctx.deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 deadline - std::chrono::system_clock::now());
+  }
+  return ctx;
+}
+
+absl::Status CancellationStatus(const grpc::CallbackServerContext& context) {
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("deadline passed");
+  }
+  return absl::CancelledError("cancelled by the client");
+}
+
 }  // namespace docgate::service

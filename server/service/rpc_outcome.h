@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "server/db/with_connection.h"
 
 namespace docgate::service {
 
@@ -24,5 +25,21 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context);
 // the rest (the client's own mistakes) info.
 void LogFailedRpc(const char* method, const std::string& request_id, const absl::Status& status,
                   std::chrono::steady_clock::duration elapsed);
+
+// Ends a call: the request id trailer, the failure log line, the one status
+// conversion, Finish(). Call exactly once per reactor.
+void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* method,
+               const std::string& request_id, std::chrono::steady_clock::time_point started,
+               const absl::Status& status);
+
+// The database time limits of a call that arrived at `started`: its own deadline,
+// and the acquire timeout counted from its arrival.
+db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
+                                 std::chrono::steady_clock::time_point started,
+                                 std::chrono::milliseconds acquire_timeout);
+
+// The status a call gets when gRPC reports it cancelled: DEADLINE_EXCEEDED when its
+// deadline passed, else CANCELLED.
+absl::Status CancellationStatus(const grpc::CallbackServerContext& context);
 
 }  // namespace docgate::service

@@ -44,20 +44,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return call;
   }
 
-  // Finishes at once, without touching the database (for example UNIMPLEMENTED).
-  static grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const char* method,
-                                         const absl::Status& status) {
-    auto* call = new UnaryCall(context, nullptr, nullptr, method);
-    if (call->ClaimQueued()) call->Complete(status);
-    return call;
-  }
-
   void OnCancel() override {
     // Running handlers finish by themselves; cancelling their query is the pool's job.
-    if (!ClaimQueued()) return;
-    const bool expired = context_->deadline() <= std::chrono::system_clock::now();
-    Complete(expired ? absl::DeadlineExceededError("deadline passed before the request ran")
-                     : absl::CancelledError("cancelled by the client"));
+    if (ClaimQueued()) Complete(CancellationStatus(*context_));
   }
 
   void OnDone() override { delete this; }
@@ -81,13 +70,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void Queue(const CallEnv& env, Handler handler) {
-    db::QueryContext ctx;
-    ctx.acquire_by = started_ + env.acquire_timeout;
-    const auto deadline = context_->deadline();
-    if (deadline != std::chrono::system_clock::time_point::max()) {
-      ctx.deadline = started_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    deadline - std::chrono::system_clock::now());
-    }
+    const db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
     // The tasks hold the phase, not the call: after another party finished it,
     // gRPC may delete the call while the task still waits in the queue.
     auto phase = phase_;
@@ -112,9 +95,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void Complete(const absl::Status& status) {
     phase_->store(kFinished);
-    context_->AddTrailingMetadata("x-request-id", request_id_);
-    if (!status.ok()) LogFailedRpc(method_, request_id_, status, std::chrono::steady_clock::now() - started_);
-    Finish(ToGrpcStatus(status, request_id_));
+    FinishRpc(this, context_, method_, request_id_, started_, status);
   }
 
   grpc::CallbackServerContext* const context_;

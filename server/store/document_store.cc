@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/store/attributes_json.h"
+#include "server/store/consistency_token.h"
 #include "server/store/status_moves.h"
 
 namespace docgate::store {
@@ -51,6 +52,19 @@ constexpr char kListStatusFirst[] = "docgate_list_status_first";
 constexpr char kListStatusAfter[] = "docgate_list_status_after";
 constexpr char kAfterCursor[] = "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
 
+// Read after an autocommitted write has returned, so at or past its commit record.
+constexpr char kWalPosition[] = "docgate_wal_position";
+constexpr char kWalPositionSql[] = "SELECT pg_current_wal_lsn()::text";
+
+constexpr char kVisibleIds[] = "docgate_visible_ids";
+constexpr char kVisibleIdsSql[] = "SELECT id::text FROM documents WHERE id = ANY($1::uuid[])";
+
+uint64_t WalPosition(pqxx::nontransaction& tx) {
+  const auto lsn = ParseLsn(tx.exec_prepared1(kWalPosition)[0].as<std::string>());
+  if (!lsn.has_value()) throw std::runtime_error("unexpected WAL position text");
+  return *lsn;
+}
+
 Document FromRow(const pqxx::row& row, bool with_body) {
   Document d;
   d.id = row[0].as<std::string>();
@@ -87,6 +101,8 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kGetWithBody, absl::StrCat(select, ", body", from_documents, " WHERE id = $1"));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
   conn.prepare(kStatusOf, kStatusOfSql);
+  conn.prepare(kWalPosition, kWalPositionSql);
+  conn.prepare(kVisibleIds, kVisibleIdsSql);
   conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
   conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
   conn.prepare(kListStatusFirst, absl::StrCat(select, from_documents, " WHERE status = $2", order, "1"));
@@ -104,7 +120,7 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
     for (int attempt = 0; attempt < 2; ++attempt) {
       pqxx::result inserted =
           tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
-      if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true};
+      if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true, WalPosition(tx)};
       // ON CONFLICT waited for the other insert to commit, so this statement sees it.
       pqxx::result existing =
           tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
@@ -112,7 +128,7 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
       if (!existing[0][kBodyColumn].as<bool>()) {
         return absl::AlreadyExistsError("a document with this id exists with different content");
       }
-      return CreateResult{FromRow(existing[0], false), false};
+      return CreateResult{FromRow(existing[0], false), false, WalPosition(tx)};
     }
     return absl::AbortedError("the document was created and removed concurrently; retry");
   });
@@ -127,8 +143,8 @@ absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_
   });
 }
 
-absl::StatusOr<Document> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
-  return db::WithConnection<Document>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
+absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
+  return db::WithConnection<UpdateResult>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
     pqxx::nontransaction tx(conn);
     const std::string sources = StatusArray(AllowedSources(update.status));
     const int to = static_cast<int>(update.status);
@@ -138,7 +154,7 @@ absl::StatusOr<Document> DocumentStore::UpdateStatus(const StatusUpdate& update,
     for (int attempt = 0; attempt < 3; ++attempt) {
       pqxx::result r =
           tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version);
-      if (!r.empty()) return FromRow(r[0], false);
+      if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
       pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
       if (current.empty()) return absl::NotFoundError("no document has this id");
       const auto status = static_cast<DocStatus>(current[0][0].as<int>());
@@ -179,6 +195,18 @@ absl::StatusOr<Page> DocumentStore::List(DocStatus filter, const std::optional<P
     }
     return page;
   });
+}
+
+}  // namespace docgate::store
+
+namespace docgate::store {
+
+std::vector<std::string> DocumentStore::VisibleIds(pqxx::connection& conn, const std::string& ids) {
+  pqxx::nontransaction tx(conn);
+  std::vector<std::string> visible;
+  const pqxx::result r = tx.exec_prepared(kVisibleIds, ids);
+  for (pqxx::result::size_type i = 0; i < r.size(); ++i) visible.push_back(r[i][0].as<std::string>());
+  return visible;
 }
 
 }  // namespace docgate::store

@@ -18,6 +18,12 @@ namespace docgate::store {
 struct CreateResult {
   Document document;  // without the body
   bool created = false;
+  uint64_t commit_lsn = 0;  // a WAL position read after the commit: at or past it
+};
+
+struct UpdateResult {
+  Document document;  // without the body
+  uint64_t commit_lsn = 0;
 };
 
 struct StatusUpdate {
@@ -51,12 +57,16 @@ class DocumentStore {
 
   // NOT_FOUND; ABORTED when expected_version does not match; FAILED_PRECONDITION
   // when the move is not allowed from the current status.
-  absl::StatusOr<Document> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx);
+  absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx);
 
   // Up to `limit` documents after `after` (from the start when nullopt), in
   // (create_time, id) order, of status `filter` unless it is kUnspecified.
   absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
                             const db::QueryContext& ctx);
+
+  // Which of `ids` (a PostgreSQL uuid[] literal, "{...}") exist now, on a connection
+  // the caller owns (the visibility watcher's). Throws what libpqxx throws.
+  static std::vector<std::string> VisibleIds(pqxx::connection& conn, const std::string& ids);
 
  private:
   db::Pool& pool_;

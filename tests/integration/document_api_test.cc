@@ -315,13 +315,6 @@ TEST_F(DocumentApiTest, ResponsesCarryARequestId) {
   EXPECT_EQ(std::string(it->second.data(), it->second.size()), "trace-abc.123");
 }
 
-TEST_F(DocumentApiTest, WaitVisibleIsNotYetImplemented) {
-  v1::WaitVisibleRequest req;
-  req.set_id(store::NewUuidV7());
-  v1::WaitVisibleResponse resp;
-  EXPECT_EQ(stub_->WaitVisible(Context().get(), req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-}
-
 TEST_F(DocumentApiTest, HealthIsServingOnceTheDatabaseIsReachable) {
   EXPECT_TRUE(WaitForHealth(true, std::chrono::seconds(10)));
 }

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -59,12 +60,14 @@ class Docgate:
 
     def __init__(self, binary, database_url, *extra_args, env=None):
         self.port = free_port()
+        self.metrics_port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
         full_env["DATABASE_URL"] = database_url
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [binary, f"--listen=127.0.0.1:{self.port}", *extra_args],
+            [binary, f"--listen=127.0.0.1:{self.port}", f"--metrics-listen=127.0.0.1:{self.metrics_port}",
+             *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
 
@@ -82,6 +85,21 @@ class Docgate:
         except grpc.RpcError:
             return None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    def metric(self, name):
+        """The value of an unlabelled metric from /metrics, or None."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def waiting(self):
+        return self.metric("docgate_wait_visible_waiters") or 0
 
     def output(self):
         return Path(self.log.name).read_text(errors="replace")

@@ -1,0 +1,31 @@
+#include "server/observability/metrics.h"
+
+namespace docgate {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  return *buckets;
+}
+
+Metrics::Metrics() : Metrics(std::make_shared<prometheus::Registry>()) {}
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
+    : wait_visible_waiters(prometheus::BuildGauge()
+                               .Name("docgate_wait_visible_waiters")
+                               .Help("WaitVisible calls waiting now")
+                               .Register(*registry)
+                               .Add({})),
+      wait_visible_seconds(prometheus::BuildHistogram()
+                               .Name("docgate_wait_visible_seconds")
+                               .Help("How long WaitVisible calls waited, whatever their outcome")
+                               .Register(*registry)
+                               .Add({}, LatencyBuckets())),
+      wait_visible_timeouts(prometheus::BuildCounter()
+                                .Name("docgate_wait_visible_timeouts_total")
+                                .Help("WaitVisible calls that ended with DEADLINE_EXCEEDED")
+                                .Register(*registry)
+                                .Add({})),
+      registry_(std::move(registry)) {}
+
+}  // namespace docgate

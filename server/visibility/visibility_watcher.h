@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "server/db/pool.h"
+#include "server/visibility/waiter_registry.h"
+
+namespace docgate::visibility {
+
+// Finds documents that became visible through writes this instance did not make
+// (other instances, other programs): one batched query per tick for every pending
+// id, on one dedicated connection outside the pool, and only while waiters exist.
+// Also expires waiters whose time passed. Reconnects with backoff; waiters keep
+// waiting (until their deadline) while the database is away. One thread.
+class VisibilityWatcher {
+ public:
+  VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open, std::chrono::milliseconds tick);
+  ~VisibilityWatcher();  // Stop()
+  VisibilityWatcher(const VisibilityWatcher&) = delete;
+  VisibilityWatcher& operator=(const VisibilityWatcher&) = delete;
+
+  void Stop();
+
+  // Batched checks run so far (for the benchmark's queries-per-second figure).
+  uint64_t checks() const { return checks_.load(); }
+
+ private:
+  void Loop();
+  void Check();
+  void SleepFor(std::chrono::milliseconds d);
+
+  WaiterRegistry& registry_;
+  const db::ConnectionOpener open_;
+  const std::chrono::milliseconds tick_;
+  std::unique_ptr<pqxx::connection> conn_;
+  Clock::time_point next_connect_at_{};
+  std::chrono::milliseconds backoff_{0};
+  std::atomic<uint64_t> checks_{0};
+
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace docgate::visibility

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/gauge.h>
+
+#include "absl/status/status.h"
+
+namespace docgate::visibility {
+
+using Clock = std::chrono::steady_clock;
+
+// One pending WaitVisible call, as the registry sees it. Both calls may come from
+// any thread, after the waiter has left the registry too; they must not block.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // The document may be visible now: look again.
+  virtual void Wake() = 0;
+  // The wait is over without the document: its time passed (DEADLINE_EXCEEDED),
+  // the server shuts down (UNAVAILABLE), or the client went away.
+  virtual void End(absl::Status why) = 0;
+};
+
+// The in-process registry of waiters by document id. Holds no thread per waiter:
+// waiters are woken by writes of this instance (right after COMMIT) and by the
+// visibility watcher (writes of anyone else). Thread-safe.
+class WaiterRegistry {
+ public:
+  // `waiting` (may be null) follows size().
+  WaiterRegistry(size_t max_waiters, prometheus::Gauge* waiting) : max_waiters_(max_waiters), waiting_(waiting) {}
+
+  // RESOURCE_EXHAUSTED when `max_waiters` are already waiting; UNAVAILABLE after EndAll.
+  absl::Status Add(const std::string& id, const std::shared_ptr<Waiter>& waiter, Clock::time_point expires_at);
+
+  // Forgets `waiter` (no-op when it is gone already).
+  void Remove(const std::string& id, const Waiter* waiter);
+
+  // Calls Wake() on every waiter for `id`; they stay registered until they Remove
+  // themselves. Wake() runs outside the registry's lock.
+  void Wake(const std::string& id);
+
+  // Removes the waiters whose time has passed and ends them with DEADLINE_EXCEEDED.
+  void ExpireDue(Clock::time_point now);
+
+  // Ends every waiter with `why` and refuses new ones (shutdown).
+  void EndAll(const absl::Status& why);
+
+  // The pending ids as a PostgreSQL uuid[] literal ("{...}"), rebuilt only when the
+  // set of ids changed; empty when nobody waits.
+  std::string PendingIdsLiteral();
+
+  size_t size() const;
+
+  // Blocks until a waiter is registered, `until` passes, or Interrupt() is called.
+  void AwaitWaiters(Clock::time_point until);
+  void Interrupt();
+
+ private:
+  struct Entry {
+    std::shared_ptr<Waiter> waiter;
+    std::multimap<Clock::time_point, std::pair<std::string, Waiter*>>::iterator expiry;
+  };
+
+  void CountLocked(size_t count);
+
+  const size_t max_waiters_;
+  prometheus::Gauge* const waiting_;
+  mutable std::mutex mu_;
+  std::condition_variable added_cv_;
+  std::unordered_map<std::string, std::vector<Entry>> by_id_;
+  std::multimap<Clock::time_point, std::pair<std::string, Waiter*>> by_expiry_;
+  size_t count_ = 0;
+  bool interrupted_ = false;
+  bool closed_ = false;
+  bool ids_dirty_ = true;
+  std::string ids_literal_;
+};
+
+}  // namespace docgate::visibility

@@ -1,0 +1,76 @@
+"""WaitVisible against a docgate process: no thread per waiter, and waiters outlive a
+PostgreSQL restart."""
+import concurrent.futures
+import time
+import uuid
+
+import grpc
+
+from conftest import wait_for
+
+
+def threads_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def start_waiters(stub, n, timeout):
+    from docgate.v1 import docgate_pb2
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    futures = [stub.WaitVisible.future(docgate_pb2.WaitVisibleRequest(id=i), timeout=timeout) for i in ids]
+    return ids, futures
+
+
+def cancel_all(futures):
+    for f in futures:
+        f.cancel()
+
+
+def test_no_thread_per_waiter(database_url, start_docgate):
+    d = start_docgate(database_url, "--max-wait=60s")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+
+    _, few = start_waiters(stub, 500, timeout=60)
+    wait_for(lambda: d.waiting() >= 500, 20, what="500 waiters registered")
+    with_500 = threads_of(d.proc.pid)
+
+    _, many = start_waiters(stub, 4500, timeout=60)
+    wait_for(lambda: d.waiting() >= 5000, 30, what="5000 waiters registered")
+    with_5000 = threads_of(d.proc.pid)
+    cancel_all(few + many)
+    assert with_5000 <= with_500 + 4, (with_500, with_5000)
+
+
+def test_waiters_survive_a_postgres_restart(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"], "--max-wait=60s")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    ids, futures = start_waiters(stub, 100, timeout=40)
+    wait_for(lambda: d.waiting() >= 100, 20, what="100 waiters registered")
+
+    own_cluster.stop()  # returns once PostgreSQL is down
+    assert not any(f.done() for f in futures), "a waiter ended while it still had time"
+    own_cluster.start()
+
+    from docgate.v1 import docgate_pb2
+
+    def create(doc_id):
+        for _ in range(50):  # retry UNAVAILABLE with the same id: idempotent
+            try:
+                return stub.CreateDocument(docgate_pb2.CreateDocumentRequest(
+                    document=docgate_pb2.Document(id=doc_id, name="after restart")), timeout=5)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("create kept failing")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, ids))
+    results = [f.result(timeout=30) for f in futures]
+    assert [r.document.id for r in results] == ids
