@@ -2,29 +2,14 @@
 
 #include <cstdint>
 
+#include "server/json/escape.h"
+
 namespace docgate::store {
 namespace {
 
 void AppendQuoted(std::string& out, const std::string& s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0x0f];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  json::AppendEscaped(out, s);
   out += '"';
 }
 
