@@ -74,3 +74,17 @@ def test_waiters_survive_a_postgres_restart(own_cluster, start_docgate):
         list(pool.map(create, ids))
     results = [f.result(timeout=30) for f in futures]
     assert [r.document.id for r in results] == ids
+
+
+def test_create_through_one_process_wakes_a_waiter_in_another(database_url, start_docgate):
+    from docgate.v1 import docgate_pb2
+    a = start_docgate(database_url)
+    b = start_docgate(database_url)
+    for d in (a, b):
+        wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    doc_id = str(uuid.uuid4())
+    waiter = b.stub().WaitVisible.future(docgate_pb2.WaitVisibleRequest(id=doc_id), timeout=20)
+    wait_for(lambda: b.waiting() == 1, 20, what="the waiter registered on B")
+    a.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(
+        document=docgate_pb2.Document(id=doc_id, name="from A")), timeout=10)
+    assert waiter.result(timeout=10).document.name == "from A"
