@@ -36,6 +36,10 @@ struct Config {
   int pool_max = 16;
   // Connections kept open while idle (also how the pool notices the database return).
   int pool_min_idle = 1;
+  // A connection is replaced once this old (less up to 10%, spread at random); 0: never.
+  std::chrono::milliseconds pool_max_lifetime{30 * 60 * 1000};
+  // Idle connections beyond pool_min_idle close after this long unused; 0: never.
+  std::chrono::milliseconds pool_idle_timeout{10 * 60 * 1000};
   // Longest wait for a connection before UNAVAILABLE (the RPC deadline may cut it shorter).
   std::chrono::milliseconds acquire_timeout{5000};
   // Requests waiting for a connection beyond this are refused with UNAVAILABLE.

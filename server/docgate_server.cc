@@ -55,6 +55,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   pool_options.max_size = config.pool_max;
   pool_options.min_idle = config.pool_min_idle;
   pool_options.max_waiters = static_cast<size_t>(config.pool_queue_max);
+  pool_options.max_lifetime = config.pool_max_lifetime;
+  pool_options.idle_timeout = config.pool_idle_timeout;
   s->pool_ = std::make_unique<db::Pool>(
       pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
   s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
@@ -94,6 +96,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   spdlog::info("docgate listening listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);
   return s;
 }
+
+db::PoolStats DocgateServer::pool_stats() const { return pool_->Stats(); }
 
 size_t DocgateServer::waiters() const { return waiters_->size(); }
 

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/config.h"
+#include "server/db/pool.h"
 
 namespace grpc {
 class Server;
@@ -15,9 +16,6 @@ class Exposer;
 
 namespace docgate {
 
-namespace db {
-class Pool;
-}
 namespace store {
 class DocumentStore;
 }
@@ -46,6 +44,8 @@ class DocgateServer {
   int port() const { return port_; }
   // The bound /metrics port, 0 when the endpoint is off.
   int metrics_port() const { return metrics_port_; }
+
+  db::PoolStats pool_stats() const;
 
   // WaitVisible calls waiting now.
   size_t waiters() const;

@@ -1,6 +1,6 @@
 #include "server/db/pool.h"
 
-#include <pqxx/connection>
+#include <poll.h>
 
 #include <algorithm>
 #include <random>
@@ -8,14 +8,38 @@
 #include "spdlog/spdlog.h"
 
 namespace docgate::db {
+namespace {
 
-Lease::Lease(Lease&& other) noexcept
-    : pool_(other.pool_), conn_(std::move(other.conn_)), usable_(other.usable_) {
+// How often the connector wakes without being asked, to evict idle or old connections.
+constexpr auto kHousekeepingInterval = std::chrono::milliseconds(500);
+
+// An idle connection has nothing to say. If its socket is readable, the server sent
+// a termination notice or closed it (pg_terminate_backend, restart, idle timeout).
+bool LooksDead(pqxx::connection& conn) {
+  if (!conn.is_open()) return true;
+  pollfd p{conn.sock(), POLLIN, 0};
+  return p.fd < 0 || ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
+const char* CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kBroken: return "broken";
+    case CloseReason::kDead: return "dead_when_idle";
+    case CloseReason::kExpired: return "max_lifetime";
+    case CloseReason::kIdle: return "idle_timeout";
+    case CloseReason::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), pooled_(std::move(other.pooled_)), usable_(other.usable_) {
   other.pool_ = nullptr;
 }
 
 Lease::~Lease() {
-  if (pool_ != nullptr && conn_ != nullptr) pool_->Return(std::move(conn_), usable_);
+  if (pool_ != nullptr && pooled_.conn != nullptr) pool_->Return(std::move(pooled_), usable_);
 }
 
 Pool::Pool(PoolOptions options, ConnectionOpener opener)
@@ -23,16 +47,43 @@ Pool::Pool(PoolOptions options, ConnectionOpener opener)
 
 Pool::~Pool() { Close(); }
 
+PooledConnection Pool::Wrap(std::unique_ptr<pqxx::connection> conn) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  PooledConnection pooled;
+  pooled.conn = std::move(conn);
+  pooled.idle_since = Clock::now();
+  if (options_.max_lifetime.count() > 0) {
+    const auto lifetime = options_.max_lifetime.count();
+    std::uniform_int_distribution<int64_t> jitter(0, lifetime / 10);
+    pooled.expires_at = pooled.idle_since + std::chrono::milliseconds(lifetime - jitter(rng));
+  }
+  return pooled;
+}
+
+void Pool::CloseLocked(PooledConnection pooled, CloseReason reason, std::vector<PooledConnection>& closing) {
+  ++closed_total_[static_cast<int>(reason)];
+  closing.push_back(std::move(pooled));
+  connector_cv_.notify_one();  // a replacement may be needed
+}
+
 absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline) {
+  std::vector<PooledConnection> closing;  // closed after the lock is released (it talks to the server)
   std::unique_lock lock(mu_);
   if (closed_) return absl::UnavailableError("server is shutting down");
-  if (!idle_.empty()) {
-    auto conn = std::move(idle_.back());
+  const auto now = Clock::now();
+  while (!idle_.empty()) {
+    PooledConnection pooled = std::move(idle_.back());
     idle_.pop_back();
-    ++in_use_;
-    return Lease(this, std::move(conn));
+    if (now >= pooled.expires_at) {
+      CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
+    } else if (LooksDead(*pooled.conn)) {
+      CloseLocked(std::move(pooled), CloseReason::kDead, closing);
+    } else {
+      ++in_use_;
+      return Lease(this, std::move(pooled));
+    }
   }
-  // Before the first attempt has finished, wait for it; after a failed one, fail fast.
+  // Before the first attempt has ended, wait for it; after a failed one, fail fast.
   if (last_connect_failed_) return absl::UnavailableError("database unavailable");
   if (waiters_.size() >= options_.max_waiters) {
     return absl::UnavailableError("too many requests waiting for a database connection");
@@ -48,42 +99,61 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
     }
   }
   if (!waiter.failure.ok()) return waiter.failure;
-  return Lease(this, std::move(waiter.conn));
+  return Lease(this, std::move(waiter.pooled));
 }
 
-void Pool::HandOutLocked(std::unique_ptr<pqxx::connection> conn) {
+void Pool::HandOutLocked(PooledConnection pooled) {
   if (waiters_.empty()) {
-    idle_.push_back(std::move(conn));
+    pooled.idle_since = Clock::now();
+    idle_.push_back(std::move(pooled));
     return;
   }
   Waiter* waiter = waiters_.front();
   waiters_.pop_front();
-  waiter->conn = std::move(conn);
+  waiter->pooled = std::move(pooled);
   waiter->done = true;
   ++in_use_;
   waiter->cv.notify_one();
 }
 
-void Pool::Return(std::unique_ptr<pqxx::connection> conn, bool usable) {
-  std::unique_ptr<pqxx::connection> to_close;
-  {
-    std::lock_guard lock(mu_);
-    --in_use_;
-    if (usable && !closed_ && conn->is_open()) {
-      HandOutLocked(std::move(conn));
-    } else {
-      to_close = std::move(conn);
-      connector_cv_.notify_one();  // a replacement may be needed
-    }
+void Pool::Return(PooledConnection pooled, bool usable) {
+  std::vector<PooledConnection> closing;
+  std::lock_guard lock(mu_);
+  --in_use_;
+  if (closed_) {
+    CloseLocked(std::move(pooled), CloseReason::kShutdown, closing);
+  } else if (!usable || !pooled.conn->is_open()) {
+    CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
+  } else if (Clock::now() >= pooled.expires_at) {
+    CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
+  } else {
+    HandOutLocked(std::move(pooled));
   }
-  // Closing talks to the server: not under the lock.
-}
+}  // `closing` is destroyed after `lock`: connections close outside the lock
 
 bool Pool::NeedsConnectionLocked() const {
   const int total = static_cast<int>(idle_.size()) + in_use_ + opening_;
   if (total >= options_.max_size) return false;
   // While unreachable, keep probing (with backoff) so the pool heals without traffic.
   return !waiters_.empty() || static_cast<int>(idle_.size()) < options_.min_idle || !reachable_;
+}
+
+void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
+  const auto now = Clock::now();
+  // Oldest-used first: idle_ is ordered by return time, most recent at the back.
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    const bool expired = now >= it->expires_at;
+    const bool surplus = options_.idle_timeout.count() > 0 && static_cast<int>(idle_.size()) > options_.min_idle &&
+                         now - it->idle_since >= options_.idle_timeout;
+    const bool dead = !expired && !surplus && LooksDead(*it->conn);
+    if (expired || surplus || dead) {
+      CloseLocked(std::move(*it), expired ? CloseReason::kExpired : surplus ? CloseReason::kIdle : CloseReason::kDead,
+                  closing);
+      it = idle_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Pool::SetReachableLocked(bool reachable) {
@@ -101,8 +171,18 @@ void Pool::ConnectorLoop() {
   auto backoff = options_.reconnect_initial;
   std::unique_lock lock(mu_);
   while (!closed_) {
+    {
+      std::vector<PooledConnection> closing;
+      EvictIdleLocked(closing);
+      if (!closing.empty()) {
+        lock.unlock();
+        closing.clear();
+        lock.lock();
+        continue;
+      }
+    }
     if (!NeedsConnectionLocked()) {
-      connector_cv_.wait(lock);
+      connector_cv_.wait_for(lock, kHousekeepingInterval);
       continue;
     }
     ++opening_;
@@ -114,10 +194,11 @@ void Pool::ConnectorLoop() {
     last_connect_failed_ = !opened.ok();
     if (opened.ok()) {
       failures_unlogged_ = -1;
+      ++opened_total_;
       SetReachableLocked(true);
       backoff = options_.reconnect_initial;
       if (closed_) break;  // the connection closes as `opened` goes out of scope
-      HandOutLocked(std::move(*opened));
+      HandOutLocked(Wrap(std::move(*opened)));
     } else {
       LogConnectFailure(opened.status());
       SetReachableLocked(false);
@@ -136,7 +217,7 @@ void Pool::ConnectorLoop() {
       lock.lock();
     }
     if (!opened.ok()) {
-      // Full jitter: a fleet of instances does not reconnect in lockstep.
+      // Jitter: a fleet of instances does not reconnect in lockstep.
       std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
       connector_cv_.wait_for(lock, std::chrono::milliseconds(jitter(rng)), [this] { return closed_; });
       backoff = std::min(backoff * 2, options_.reconnect_max);
@@ -180,7 +261,7 @@ void Pool::NotifyListener() {
 }
 
 void Pool::Close() {
-  std::vector<std::unique_ptr<pqxx::connection>> to_close;
+  std::vector<PooledConnection> closing;
   {
     std::lock_guard lock(mu_);
     if (closed_ && !connector_.joinable()) return;
@@ -191,16 +272,18 @@ void Pool::Close() {
       waiter->cv.notify_one();
     }
     waiters_.clear();
-    to_close.swap(idle_);
+    for (auto& pooled : idle_) CloseLocked(std::move(pooled), CloseReason::kShutdown, closing);
+    idle_.clear();
     connector_cv_.notify_all();
   }
-  to_close.clear();
+  closing.clear();
   if (connector_.joinable()) connector_.join();
 }
 
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
-  return PoolStats{static_cast<int>(idle_.size()), in_use_, opening_, waiters_.size(), reachable_};
+  return PoolStats{static_cast<int>(idle_.size()), in_use_, opening_, waiters_.size(), reachable_,
+                   opened_total_, closed_total_};
 }
 
 }  // namespace docgate::db

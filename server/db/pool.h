@@ -2,6 +2,8 @@
 
 #include <pqxx/connection>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -13,7 +15,6 @@
 
 #include "absl/status/statusor.h"
 
-
 namespace docgate::db {
 
 using Clock = std::chrono::steady_clock;
@@ -22,17 +23,34 @@ struct PoolOptions {
   int max_size = 16;  // never more connections than this, opening ones included
   int min_idle = 1;   // kept open while idle
   size_t max_waiters = 4096;
+  // A connection is closed once this old (each gets up to 10% less, so that a
+  // pool opened at once does not reconnect at once). Zero: no limit.
+  std::chrono::milliseconds max_lifetime{30 * 60 * 1000};
+  // Idle connections beyond min_idle are closed after this long unused. Zero: never.
+  std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
   std::chrono::milliseconds reconnect_initial{50};
-  std::chrono::milliseconds reconnect_max{2000};
+  std::chrono::milliseconds reconnect_max{1000};
 };
 
 // Opens one ready-to-use connection (schema checked, statements prepared), or says why not.
 using ConnectionOpener = std::function<absl::StatusOr<std::unique_ptr<pqxx::connection>>()>;
 
+// Why the pool closed a connection (a metric label).
+enum class CloseReason { kBroken, kDead, kExpired, kIdle, kShutdown };
+inline constexpr int kCloseReasons = 5;
+const char* CloseReasonName(CloseReason reason);
+
 class Pool;
 
+// One pooled connection and what the pool knows of it.
+struct PooledConnection {
+  std::unique_ptr<pqxx::connection> conn;
+  Clock::time_point expires_at = Clock::time_point::max();
+  Clock::time_point idle_since{};
+};
+
 // Exclusive use of one pooled connection. Returned on destruction: kept when clean,
-// discarded when marked unusable or closed. Movable, not copyable.
+// discarded when marked unusable, closed, or past its lifetime. Movable, not copyable.
 class Lease {
  public:
   Lease(Lease&& other) noexcept;
@@ -40,16 +58,16 @@ class Lease {
   Lease(const Lease&) = delete;
   ~Lease();
 
-  pqxx::connection& connection() { return *conn_; }
+  pqxx::connection& connection() { return *pooled_.conn; }
   // The connection's state is unknown (lost, or an error the client library could
   // not recover from): it is closed instead of returned.
   void MarkUnusable() { usable_ = false; }
 
  private:
   friend class Pool;
-  Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(Pool* pool, PooledConnection pooled) : pool_(pool), pooled_(std::move(pooled)) {}
   Pool* pool_;
-  std::unique_ptr<pqxx::connection> conn_;
+  PooledConnection pooled_;
   bool usable_ = true;
 };
 
@@ -60,6 +78,8 @@ struct PoolStats {
   int opening = 0;
   size_t waiters = 0;
   bool reachable = false;
+  uint64_t opened_total = 0;
+  std::array<uint64_t, kCloseReasons> closed_total{};  // by CloseReason
 };
 
 // A bounded pool of PostgreSQL connections with FIFO-fair acquisition.
@@ -68,7 +88,10 @@ struct PoolStats {
 // server sees one connect attempt at a time, spaced by exponential backoff with
 // jitter. While the last attempt failed and no connection is idle, Acquire fails
 // fast with UNAVAILABLE instead of queueing (before the first attempt has ended,
-// it waits for it). Thread-safe.
+// it waits for it). An idle connection is checked before it is handed out, at no
+// round trip: a socket with something to read while idle means the server closed
+// or killed it. The same thread closes idle connections past idle_timeout (down
+// to min_idle) and past their lifetime. Thread-safe.
 class Pool {
  public:
   Pool(PoolOptions options, ConnectionOpener opener);
@@ -98,31 +121,36 @@ class Pool {
   friend class Lease;
   struct Waiter {
     std::condition_variable cv;
-    std::unique_ptr<pqxx::connection> conn;
-    absl::Status failure;  // set instead of conn when the pool gives up on this waiter
+    PooledConnection pooled;
+    absl::Status failure;  // set instead of `pooled` when the pool gives up on this waiter
     bool done = false;
   };
 
-  void Return(std::unique_ptr<pqxx::connection> conn, bool usable);
+  void Return(PooledConnection pooled, bool usable);
   void ConnectorLoop();
   bool NeedsConnectionLocked() const;
-  void HandOutLocked(std::unique_ptr<pqxx::connection> conn);
+  void HandOutLocked(PooledConnection pooled);
+  void CloseLocked(PooledConnection pooled, CloseReason reason, std::vector<PooledConnection>& closing);
+  void EvictIdleLocked(std::vector<PooledConnection>& closing);
   void SetReachableLocked(bool reachable);
   void NotifyListener();
   void LogConnectFailure(const absl::Status& status);
+  PooledConnection Wrap(std::unique_ptr<pqxx::connection> conn);
 
   const PoolOptions options_;
   const ConnectionOpener opener_;
 
   mutable std::mutex mu_;
   std::condition_variable connector_cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // back = most recently used
-  std::deque<Waiter*> waiters_;                          // front = longest waiting
+  std::vector<PooledConnection> idle_;  // back = most recently used
+  std::deque<Waiter*> waiters_;         // front = longest waiting
   int in_use_ = 0;
   int opening_ = 0;
   bool reachable_ = false;            // the last connect attempt succeeded
   bool last_connect_failed_ = false;  // false also before the first attempt
   bool closed_ = false;
+  uint64_t opened_total_ = 0;
+  std::array<uint64_t, kCloseReasons> closed_total_{};
   std::mutex listener_mu_;  // serialises listener calls; never taken under mu_
   std::function<void(bool)> listener_;
   Clock::time_point last_failure_log_{};
