@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
                                                              &s->metrics_->wait_visible_waiters);
   s->watcher_ = std::make_unique<visibility::VisibilityWatcher>(
       *s->waiters_, db::MakeOpener(*settings, /*migrate=*/false, &store::DocumentStore::PrepareStatements),
-      config.visibility_tick);
+      config.visibility_tick, s->pool_->watchdog());
   visibility::WaiterRegistry* waiters = s->waiters_.get();
   s->logic_ = std::make_unique<service::DocumentService>(
       *s->store_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); });

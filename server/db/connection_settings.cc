@@ -70,6 +70,10 @@ absl::StatusOr<ConnectionSettings> ConnectionSettings::Parse(const std::string& 
   SetIfAbsent(settings.params_, "keepalives_idle", "30");
   SetIfAbsent(settings.params_, "keepalives_interval", "10");
   SetIfAbsent(settings.params_, "keepalives_count", "3");
+  // Unacknowledged data for this long means the peer is gone, even mid-query.
+  SetIfAbsent(settings.params_, "tcp_user_timeout", "10000");
+  // A backend whose client went away (a cut connection) stops its query within 1 s.
+  SetIfAbsent(settings.params_, "options", "-c client_connection_check_interval=1000");
   settings.password_file_ = std::move(password_file);
   return settings;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/db/query_watchdog.h"
 
 namespace docgate::db {
 
@@ -47,6 +48,7 @@ struct PooledConnection {
   std::unique_ptr<pqxx::connection> conn;
   Clock::time_point expires_at = Clock::time_point::max();
   Clock::time_point idle_since{};
+  int statement_timeout_ms = -1;  // the session's statement_timeout as last set; -1: unknown
 };
 
 // Exclusive use of one pooled connection. Returned on destruction: kept when clean,
@@ -62,6 +64,7 @@ class Lease {
   // The connection's state is unknown (lost, or an error the client library could
   // not recover from): it is closed instead of returned.
   void MarkUnusable() { usable_ = false; }
+  int& statement_timeout_ms() { return pooled_.statement_timeout_ms; }
 
  private:
   friend class Pool;
@@ -117,6 +120,9 @@ class Pool {
 
   PoolStats Stats() const;
 
+  // Bounds the calls made on leased connections (see with_connection.h).
+  QueryWatchdog& watchdog() { return watchdog_; }
+
  private:
   friend class Lease;
   struct Waiter {
@@ -139,6 +145,7 @@ class Pool {
 
   const PoolOptions options_;
   const ConnectionOpener opener_;
+  QueryWatchdog watchdog_;
 
   mutable std::mutex mu_;
   std::condition_variable connector_cv_;

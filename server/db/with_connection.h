@@ -4,34 +4,92 @@
 
 #include <algorithm>
 #include <exception>
+#include <memory>
 
 #include "absl/status/statusor.h"
+#include "server/db/cancel_signal.h"
 #include "server/db/pool.h"
 #include "server/db/sql_errors.h"
 
 namespace docgate::db {
 
-// The time limits of one database operation.
+// The time limits and cancellation of one database operation.
 struct QueryContext {
   // The RPC's own deadline: past it the caller gets DEADLINE_EXCEEDED.
   Clock::time_point deadline = Clock::time_point::max();
   // The acquire timeout, counted from the request's arrival: past it, UNAVAILABLE.
   Clock::time_point acquire_by = Clock::now() + std::chrono::seconds(5);
+  // Set by the RPC when its client cancels; may be null.
+  std::shared_ptr<CancelSignal> cancel;
 };
 
-// Runs `fn(pqxx::connection&)` -> absl::StatusOr<T> on a leased connection. Every
-// exception becomes a Status here (sql_errors.h), and a connection left in an
-// unknown state is discarded instead of returned. The one place where an
-// operation meets the pool: deadlines, cancellation and retries belong here.
+// Whether an operation may run again after losing its connection mid-way.
+enum class Retry {
+  kReadOnce,  // a read: once more, on another connection
+  kNever,     // a write: its outcome is unknown, the client decides (creates are idempotent by id)
+};
+
+namespace internal {
+
+// Statements of an RPC without a deadline still end: after this long.
+inline constexpr std::chrono::milliseconds kNoDeadlineStatementTimeout{30000};
+// The watchdog cuts a connection this long after its deadline, if PostgreSQL's own
+// statement_timeout has not ended the call by then (a network that swallows packets).
+inline constexpr std::chrono::milliseconds kCutGrace{100};
+inline constexpr int kMaxAttempts = 3;
+
+// Sets the session's statement_timeout to the smallest step at or above the time
+// left, with one round trip, and only when the step changes (it rarely does: clients
+// use similar deadlines). Session-level rather than SET LOCAL: these statements run
+// in autocommit, and a transaction block would cost three more round trips.
+void BoundStatements(Lease& lease, const QueryContext& ctx);
+
+// When the watchdog cuts the connection of a call that is still running.
+Clock::time_point CutOff(const QueryContext& ctx);
+
+// The status the caller sees for a failed attempt: cancellation and the deadline
+// take precedence over what the broken call itself reported.
+absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut);
+
+// Whether to run again: serialization failures and deadlocks (any operation), or a
+// read's first lost connection, while time remains.
+bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, int attempt, bool& lost_before,
+                 const QueryContext& ctx);
+
+}  // namespace internal
+
+// Runs `fn(pqxx::connection&)` -> absl::StatusOr<T> on a leased connection: the one
+// place where an operation meets the pool. Every exception becomes a Status here
+// (sql_errors.h); a connection in an unknown state is discarded, never returned.
+// Statements are bounded by the RPC's deadline; a cancelled RPC cuts its call. An
+// RPC whose deadline is already spent is refused before it takes a connection.
 template <typename T, typename Fn>
-absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Fn&& fn) {
-  auto lease = pool.Acquire(std::min(ctx.deadline, ctx.acquire_by), ctx.deadline);
-  if (!lease.ok()) return lease.status();
-  try {
-    return fn(lease->connection());
-  } catch (const std::exception& e) {
-    if (LeavesConnectionUnusable(e)) lease->MarkUnusable();
-    return StatusFromException(e);
+absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retry, Fn&& fn) {
+  bool lost_before = false;
+  for (int attempt = 1;; ++attempt) {
+    if (ctx.cancel != nullptr && ctx.cancel->cancelled()) return absl::CancelledError("cancelled by the client");
+    if (Clock::now() >= ctx.deadline) return absl::DeadlineExceededError("deadline passed before the query ran");
+    auto lease = pool.Acquire(std::min(ctx.deadline, ctx.acquire_by), ctx.deadline);
+    if (!lease.ok()) return lease.status();
+
+    QueryWatchdog& watchdog = pool.watchdog();
+    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(ctx));
+    if (ctx.cancel != nullptr) ctx.cancel->SetHook([&watchdog, ticket] { watchdog.CutNow(ticket); });
+    absl::StatusOr<T> result = absl::InternalError("not run");
+    bool unusable = false;
+    try {
+      internal::BoundStatements(*lease, ctx);
+      result = fn(lease->connection());
+    } catch (const std::exception& e) {
+      unusable = LeavesConnectionUnusable(e);
+      result = StatusFromException(e);
+    }
+    if (ctx.cancel != nullptr) ctx.cancel->ClearHook();
+    const bool cut = watchdog.Unwatch(ticket);
+    if (cut || unusable) lease->MarkUnusable();
+    if (result.ok()) return result;
+    const absl::Status status = internal::Explain(result.status(), ctx, cut);
+    if (!internal::ShouldRetry(status, unusable && !cut, retry, attempt, lost_before, ctx)) return status;
   }
 }
 

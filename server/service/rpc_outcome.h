@@ -32,8 +32,8 @@ void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* c
                const std::string& request_id, std::chrono::steady_clock::time_point started,
                const absl::Status& status);
 
-// The database time limits of a call that arrived at `started`: its own deadline,
-// and the acquire timeout counted from its arrival.
+// The database limits of a call that arrived at `started`: its own deadline, the
+// acquire timeout counted from its arrival, and a fresh cancel signal.
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
                                  std::chrono::steady_clock::time_point started,
                                  std::chrono::milliseconds acquire_timeout);

@@ -45,8 +45,12 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    // Running handlers finish by themselves; cancelling their query is the pool's job.
-    if (ClaimQueued()) Complete(CancellationStatus(*context_));
+    // A queued call ends here; a running one is told, and its query is cut.
+    if (ClaimQueued()) {
+      Complete(CancellationStatus(*context_));
+    } else {
+      cancel_->Cancel();
+    }
   }
 
   void OnDone() override { delete this; }
@@ -70,7 +74,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void Queue(const CallEnv& env, Handler handler) {
-    const db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+    db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+    cancel_ = ctx.cancel;
     // The tasks hold the phase, not the call: after another party finished it,
     // gRPC may delete the call while the task still waits in the queue.
     auto phase = phase_;
@@ -105,6 +110,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   const std::string request_id_;
   const std::chrono::steady_clock::time_point started_;
   const std::shared_ptr<std::atomic<int>> phase_;
+  std::shared_ptr<db::CancelSignal> cancel_;
 };
 
 }  // namespace docgate::service

@@ -59,7 +59,10 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     TryEnd();
   }
 
-  void OnCancel() { End(CancellationStatus(*context_)); }
+  void OnCancel() {
+    if (ctx_.cancel != nullptr) ctx_.cancel->Cancel();  // cuts a look that is running
+    End(CancellationStatus(*context_));
+  }
 
  private:
   enum Phase { kWaiting, kChecking, kFinished };

@@ -111,7 +111,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
 }
 
 absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const db::QueryContext& ctx) {
-  return db::WithConnection<CreateResult>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
+  return db::WithConnection<CreateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
     pqxx::nontransaction tx(conn);
     const pqxx::binarystring body(doc.body.data(), doc.body.size());
     const std::string attributes = EncodeAttributes(doc.attributes);
@@ -135,7 +135,7 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
 }
 
 absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_body, const db::QueryContext& ctx) {
-  return db::WithConnection<Document>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
+  return db::WithConnection<Document>(pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
     pqxx::nontransaction tx(conn);
     pqxx::result r = tx.exec_prepared(include_body ? kGetWithBody : kGet, id);
     if (r.empty()) return absl::NotFoundError("no document has this id");
@@ -144,7 +144,7 @@ absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_
 }
 
 absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
-  return db::WithConnection<UpdateResult>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
+  return db::WithConnection<UpdateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
     pqxx::nontransaction tx(conn);
     const std::string sources = StatusArray(AllowedSources(update.status));
     const int to = static_cast<int>(update.status);
@@ -174,7 +174,7 @@ absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& upd
 
 absl::StatusOr<Page> DocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
                                          const db::QueryContext& ctx) {
-  return db::WithConnection<Page>(pool_, ctx, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
+  return db::WithConnection<Page>(pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
     pqxx::nontransaction tx(conn);
     // One row more than asked tells whether another page follows.
     const int fetch = limit + 1;

@@ -9,13 +9,15 @@ namespace docgate::visibility {
 namespace {
 
 constexpr std::chrono::milliseconds kInitialBackoff{50};
-constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr std::chrono::milliseconds kMaxBackoff{1000};
+// A check slower than this is cut (and the connection replaced).
+constexpr std::chrono::milliseconds kCheckLimit{1000};
 
 }  // namespace
 
 VisibilityWatcher::VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open,
-                                     std::chrono::milliseconds tick)
-    : registry_(registry), open_(std::move(open)), tick_(tick), thread_([this] { Loop(); }) {}
+                                     std::chrono::milliseconds tick, db::QueryWatchdog& watchdog)
+    : registry_(registry), open_(std::move(open)), tick_(tick), watchdog_(watchdog), thread_([this] { Loop(); }) {}
 
 VisibilityWatcher::~VisibilityWatcher() { Stop(); }
 
@@ -62,15 +64,22 @@ void VisibilityWatcher::Check() {
     conn_ = std::move(*opened);
     backoff_ = std::chrono::milliseconds(0);
   }
+  const auto ticket = watchdog_.Watch(conn_->sock(), Clock::now() + kCheckLimit);
+  std::vector<std::string> visible;
+  bool failed = false;
   try {
-    const auto visible = store::DocumentStore::VisibleIds(*conn_, ids);
-    checks_.fetch_add(1);
-    for (const auto& id : visible) registry_.Wake(id);
+    visible = store::DocumentStore::VisibleIds(*conn_, ids);
   } catch (const std::exception&) {
-    // Lost the connection (or the server restarted): reconnect at the next tick.
+    failed = true;
+  }
+  if (watchdog_.Unwatch(ticket) || failed) {
+    // Lost or cut (or the server restarted): reconnect at the next tick.
     spdlog::debug("visibility check failed; reconnecting");
     conn_.reset();
+    return;
   }
+  checks_.fetch_add(1);
+  for (const auto& id : visible) registry_.Wake(id);
 }
 
 }  // namespace docgate::visibility

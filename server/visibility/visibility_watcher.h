@@ -19,7 +19,9 @@ namespace docgate::visibility {
 // waiting (until their deadline) while the database is away. One thread.
 class VisibilityWatcher {
  public:
-  VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open, std::chrono::milliseconds tick);
+  // `watchdog` cuts a check that hangs (a network that swallows packets).
+  VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open, std::chrono::milliseconds tick,
+                    db::QueryWatchdog& watchdog);
   ~VisibilityWatcher();  // Stop()
   VisibilityWatcher(const VisibilityWatcher&) = delete;
   VisibilityWatcher& operator=(const VisibilityWatcher&) = delete;
@@ -37,6 +39,7 @@ class VisibilityWatcher {
   WaiterRegistry& registry_;
   const db::ConnectionOpener open_;
   const std::chrono::milliseconds tick_;
+  db::QueryWatchdog& watchdog_;
   std::unique_ptr<pqxx::connection> conn_;
   Clock::time_point next_connect_at_{};
   std::chrono::milliseconds backoff_{0};

@@ -1,0 +1,72 @@
+#include "server/db/query_watchdog.h"
+
+#include <sys/socket.h>
+
+namespace docgate::db {
+
+QueryWatchdog::QueryWatchdog() : thread_([this] { Loop(); }) {}
+
+QueryWatchdog::~QueryWatchdog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+QueryWatchdog::Ticket QueryWatchdog::Watch(int socket, Clock::time_point cut_at) {
+  std::lock_guard lock(mu_);
+  const Ticket ticket = next_++;
+  auto due = cut_at == Clock::time_point::max() ? by_due_.end() : by_due_.emplace(cut_at, ticket);
+  entries_.emplace(ticket, Entry{socket, false, due});
+  if (due == by_due_.begin()) cv_.notify_all();
+  return ticket;
+}
+
+void QueryWatchdog::CutLocked(Entry& entry) {
+  if (entry.cut) return;
+  entry.cut = true;
+  // The descriptor stays open (libpq owns it); its blocked reads and writes fail now.
+  ::shutdown(entry.socket, SHUT_RDWR);
+}
+
+void QueryWatchdog::CutNow(Ticket ticket) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(ticket);
+  if (it != entries_.end()) CutLocked(it->second);
+}
+
+bool QueryWatchdog::Unwatch(Ticket ticket) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(ticket);
+  if (it == entries_.end()) return false;
+  const bool cut = it->second.cut;
+  if (it->second.due != by_due_.end()) by_due_.erase(it->second.due);
+  entries_.erase(it);
+  return cut;
+}
+
+void QueryWatchdog::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (by_due_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto due = by_due_.begin()->first;
+    if (Clock::now() < due) {
+      cv_.wait_until(lock, due);
+      continue;
+    }
+    const Ticket ticket = by_due_.begin()->second;
+    by_due_.erase(by_due_.begin());
+    auto it = entries_.find(ticket);
+    if (it != entries_.end()) {
+      it->second.due = by_due_.end();
+      CutLocked(it->second);
+    }
+  }
+}
+
+}  // namespace docgate::db

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace docgate::db {
+
+// The hard bound on a database call: when a watched call outlives its cut-off, or
+// its RPC is cancelled, the watchdog shuts the connection's socket down, so that the
+// blocked libpq call returns at once and the connection is discarded. Used when
+// PostgreSQL's own statement_timeout cannot help (a network that swallows packets,
+// a cancelled RPC). Never blocks. One thread. Thread-safe.
+class QueryWatchdog {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Ticket = uint64_t;
+
+  QueryWatchdog();
+  ~QueryWatchdog();
+  QueryWatchdog(const QueryWatchdog&) = delete;
+  QueryWatchdog& operator=(const QueryWatchdog&) = delete;
+
+  // Watches `socket` until Unwatch; cuts it at `cut_at` (Clock::time_point::max(): never).
+  Ticket Watch(int socket, Clock::time_point cut_at);
+  // Cuts the watched socket now (the RPC was cancelled).
+  void CutNow(Ticket ticket);
+  // Stops watching. True when the socket was cut: the connection is unusable.
+  bool Unwatch(Ticket ticket);
+
+ private:
+  struct Entry {
+    int socket;
+    bool cut = false;
+    std::multimap<Clock::time_point, Ticket>::iterator due;
+  };
+  void Loop();
+  void CutLocked(Entry& entry);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<Ticket, Entry> entries_;
+  std::multimap<Clock::time_point, Ticket> by_due_;
+  Ticket next_ = 1;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace docgate::db

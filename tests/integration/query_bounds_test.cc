@@ -1,0 +1,162 @@
+// Deadlines and cancellation reach the database; lost connections heal; old ones recycle.
+#include <gtest/gtest.h>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+#include <atomic>
+#include <thread>
+
+#include "server/store/uuid.h"
+#include "tests/integration/server_fixture.h"
+
+namespace docgate::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using SteadyClock = std::chrono::steady_clock;
+
+class QueryBoundsTest : public ServerFixture {
+ protected:
+  void Configure(Config& config) override { config.pool_max = 4; }
+
+  // docgate's queries still running on the server, other than idle ones.
+  int RunningQueries() {
+    pqxx::nontransaction tx(db_->admin());
+    return tx
+        .exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+               " AND application_name = 'docgate' AND state = 'active'")[0]
+        .as<int>();
+  }
+
+  bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
+    const auto give_up = SteadyClock::now() + timeout;
+    while (!condition()) {
+      if (SteadyClock::now() > give_up) return false;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return true;
+  }
+
+  grpc::Status UpdateBehindLock(const std::string& id, grpc::ClientContext* ctx) {
+    v1::UpdateDocumentStatusRequest req;
+    req.set_id(id);
+    req.set_status(v1::PROCESSING);
+    v1::UpdateDocumentStatusResponse resp;
+    return stub_->UpdateDocumentStatus(ctx, req, &resp);
+  }
+};
+
+TEST_F(QueryBoundsTest, DeadlineCancelsAStatementStuckBehindALock) {
+  const v1::Document d = CreateOk("locked");
+  auto lock_conn = db_->NewAdminConnection();
+  pqxx::work locker(*lock_conn);
+  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
+
+  const auto started = SteadyClock::now();
+  const grpc::Status s = UpdateBehindLock(d.id(), Context(milliseconds(200)).get());
+  const auto took = SteadyClock::now() - started;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(took, milliseconds(300));
+  EXPECT_TRUE(WaitUntil([&] { return RunningQueries() == 0; }, seconds(1)))
+      << "docgate's query still runs on the server after the deadline";
+  locker.abort();
+  // The document was not changed, and the pool serves on.
+  v1::GetDocumentRequest get;
+  get.set_id(d.id());
+  v1::GetDocumentResponse got;
+  ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.document().status(), v1::PENDING);
+}
+
+TEST_F(QueryBoundsTest, ClientCancelCancelsTheRunningQuery) {
+  const v1::Document d = CreateOk("locked");
+  auto lock_conn = db_->NewAdminConnection();
+  pqxx::work locker(*lock_conn);
+  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + seconds(30));
+  grpc::Status status;
+  std::thread caller([&] { status = UpdateBehindLock(d.id(), &ctx); });
+  ASSERT_TRUE(WaitUntil([&] { return RunningQueries() == 1; }, seconds(5)));
+  ctx.TryCancel();
+  caller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitUntil([&] { return RunningQueries() == 0; }, seconds(2)))
+      << "the cancelled RPC's query still runs on the server";
+  locker.abort();
+}
+
+TEST_F(QueryBoundsTest, TerminatedBackendsAreReplacedWithoutFailedReads) {
+  const v1::Document d = CreateOk("survivor");
+  // Open every pooled connection, then kill them all.
+  std::vector<std::thread> warm;
+  for (int i = 0; i < 8; ++i) {
+    warm.emplace_back([&] {
+      v1::GetDocumentRequest get;
+      get.set_id(d.id());
+      v1::GetDocumentResponse got;
+      stub_->GetDocument(Context().get(), get, &got);
+    });
+  }
+  for (auto& t : warm) t.join();
+  {
+    pqxx::nontransaction tx(db_->admin());
+    tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'docgate'");
+  }
+  const auto started = SteadyClock::now();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2 * config_.pool_max; ++i) {
+    readers.emplace_back([&] {
+      v1::GetDocumentRequest get;
+      get.set_id(d.id());
+      v1::GetDocumentResponse got;
+      if (stub_->GetDocument(Context(seconds(5)).get(), get, &got).ok()) ++ok;
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(ok, 2 * config_.pool_max);
+  EXPECT_LT(SteadyClock::now() - started, seconds(5));
+}
+
+class MaxLifetimeTest : public QueryBoundsTest {
+ protected:
+  void Configure(Config& config) override {
+    config.pool_max = 4;
+    config.pool_max_lifetime = seconds(1);
+  }
+};
+
+TEST_F(MaxLifetimeTest, ConnectionsAreRecycledUnderLoadWithoutFailures) {
+  const v1::Document d = CreateOk("busy");
+  const uint64_t opened_before = server_->pool_stats().opened_total;
+  std::atomic<bool> running{true};
+  std::atomic<int> failures{0}, calls{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      while (running) {
+        v1::GetDocumentRequest get;
+        get.set_id(d.id());
+        v1::GetDocumentResponse got;
+        if (!stub_->GetDocument(Context().get(), get, &got).ok()) ++failures;
+        ++calls;
+      }
+    });
+  }
+  // Runs until the pool has replaced every connection at least once (or gives up).
+  const bool recycled = WaitUntil([&] { return server_->pool_stats().opened_total >= opened_before + 4; },
+                                  seconds(10));
+  running = false;
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(recycled);
+  EXPECT_GT(server_->pool_stats().closed_total[static_cast<int>(db::CloseReason::kExpired)], 0u);
+  EXPECT_GT(calls, 100);
+  EXPECT_EQ(failures, 0);
+}
+
+}  // namespace
+}  // namespace docgate::testing
