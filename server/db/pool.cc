@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <pqxx/nontransaction>
+
 #include <algorithm>
 #include <random>
 
@@ -11,7 +13,11 @@ namespace docgate::db {
 namespace {
 
 // How often the connector wakes without being asked, to evict idle or old connections.
-constexpr auto kHousekeepingInterval = std::chrono::milliseconds(500);
+constexpr auto kHousekeepingInterval = std::chrono::milliseconds(250);
+// With no success for this long, an idle connection is probed...
+constexpr auto kQuietBeforeProbe = std::chrono::milliseconds(500);
+// ...and the probe must answer within this.
+constexpr auto kProbeLimit = std::chrono::milliseconds(700);
 
 // An idle connection has nothing to say. If its socket is readable, the server sent
 // a termination notice or closed it (pg_terminate_backend, restart, idle timeout).
@@ -34,12 +40,13 @@ const char* CloseReasonName(CloseReason reason) {
   return "unknown";
 }
 
-Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), pooled_(std::move(other.pooled_)), usable_(other.usable_) {
+Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), pooled_(std::move(other.pooled_)), usable_(other.usable_), unresponsive_(other.unresponsive_) {
   other.pool_ = nullptr;
 }
 
 Lease::~Lease() {
-  if (pool_ != nullptr && pooled_.conn != nullptr) pool_->Return(std::move(pooled_), usable_);
+  if (pool_ != nullptr && pooled_.conn != nullptr) pool_->Return(std::move(pooled_), usable_, unresponsive_);
 }
 
 Pool::Pool(PoolOptions options, ConnectionOpener opener)
@@ -116,20 +123,87 @@ void Pool::HandOutLocked(PooledConnection pooled) {
   waiter->cv.notify_one();
 }
 
-void Pool::Return(PooledConnection pooled, bool usable) {
+void Pool::Return(PooledConnection pooled, bool usable, bool unresponsive) {
   std::vector<PooledConnection> closing;
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   --in_use_;
-  if (closed_) {
+  if (unresponsive && !closed_) {
+    CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
+    if (reachable_) {
+      spdlog::warn("database stopped answering; a call outlived its statement timeout");
+      DeclareUnreachableLocked(lock, closing);
+    }
+  } else if (closed_) {
     CloseLocked(std::move(pooled), CloseReason::kShutdown, closing);
   } else if (!usable || !pooled.conn->is_open()) {
     CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
   } else if (Clock::now() >= pooled.expires_at) {
     CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
   } else {
+    last_verified_ = Clock::now();
     HandOutLocked(std::move(pooled));
   }
 }  // `closing` is destroyed after `lock`: connections close outside the lock
+
+void Pool::FailWaitersLocked() {
+  // Nobody should wait for a connection that cannot be made: fail fast.
+  while (!waiters_.empty()) {
+    Waiter* waiter = waiters_.front();
+    waiters_.pop_front();
+    waiter->failure = absl::UnavailableError("database unavailable");
+    waiter->done = true;
+    waiter->cv.notify_one();
+  }
+}
+
+void Pool::DeclareUnreachableLocked(std::unique_lock<std::mutex>& lock, std::vector<PooledConnection>& closing) {
+  // New requests fail fast until a connect succeeds, and the idle connections (as
+  // stuck as the one that told us) are dropped.
+  for (auto& pooled : idle_) CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
+  idle_.clear();
+  last_connect_failed_ = true;
+  SetReachableLocked(false);
+  FailWaitersLocked();
+  connector_cv_.notify_one();
+  lock.unlock();
+  NotifyListener();
+  lock.lock();
+}
+
+void Pool::ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock) {
+  if (!reachable_ || idle_.empty() || Clock::now() - last_verified_ < kQuietBeforeProbe) return;
+  PooledConnection probe = std::move(idle_.front());
+  idle_.erase(idle_.begin());
+  ++in_use_;
+  lock.unlock();
+  const auto ticket = watchdog_.Watch(probe.conn->sock(), Clock::now() + kProbeLimit);
+  bool ok = true;
+  try {
+    pqxx::nontransaction tx(*probe.conn);
+    tx.exec("SELECT 1");
+  } catch (const std::exception&) {
+    ok = false;
+  }
+  ok = !watchdog_.Unwatch(ticket) && ok;
+  std::vector<PooledConnection> closing;
+  lock.lock();
+  --in_use_;
+  if (ok) {
+    last_verified_ = Clock::now();
+    if (closed_) {
+      CloseLocked(std::move(probe), CloseReason::kShutdown, closing);
+    } else {
+      HandOutLocked(std::move(probe));
+    }
+  } else {
+    spdlog::warn("database stopped answering; probe failed");
+    CloseLocked(std::move(probe), CloseReason::kBroken, closing);
+    DeclareUnreachableLocked(lock, closing);
+  }
+  lock.unlock();
+  closing.clear();
+  lock.lock();
+}
 
 bool Pool::NeedsConnectionLocked() const {
   const int total = static_cast<int>(idle_.size()) + in_use_ + opening_;
@@ -181,6 +255,8 @@ void Pool::ConnectorLoop() {
         continue;
       }
     }
+    ProbeIfQuietLocked(lock);
+    if (closed_) break;
     if (!NeedsConnectionLocked()) {
       connector_cv_.wait_for(lock, kHousekeepingInterval);
       continue;
@@ -195,6 +271,7 @@ void Pool::ConnectorLoop() {
     if (opened.ok()) {
       failures_unlogged_ = -1;
       ++opened_total_;
+      last_verified_ = Clock::now();
       SetReachableLocked(true);
       backoff = options_.reconnect_initial;
       if (closed_) break;  // the connection closes as `opened` goes out of scope
@@ -202,14 +279,7 @@ void Pool::ConnectorLoop() {
     } else {
       LogConnectFailure(opened.status());
       SetReachableLocked(false);
-      // Nobody should wait for a connection that cannot be made: fail fast.
-      while (!waiters_.empty()) {
-        Waiter* waiter = waiters_.front();
-        waiters_.pop_front();
-        waiter->failure = absl::UnavailableError("database unavailable");
-        waiter->done = true;
-        waiter->cv.notify_one();
-      }
+      FailWaitersLocked();
     }
     if (was_reachable != reachable_) {
       lock.unlock();

@@ -65,6 +65,12 @@ class Lease {
   // not recover from): it is closed instead of returned.
   void MarkUnusable() { usable_ = false; }
   int& statement_timeout_ms() { return pooled_.statement_timeout_ms; }
+  // The server did not answer in time although it should have: it is closed, and
+  // the pool treats the database as unreachable until a new connection succeeds.
+  void MarkUnresponsive() {
+    usable_ = false;
+    unresponsive_ = true;
+  }
 
  private:
   friend class Pool;
@@ -72,6 +78,7 @@ class Lease {
   Pool* pool_;
   PooledConnection pooled_;
   bool usable_ = true;
+  bool unresponsive_ = false;
 };
 
 // Counts for metrics and tests.
@@ -94,7 +101,8 @@ struct PoolStats {
 // it waits for it). An idle connection is checked before it is handed out, at no
 // round trip: a socket with something to read while idle means the server closed
 // or killed it. The same thread closes idle connections past idle_timeout (down
-// to min_idle) and past their lifetime. Thread-safe.
+// to min_idle) and past their lifetime, and probes an idle connection when nothing
+// succeeded for a while (a partition sends nothing). Thread-safe.
 class Pool {
  public:
   Pool(PoolOptions options, ConnectionOpener opener);
@@ -132,12 +140,18 @@ class Pool {
     bool done = false;
   };
 
-  void Return(PooledConnection pooled, bool usable);
+  void Return(PooledConnection pooled, bool usable, bool unresponsive);
+  // Drops idle connections and fails fast until a connect succeeds. Unlocks to notify.
+  void DeclareUnreachableLocked(std::unique_lock<std::mutex>& lock, std::vector<PooledConnection>& closing);
   void ConnectorLoop();
   bool NeedsConnectionLocked() const;
   void HandOutLocked(PooledConnection pooled);
   void CloseLocked(PooledConnection pooled, CloseReason reason, std::vector<PooledConnection>& closing);
   void EvictIdleLocked(std::vector<PooledConnection>& closing);
+  // Runs SELECT 1 on the oldest idle connection when nothing succeeded lately, so that
+  // an outage that sends nothing (a partition) is noticed. Unlocks while it runs.
+  void ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock);
+  void FailWaitersLocked();
   void SetReachableLocked(bool reachable);
   void NotifyListener();
   void LogConnectFailure(const absl::Status& status);
@@ -157,6 +171,7 @@ class Pool {
   bool last_connect_failed_ = false;  // false also before the first attempt
   bool closed_ = false;
   uint64_t opened_total_ = 0;
+  Clock::time_point last_verified_{};  // a query or probe last succeeded then
   std::array<uint64_t, kCloseReasons> closed_total_{};
   std::mutex listener_mu_;  // serialises listener calls; never taken under mu_
   std::function<void(bool)> listener_;

@@ -5,33 +5,39 @@
 namespace docgate::db::internal {
 namespace {
 
-// statement_timeout steps, in milliseconds; past the last, no server-side limit
-// (the watchdog still cuts at the deadline).
-constexpr int kSteps[] = {100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000, 120000, 300000};
+// statement_timeout steps, in milliseconds. The time left is rounded down to one, so
+// a statement never outlives its RPC's deadline (a client told DEADLINE_EXCEEDED can
+// rely on the statement having been cancelled), at the price of giving up to a third
+// of the time left; below the first step the exact time is used.
+constexpr int kSteps[] = {100,  150,  200,   300,   400,   500,   750,    1000,   1500,  2000,
+                          3000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000, 300000};
 
 int StepFor(Clock::duration left) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(left).count();
-  for (int step : kSteps) {
-    if (ms <= step) return step;
+  if (ms < kSteps[0]) return static_cast<int>(std::max<int64_t>(1, ms));
+  int step = kSteps[0];
+  for (int s : kSteps) {
+    if (s <= ms) step = s;
   }
-  return 0;
+  return step;
 }
 
 }  // namespace
 
-void BoundStatements(Lease& lease, const QueryContext& ctx) {
-  const int wanted = ctx.deadline == Clock::time_point::max()
-                         ? static_cast<int>(kNoDeadlineStatementTimeout.count())
-                         : StepFor(ctx.deadline - Clock::now());
-  if (lease.statement_timeout_ms() == wanted) return;
-  pqxx::nontransaction tx(lease.connection());
-  tx.exec("SET statement_timeout = " + std::to_string(wanted));
-  lease.statement_timeout_ms() = wanted;
+int StatementTimeoutFor(const QueryContext& ctx) {
+  if (ctx.deadline == Clock::time_point::max()) return static_cast<int>(kNoDeadlineStatementTimeout.count());
+  return StepFor(ctx.deadline - Clock::now());
 }
 
-Clock::time_point CutOff(const QueryContext& ctx) {
-  if (ctx.deadline == Clock::time_point::max()) return Clock::now() + kNoDeadlineStatementTimeout + kCutGrace;
-  return ctx.deadline + kCutGrace;
+void BoundStatements(Lease& lease, int timeout_ms) {
+  if (lease.statement_timeout_ms() == timeout_ms) return;
+  pqxx::nontransaction tx(lease.connection());
+  tx.exec("SET statement_timeout = " + std::to_string(timeout_ms));
+  lease.statement_timeout_ms() = timeout_ms;
+}
+
+Clock::time_point CutOff(int timeout_ms) {
+  return Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
 }
 
 absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut) {

@@ -38,14 +38,20 @@ inline constexpr std::chrono::milliseconds kNoDeadlineStatementTimeout{30000};
 inline constexpr std::chrono::milliseconds kCutGrace{100};
 inline constexpr int kMaxAttempts = 3;
 
-// Sets the session's statement_timeout to the smallest step at or above the time
-// left, with one round trip, and only when the step changes (it rarely does: clients
-// use similar deadlines). Session-level rather than SET LOCAL: these statements run
-// in autocommit, and a transaction block would cost three more round trips.
-void BoundStatements(Lease& lease, const QueryContext& ctx);
+// The statement_timeout for a call, in milliseconds: the time left rounded down to a
+// step (kNoDeadlineStatementTimeout without a deadline).
+int StatementTimeoutFor(const QueryContext& ctx);
 
-// When the watchdog cuts the connection of a call that is still running.
-Clock::time_point CutOff(const QueryContext& ctx);
+// Sets the session's statement_timeout, with one round trip, only when it changes
+// (it rarely does: clients use similar deadlines). Session-level rather than SET
+// LOCAL: these statements run in autocommit, and a transaction block would cost
+// three more round trips.
+void BoundStatements(Lease& lease, int timeout_ms);
+
+// When the watchdog cuts a call still running: after PostgreSQL's own timeout
+// should have ended it. A responsive server always answers by then, so a cut means
+// the server or the network stopped answering.
+Clock::time_point CutOff(int timeout_ms);
 
 // The status the caller sees for a failed attempt: cancellation and the deadline
 // take precedence over what the broken call itself reported.
@@ -73,12 +79,13 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     if (!lease.ok()) return lease.status();
 
     QueryWatchdog& watchdog = pool.watchdog();
-    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(ctx));
+    const int timeout_ms = internal::StatementTimeoutFor(ctx);
+    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(timeout_ms));
     if (ctx.cancel != nullptr) ctx.cancel->SetHook([&watchdog, ticket] { watchdog.CutNow(ticket); });
     absl::StatusOr<T> result = absl::InternalError("not run");
     bool unusable = false;
     try {
-      internal::BoundStatements(*lease, ctx);
+      internal::BoundStatements(*lease, timeout_ms);
       result = fn(lease->connection());
     } catch (const std::exception& e) {
       unusable = LeavesConnectionUnusable(e);
@@ -86,7 +93,8 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     }
     if (ctx.cancel != nullptr) ctx.cancel->ClearHook();
     const bool cut = watchdog.Unwatch(ticket);
-    if (cut || unusable) lease->MarkUnusable();
+    if (cut) lease->MarkUnresponsive();
+    if (unusable) lease->MarkUnusable();
     if (result.ok()) return result;
     const absl::Status status = internal::Explain(result.status(), ctx, cut);
     if (!internal::ShouldRetry(status, unusable && !cut, retry, attempt, lost_before, ctx)) return status;

@@ -6,7 +6,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import wait_for
+from docgate_harness import wait_for
 
 
 def test_help_lists_options_with_defaults(docgate_bin):

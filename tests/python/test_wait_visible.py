@@ -6,7 +6,7 @@ import uuid
 
 import grpc
 
-from conftest import wait_for
+from docgate_harness import wait_for
 
 
 def threads_of(pid):

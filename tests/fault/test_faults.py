@@ -1,0 +1,227 @@
+"""docgate on PostgreSQL's bad days: restarts, partitions, saturation, shutdown.
+
+Each test runs its own PostgreSQL (and, where needed, a fault proxy in front of it),
+and ends by checking that no docgate connection is idle in transaction and that
+PostgreSQL saw no more than pool.max (+1 for the visibility watcher) of them.
+Recovery times are printed (pytest -s) for bench/RESULTS.md.
+"""
+import concurrent.futures
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+
+from docgate_harness import wait_for
+from fault_proxy import FaultProxy
+
+ALLOWED_UNDER_FAULT = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def pb():
+    from docgate.v1 import docgate_pb2
+    return docgate_pb2
+
+
+def psql(admin_url, sql):
+    out = subprocess.run(["psql", admin_url, "-Atc", sql], capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def assert_connections_clean(admin_url, pool_max):
+    rows = psql(admin_url, "SELECT state FROM pg_stat_activity WHERE application_name = 'docgate'")
+    states = [s for s in rows.splitlines() if s]
+    assert "idle in transaction" not in states, states
+    assert len(states) <= pool_max + 1, states
+
+
+def threads_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def code_of(call):
+    try:
+        call()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def test_immediate_restart_under_64_creators_loses_nothing(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"], "--pool-max=16")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    acknowledged, seen_codes, lock = set(), set(), threading.Lock()
+    stop = threading.Event()
+
+    def creator():
+        while not stop.is_set():
+            doc_id = str(uuid.uuid4())  # chosen before the first try, kept across retries
+            while True:
+                code = code_of(lambda: stub.CreateDocument(pb().CreateDocumentRequest(
+                    document=pb().Document(id=doc_id, name="restart")), timeout=2))
+                with lock:
+                    seen_codes.add(code)
+                if code == grpc.StatusCode.OK:
+                    with lock:
+                        acknowledged.add(doc_id)
+                    break
+                if stop.is_set() and code != grpc.StatusCode.UNAVAILABLE:
+                    break
+                time.sleep(0.02)  # client back-off before retrying the same id
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        workers = [pool.submit(creator) for _ in range(64)]
+        wait_for(lambda: len(acknowledged) >= 200, 30, what="load running")
+        own_cluster.stop()
+        own_cluster.start()  # returns once PostgreSQL accepts connections
+        accepting = time.monotonic()
+        before = len(acknowledged)
+        wait_for(lambda: len(acknowledged) > before + 64, 10, what="creates acknowledged after the restart")
+        served_after = time.monotonic() - accepting
+        stop.set()
+        for w in workers:
+            w.result(timeout=60)
+
+    print(f"\nrecovery: creates served again {served_after:.2f} s after PostgreSQL accepted connections")
+    assert served_after < 2.0
+    assert seen_codes <= ALLOWED_UNDER_FAULT, seen_codes
+    admin = urls["DOCGATE_TEST_ADMIN_URL"].replace("/postgres?", "/docgate?")
+    rows = int(psql(admin, "SELECT count(*) FROM documents WHERE name = 'restart'"))
+    stored = set(psql(admin, "SELECT id FROM documents WHERE name = 'restart'").split())
+    assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged ids are missing"
+    assert rows == len(stored)  # no id twice
+    assert_connections_clean(urls["DOCGATE_TEST_ADMIN_URL"], 16)
+
+
+def test_partition_ends_every_rpc_by_its_deadline_and_heals(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    port = int(urls["PGPORT"])
+    proxy = FaultProxy(port)
+    try:
+        url = urls["DOCGATE_TEST_DATABASE_URL"].replace(f":{port}/", f":{proxy.port}/")
+        d = start_docgate(url, "--pool-max=4")
+        wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+        stub = d.stub()
+        doc = stub.CreateDocument(pb().CreateDocumentRequest(document=pb().Document(name="p")), timeout=5).document
+        threads_before = threads_of(d.proc.pid)
+
+        late, codes, lock = [], set(), threading.Lock()
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                started = time.monotonic()
+                code = code_of(lambda: stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=0.5))
+                took = time.monotonic() - started
+                with lock:
+                    codes.add(code)
+                    if took > 0.5 + 0.15:
+                        late.append(took)
+                if code != grpc.StatusCode.OK:
+                    time.sleep(0.05)  # client back-off
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            readers = [pool.submit(reader) for _ in range(8)]
+            proxy.blackhole()
+            cut = time.monotonic()
+            wait_for(lambda: d.health() == "NOT_SERVING", 5, what="NOT_SERVING during the partition")
+            not_serving_after = time.monotonic() - cut
+            wait_for(lambda: time.monotonic() - cut >= 10, 15, what="10 s of partition")
+            threads_during = threads_of(d.proc.pid)
+            proxy.heal()
+            healed = time.monotonic()
+            wait_for(lambda: d.health() == "SERVING", 5, what="SERVING after the partition healed")
+            stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=2)
+            serving_after = time.monotonic() - healed
+            stop.set()
+            for r in readers:
+                r.result(timeout=30)
+
+        print(f"\nrecovery: NOT_SERVING {not_serving_after:.2f} s into the partition;"
+              f" serving {serving_after:.2f} s after it healed; threads {threads_before} -> {threads_during}")
+        assert not late, f"RPCs ended after their deadline: {late[:5]}"
+        assert codes <= ALLOWED_UNDER_FAULT, codes
+        assert not_serving_after < 2.0
+        assert serving_after < 2.0
+        assert threads_during <= threads_before + 8
+        assert_connections_clean(urls["DOCGATE_TEST_ADMIN_URL"], 4)
+    finally:
+        proxy.close()
+
+
+def test_saturated_pool_sheds_load_and_stays_healthy(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"], "--pool-max=4", "--acquire-timeout=2s")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    doc = stub.CreateDocument(pb().CreateDocumentRequest(document=pb().Document(name="hot")), timeout=5).document
+    admin = urls["DOCGATE_TEST_ADMIN_URL"].replace("/postgres?", "/docgate?")
+    # Hold the row lock from a separate session for the duration of the burst.
+    locker = subprocess.Popen(["psql", admin, "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, text=True,
+                              stdout=subprocess.DEVNULL)
+    locker.stdin.write(f"BEGIN; SELECT 1 FROM documents WHERE id = '{doc.id}' FOR UPDATE;\n")
+    locker.stdin.flush()
+    try:
+        wait_for(lambda: psql(admin, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                                     " WHERE a.application_name = 'psql' AND l.locktype = 'transactionid'") != "0",
+                 10, what="the lock held")
+        calls = [stub.UpdateDocumentStatus.future(pb().UpdateDocumentStatusRequest(
+            id=doc.id, status=pb().PROCESSING), timeout=1.0) for _ in range(500)]
+        codes = {}
+        for c in calls:
+            try:
+                c.result()
+                code = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                code = e.code()
+            codes[code] = codes.get(code, 0) + 1
+    finally:
+        locker.stdin.write("ROLLBACK;\n")
+        locker.stdin.close()
+        locker.wait(timeout=10)
+    print(f"\nsaturation: {codes}")
+    assert set(codes) <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE}, codes
+    # Healthy afterwards: reads and writes go through at once.
+    fresh = stub.CreateDocument(pb().CreateDocumentRequest(document=pb().Document(name="after")), timeout=5)
+    moved = stub.UpdateDocumentStatus(pb().UpdateDocumentStatusRequest(
+        id=fresh.document.id, status=pb().PROCESSING), timeout=5)
+    assert moved.document.status == pb().PROCESSING
+    assert stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=5).document.id == doc.id
+    assert_connections_clean(urls["DOCGATE_TEST_ADMIN_URL"], 4)
+
+
+def test_sigterm_under_load_fails_no_accepted_rpc(database_url, start_docgate):
+    d = start_docgate(database_url, "--shutdown-grace=5s")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    doc = stub.CreateDocument(pb().CreateDocumentRequest(document=pb().Document(name="t")), timeout=5).document
+    stop = threading.Event()
+    served = []
+
+    def client():
+        while not stop.is_set():
+            if code_of(lambda: stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=5)) == \
+                    grpc.StatusCode.OK:
+                served.append(1)
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        clients = [pool.submit(client) for _ in range(64)]
+        wait_for(lambda: len(served) > 500, 30, what="load running")
+        d.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        exit_code = d.proc.wait(timeout=10)
+        exited_after = time.monotonic() - sent
+        stop.set()
+        for c in clients:
+            c.result(timeout=30)
+    print(f"\nshutdown: exit {exit_code} after {exited_after:.2f} s")
+    assert exit_code == 0
+    assert exited_after < 5.0 + 1.0
+    # Every RPC the server accepted was answered: it logs each one that failed.
+    assert "rpc failed" not in d.output(), d.output()

@@ -1,0 +1,155 @@
+"""Shared test harness: the docgate binary, the test PostgreSQL, docgate processes.
+
+The fixtures are re-exported by tests/python/conftest.py and tests/fault/conftest.py.
+
+scripts/dev test sets DOCGATE_BIN, DOCGATE_TEST_DATABASE_URL, DOCGATE_TEST_ADMIN_URL and
+PYTHONPATH (the generated stubs). Under CI a missing harness fails; locally it skips.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+__all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster"]
+
+
+def _harness(name):
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI=true but {name} is not set: run scripts/dev test")
+        pytest.skip(f"{name} not set (run through scripts/dev test)")
+    return value
+
+
+@pytest.fixture(scope="session")
+def docgate_bin():
+    return _harness("DOCGATE_BIN")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    return _harness("DOCGATE_TEST_DATABASE_URL")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout, interval=0.02, what="condition"):
+    """Polls `condition` until it is truthy or `timeout` seconds pass; returns its value."""
+    give_up = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Docgate:
+    """A docgate process on a free loopback port, its stderr captured to a file."""
+
+    def __init__(self, binary, database_url, *extra_args, env=None):
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
+        full_env["DATABASE_URL"] = database_url
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [binary, f"--listen=127.0.0.1:{self.port}", f"--metrics-listen=127.0.0.1:{self.metrics_port}",
+             *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+
+    def stub(self):
+        from docgate.v1 import docgate_pb2_grpc
+        return docgate_pb2_grpc.DocumentServiceStub(self.channel)
+
+    def health(self, service="docgate.v1.DocumentService"):
+        """SERVING / NOT_SERVING as a string, or None while the port does not answer."""
+        import health_pb2
+        import health_pb2_grpc
+        try:
+            reply = health_pb2_grpc.HealthStub(self.channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1)
+        except grpc.RpcError:
+            return None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    def metric(self, name):
+        """The value of an unlabelled metric from /metrics, or None."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def waiting(self):
+        return self.metric("docgate_wait_visible_waiters") or 0
+
+    def output(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def start_docgate(docgate_bin):
+    started = []
+
+    def start(database_url, *args, env=None):
+        d = Docgate(docgate_bin, database_url, *args, env=env)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+        os.unlink(d.log.name)
+
+
+@pytest.fixture
+def own_cluster():
+    """A PostgreSQL cluster of this test's own, which it may stop and start."""
+    folder = tempfile.mkdtemp(prefix="docgate-pg-")
+    os.chmod(folder, 0o755)
+    script = str(ROOT / "scripts" / "pg-cluster")
+
+    class Cluster:
+        def start(self):
+            out = subprocess.run([script, "start", folder], check=True, capture_output=True, text=True).stdout
+            return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+        def stop(self):
+            subprocess.run([script, "stop", folder, "--immediate"], check=True)
+
+    cluster = Cluster()
+    yield cluster
+    subprocess.run([script, "stop", folder, "--immediate"], check=False)
+    subprocess.run(["rm", "-rf", folder], check=False)
