@@ -1,6 +1,7 @@
 """docgate as an operator meets it: flags, start-up errors, secrets, outages, signals."""
 import signal
 import subprocess
+import time
 import uuid
 
 import grpc
@@ -78,8 +79,10 @@ def test_database_down_at_start_then_up(own_cluster, start_docgate):
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert d.proc.poll() is None, "docgate must stay up while the database is down"
 
-    own_cluster.start()
+    own_cluster.start()  # returns once PostgreSQL accepts connections
+    accepting = time.monotonic()
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING after PostgreSQL started")
+    assert time.monotonic() - accepting < 2.0
     reply = d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="x")),
                                     timeout=10)
     assert reply.created
