@@ -61,4 +61,9 @@ bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, 
   return false;
 }
 
+absl::Status UnknownOutcome() {
+  return absl::UnavailableError(
+      "connection lost during the write: its outcome is unknown; retrying a create with the same id is safe");
+}
+
 }  // namespace docgate::db::internal

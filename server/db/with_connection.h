@@ -62,6 +62,9 @@ absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool c
 bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, int attempt, bool& lost_before,
                  const QueryContext& ctx);
 
+// UNAVAILABLE for a write whose connection was lost before its result arrived.
+absl::Status UnknownOutcome();
+
 }  // namespace internal
 
 // Runs `fn(pqxx::connection&)` -> absl::StatusOr<T> on a leased connection: the one
@@ -96,8 +99,13 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     if (cut) lease->MarkUnresponsive();
     if (unusable) lease->MarkUnusable();
     if (result.ok()) return result;
+    const bool lost = unusable && !cut;
     const absl::Status status = internal::Explain(result.status(), ctx, cut);
-    if (!internal::ShouldRetry(status, unusable && !cut, retry, attempt, lost_before, ctx)) return status;
+    if (internal::ShouldRetry(status, lost, retry, attempt, lost_before, ctx)) continue;
+    // A write whose connection dropped mid-way may or may not have committed.
+    // Reported as retryable only because creates are idempotent by id.
+    if (lost && retry == Retry::kNever && absl::IsUnavailable(status)) return internal::UnknownOutcome();
+    return status;
   }
 }
 
