@@ -184,7 +184,7 @@ void Pool::ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock) {
   } catch (const std::exception&) {
     ok = false;
   }
-  ok = !watchdog_.Unwatch(ticket) && ok;
+  ok = watchdog_.Unwatch(ticket) == QueryWatchdog::Outcome::kNotCut && ok;
   std::vector<PooledConnection> closing;
   lock.lock();
   --in_use_;

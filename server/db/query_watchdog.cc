@@ -19,14 +19,14 @@ QueryWatchdog::Ticket QueryWatchdog::Watch(int socket, Clock::time_point cut_at)
   std::lock_guard lock(mu_);
   const Ticket ticket = next_++;
   auto due = cut_at == Clock::time_point::max() ? by_due_.end() : by_due_.emplace(cut_at, ticket);
-  entries_.emplace(ticket, Entry{socket, false, due});
+  entries_.emplace(ticket, Entry{socket, Outcome::kNotCut, due});
   if (due == by_due_.begin()) cv_.notify_all();
   return ticket;
 }
 
-void QueryWatchdog::CutLocked(Entry& entry) {
-  if (entry.cut) return;
-  entry.cut = true;
+void QueryWatchdog::CutLocked(Entry& entry, Outcome why) {
+  if (entry.cut != Outcome::kNotCut) return;
+  entry.cut = why;
   // The descriptor stays open (libpq owns it); its blocked reads and writes fail now.
   ::shutdown(entry.socket, SHUT_RDWR);
 }
@@ -34,14 +34,14 @@ void QueryWatchdog::CutLocked(Entry& entry) {
 void QueryWatchdog::CutNow(Ticket ticket) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(ticket);
-  if (it != entries_.end()) CutLocked(it->second);
+  if (it != entries_.end()) CutLocked(it->second, Outcome::kCancelled);
 }
 
-bool QueryWatchdog::Unwatch(Ticket ticket) {
+QueryWatchdog::Outcome QueryWatchdog::Unwatch(Ticket ticket) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(ticket);
-  if (it == entries_.end()) return false;
-  const bool cut = it->second.cut;
+  if (it == entries_.end()) return Outcome::kNotCut;
+  const Outcome cut = it->second.cut;
   if (it->second.due != by_due_.end()) by_due_.erase(it->second.due);
   entries_.erase(it);
   return cut;
@@ -64,7 +64,7 @@ void QueryWatchdog::Loop() {
     auto it = entries_.find(ticket);
     if (it != entries_.end()) {
       it->second.due = by_due_.end();
-      CutLocked(it->second);
+      CutLocked(it->second, Outcome::kTimedOut);
     }
   }
 }

@@ -19,6 +19,7 @@ class QueryWatchdog {
  public:
   using Clock = std::chrono::steady_clock;
   using Ticket = uint64_t;
+  enum class Outcome { kNotCut, kCancelled, kTimedOut };
 
   QueryWatchdog();
   ~QueryWatchdog();
@@ -29,17 +30,18 @@ class QueryWatchdog {
   Ticket Watch(int socket, Clock::time_point cut_at);
   // Cuts the watched socket now (the RPC was cancelled).
   void CutNow(Ticket ticket);
-  // Stops watching. True when the socket was cut: the connection is unusable.
-  bool Unwatch(Ticket ticket);
+  // Stops watching, and says whether (and why) the socket was cut; a cut
+  // connection is unusable.
+  Outcome Unwatch(Ticket ticket);
 
  private:
   struct Entry {
     int socket;
-    bool cut = false;
+    Outcome cut = Outcome::kNotCut;
     std::multimap<Clock::time_point, Ticket>::iterator due;
   };
   void Loop();
-  void CutLocked(Entry& entry);
+  void CutLocked(Entry& entry, Outcome why);
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -95,9 +95,10 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
       result = StatusFromException(e);
     }
     if (ctx.cancel != nullptr) ctx.cancel->ClearHook();
-    const bool cut = watchdog.Unwatch(ticket);
-    if (cut) lease->MarkUnresponsive();
-    if (unusable) lease->MarkUnusable();
+    const QueryWatchdog::Outcome outcome = watchdog.Unwatch(ticket);
+    const bool cut = outcome != QueryWatchdog::Outcome::kNotCut;
+    if (outcome == QueryWatchdog::Outcome::kTimedOut) lease->MarkUnresponsive();
+    if (cut || unusable) lease->MarkUnusable();
     if (result.ok()) return result;
     const bool lost = unusable && !cut;
     const absl::Status status = internal::Explain(result.status(), ctx, cut);

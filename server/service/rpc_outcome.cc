@@ -91,8 +91,24 @@ db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
   return ctx;
 }
 
+namespace {
+
+// gRPC's deadline timer runs on another clock and may fire a little before the
+// deadline it reports has passed on the system clock.
+constexpr auto kDeadlineTolerance = std::chrono::milliseconds(50);
+
+bool DeadlinePassed(const grpc::CallbackServerContext& context) {
+  return context.deadline() <= std::chrono::system_clock::now() + kDeadlineTolerance;
+}
+
+}  // namespace
+
+void PassOnCancellation(const grpc::CallbackServerContext& context, db::CancelSignal* signal) {
+  if (signal != nullptr && !DeadlinePassed(context)) signal->Cancel();
+}
+
 absl::Status CancellationStatus(const grpc::CallbackServerContext& context) {
-  if (context.deadline() <= std::chrono::system_clock::now()) {
+  if (DeadlinePassed(context)) {
     return absl::DeadlineExceededError("deadline passed");
   }
   return absl::CancelledError("cancelled by the client");

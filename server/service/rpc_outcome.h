@@ -42,4 +42,9 @@ db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
 // deadline passed, else CANCELLED.
 absl::Status CancellationStatus(const grpc::CallbackServerContext& context);
 
+// Passes a client's cancellation on to the database call running for it. Not a
+// passed deadline: the statement timeout (rounded down) has ended the statement by
+// then, and cutting the connection would only cost a reconnect.
+void PassOnCancellation(const grpc::CallbackServerContext& context, db::CancelSignal* signal);
+
 }  // namespace docgate::service

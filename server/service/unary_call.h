@@ -49,7 +49,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     if (ClaimQueued()) {
       Complete(CancellationStatus(*context_));
     } else {
-      cancel_->Cancel();
+      PassOnCancellation(*context_, cancel_.get());
     }
   }
 

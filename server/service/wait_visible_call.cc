@@ -60,7 +60,7 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
   }
 
   void OnCancel() {
-    if (ctx_.cancel != nullptr) ctx_.cancel->Cancel();  // cuts a look that is running
+    PassOnCancellation(*context_, ctx_.cancel.get());  // cuts a look that is running
     End(CancellationStatus(*context_));
   }
 

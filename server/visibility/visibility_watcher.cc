@@ -72,7 +72,7 @@ void VisibilityWatcher::Check() {
   } catch (const std::exception&) {
     failed = true;
   }
-  if (watchdog_.Unwatch(ticket) || failed) {
+  if (watchdog_.Unwatch(ticket) != db::QueryWatchdog::Outcome::kNotCut || failed) {
     // Lost or cut (or the server restarted): reconnect at the next tick.
     spdlog::debug("visibility check failed; reconnecting");
     conn_.reset();
