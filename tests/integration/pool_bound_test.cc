@@ -81,11 +81,7 @@ TEST_F(PoolBoundTest, RpcWhoseDeadlineIsSpentWhileQueuedGetsDeadlineExceeded) {
     });
   }
   // Wait until all four connections are busy behind the lock.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (db_->DocgateConnections("active") < 4 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(db_->DocgateConnections("active"), 4);
+  EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections("active") == 4; }, std::chrono::seconds(10)));
 
   v1::GetDocumentRequest get;
   get.set_id(d.id());

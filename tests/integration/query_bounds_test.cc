@@ -29,15 +29,6 @@ class QueryBoundsTest : public ServerFixture {
         .as<int>();
   }
 
-  bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
-    const auto give_up = SteadyClock::now() + timeout;
-    while (!condition()) {
-      if (SteadyClock::now() > give_up) return false;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return true;
-  }
-
   grpc::Status UpdateBehindLock(const std::string& id, grpc::ClientContext* ctx) {
     v1::UpdateDocumentStatusRequest req;
     req.set_id(id);

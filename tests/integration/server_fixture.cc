@@ -59,19 +59,27 @@ v1::Document ServerFixture::CreateOk(const std::string& name, const std::string&
   return resp.document();
 }
 
+bool ServerFixture::WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval of a condition wait
+  }
+  return true;
+}
+
 bool ServerFixture::WaitForHealth(bool serving, std::chrono::milliseconds timeout) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
   const auto want = serving ? grpc::health::v1::HealthCheckResponse::SERVING
                             : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
-  while (std::chrono::steady_clock::now() < give_up) {
-    grpc::health::v1::HealthCheckRequest req;
-    req.set_service(kServiceName);
-    grpc::health::v1::HealthCheckResponse resp;
-    if (health->Check(Context(std::chrono::seconds(1)).get(), req, &resp).ok() && resp.status() == want) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval of a condition wait
-  }
-  return false;
+  return WaitUntil(
+      [&] {
+        grpc::health::v1::HealthCheckRequest req;
+        req.set_service(kServiceName);
+        grpc::health::v1::HealthCheckResponse resp;
+        return health->Check(Context(std::chrono::seconds(1)).get(), req, &resp).ok() && resp.status() == want;
+      },
+      timeout);
 }
 
 }  // namespace docgate::testing

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
@@ -29,6 +30,9 @@ class ServerFixture : public ::testing::Test {
 
   // Creates a document named `name` (fresh id unless given), asserting success.
   v1::Document CreateOk(const std::string& name, const std::string& id = "");
+
+  // Polls `condition` until it holds (true) or `timeout` passes (false).
+  static bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
   // Waits until health for `service` reports `serving`, or until `timeout`.
   bool WaitForHealth(bool serving, std::chrono::milliseconds timeout);

@@ -65,12 +65,7 @@ class WaitVisibleTest : public ServerFixture {
   }
 
   bool WaitForWaiters(size_t n, milliseconds timeout) {
-    const auto give_up = SteadyClock::now() + timeout;
-    while (server_->waiters() != n) {
-      if (SteadyClock::now() > give_up) return false;
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-    return true;
+    return WaitUntil([&] { return server_->waiters() == n; }, timeout);
   }
 
   v1::CreateDocumentResponse Create(v1::DocumentService::Stub& stub, const std::string& id) {
