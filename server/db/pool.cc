@@ -18,6 +18,8 @@ constexpr auto kHousekeepingInterval = std::chrono::milliseconds(250);
 constexpr auto kQuietBeforeProbe = std::chrono::milliseconds(500);
 // ...and the probe must answer within this.
 constexpr auto kProbeLimit = std::chrono::milliseconds(700);
+// Consecutive failed connects that make the pool fail fast.
+constexpr int kFailuresToOpen = 2;
 
 // An idle connection has nothing to say. If its socket is readable, the server sent
 // a termination notice or closed it (pg_terminate_backend, restart, idle timeout).
@@ -73,12 +75,17 @@ void Pool::CloseLocked(PooledConnection pooled, CloseReason reason, std::vector<
   connector_cv_.notify_one();  // a replacement may be needed
 }
 
-absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline) {
+absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline, bool fresh) {
   std::vector<PooledConnection> closing;  // closed after the lock is released (it talks to the server)
   std::unique_lock lock(mu_);
   if (closed_) return absl::UnavailableError("server is shutting down");
   const auto now = Clock::now();
-  while (!idle_.empty()) {
+  if (fresh && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
+    // Make room for the new connection: the least recently used idle one goes.
+    CloseLocked(std::move(idle_.front()), CloseReason::kDead, closing);
+    idle_.erase(idle_.begin());
+  }
+  while (!fresh && !idle_.empty()) {
     PooledConnection pooled = std::move(idle_.back());
     idle_.pop_back();
     if (now >= pooled.expires_at) {
@@ -96,6 +103,7 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
     return absl::UnavailableError("too many requests waiting for a database connection");
   }
   Waiter waiter;
+  waiter.fresh = fresh;
   waiters_.push_back(&waiter);
   connector_cv_.notify_one();
   while (!waiter.done) {
@@ -109,14 +117,15 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
   return Lease(this, std::move(waiter.pooled));
 }
 
-void Pool::HandOutLocked(PooledConnection pooled) {
-  if (waiters_.empty()) {
+void Pool::HandOutLocked(PooledConnection pooled, bool newly_opened) {
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](Waiter* w) { return newly_opened || !w->fresh; });
+  if (it == waiters_.end()) {
     pooled.idle_since = Clock::now();
     idle_.push_back(std::move(pooled));
     return;
   }
-  Waiter* waiter = waiters_.front();
-  waiters_.pop_front();
+  Waiter* waiter = *it;
+  waiters_.erase(it);
   waiter->pooled = std::move(pooled);
   waiter->done = true;
   ++in_use_;
@@ -141,7 +150,7 @@ void Pool::Return(PooledConnection pooled, bool usable, bool unresponsive) {
     CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
   } else {
     last_verified_ = Clock::now();
-    HandOutLocked(std::move(pooled));
+    HandOutLocked(std::move(pooled), /*newly_opened=*/false);
   }
 }  // `closing` is destroyed after `lock`: connections close outside the lock
 
@@ -193,7 +202,7 @@ void Pool::ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock) {
     if (closed_) {
       CloseLocked(std::move(probe), CloseReason::kShutdown, closing);
     } else {
-      HandOutLocked(std::move(probe));
+      HandOutLocked(std::move(probe), /*newly_opened=*/false);
     }
   } else {
     spdlog::warn("database stopped answering; probe failed");
@@ -214,6 +223,13 @@ bool Pool::NeedsConnectionLocked() const {
 
 void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
   const auto now = Clock::now();
+  // A waiter that wants a new connection, at a full pool: an idle one makes room.
+  const bool fresh_waiting = std::any_of(waiters_.begin(), waiters_.end(), [](Waiter* w) { return w->fresh; });
+  if (fresh_waiting && !idle_.empty() &&
+      static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
+    CloseLocked(std::move(idle_.front()), CloseReason::kDead, closing);
+    idle_.erase(idle_.begin());
+  }
   // Oldest-used first: idle_ is ordered by return time, most recent at the back.
   for (auto it = idle_.begin(); it != idle_.end();) {
     const bool expired = now >= it->expires_at;
@@ -267,7 +283,12 @@ void Pool::ConnectorLoop() {
     lock.lock();
     --opening_;
     const bool was_reachable = reachable_;
-    last_connect_failed_ = !opened.ok();
+    consecutive_failures_ = opened.ok() ? 0 : consecutive_failures_ + 1;
+    // One failure can be a blip (a reset connection): try again at once. Two in a row
+    // open the circuit: requests fail fast until a connect succeeds.
+    const bool circuit_open = consecutive_failures_ >= kFailuresToOpen;
+    if (!opened.ok() && !circuit_open && !closed_) continue;
+    last_connect_failed_ = circuit_open;
     if (opened.ok()) {
       failures_unlogged_ = -1;
       ++opened_total_;
@@ -275,7 +296,7 @@ void Pool::ConnectorLoop() {
       SetReachableLocked(true);
       backoff = options_.reconnect_initial;
       if (closed_) break;  // the connection closes as `opened` goes out of scope
-      HandOutLocked(Wrap(std::move(*opened)));
+      HandOutLocked(Wrap(std::move(*opened)), /*newly_opened=*/true);
     } else {
       LogConnectFailure(opened.status());
       SetReachableLocked(false);

@@ -114,7 +114,9 @@ class Pool {
   //   DEADLINE_EXCEEDED  `give_up_at` == `rpc_deadline` passed first
   //   UNAVAILABLE        the acquire timeout passed first, the waiter queue is full,
   //                      the database is unreachable, or the pool is closed.
-  absl::StatusOr<Lease> Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline);
+  // `fresh`: a newly opened connection, never a recycled one (a retry after a lost
+  // connection: the others may be as dead, before their sockets show it).
+  absl::StatusOr<Lease> Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline, bool fresh = false);
 
   // Whether the database answered the last connect attempt (or a connection is open).
   bool Reachable() const;
@@ -138,6 +140,7 @@ class Pool {
     PooledConnection pooled;
     absl::Status failure;  // set instead of `pooled` when the pool gives up on this waiter
     bool done = false;
+    bool fresh = false;  // takes only a newly opened connection
   };
 
   void Return(PooledConnection pooled, bool usable, bool unresponsive);
@@ -145,7 +148,9 @@ class Pool {
   void DeclareUnreachableLocked(std::unique_lock<std::mutex>& lock, std::vector<PooledConnection>& closing);
   void ConnectorLoop();
   bool NeedsConnectionLocked() const;
-  void HandOutLocked(PooledConnection pooled);
+  // To the longest waiting acquirer that may take it (a recycled connection skips
+  // waiters that want a fresh one), else to the idle list.
+  void HandOutLocked(PooledConnection pooled, bool newly_opened);
   void CloseLocked(PooledConnection pooled, CloseReason reason, std::vector<PooledConnection>& closing);
   void EvictIdleLocked(std::vector<PooledConnection>& closing);
   // Runs SELECT 1 on the oldest idle connection when nothing succeeded lately, so that
@@ -168,7 +173,8 @@ class Pool {
   int in_use_ = 0;
   int opening_ = 0;
   bool reachable_ = false;            // the last connect attempt succeeded
-  bool last_connect_failed_ = false;  // false also before the first attempt
+  bool last_connect_failed_ = false;  // the circuit is open; false also before the first attempt
+  int consecutive_failures_ = 0;
   bool closed_ = false;
   uint64_t opened_total_ = 0;
   Clock::time_point last_verified_{};  // a query or probe last succeeded then

@@ -78,7 +78,8 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
   for (int attempt = 1;; ++attempt) {
     if (ctx.cancel != nullptr && ctx.cancel->cancelled()) return absl::CancelledError("cancelled by the client");
     if (Clock::now() >= ctx.deadline) return absl::DeadlineExceededError("deadline passed before the query ran");
-    auto lease = pool.Acquire(std::min(ctx.deadline, ctx.acquire_by), ctx.deadline);
+    // A retry after a lost connection takes a newly opened one.
+    auto lease = pool.Acquire(std::min(ctx.deadline, ctx.acquire_by), ctx.deadline, /*fresh=*/lost_before);
     if (!lease.ok()) return lease.status();
 
     QueryWatchdog& watchdog = pool.watchdog();

@@ -155,6 +155,27 @@ def test_partition_ends_every_rpc_by_its_deadline_and_heals(own_cluster, start_d
         proxy.close()
 
 
+def test_reset_connections_cost_no_read(own_cluster, start_docgate):
+    urls = own_cluster.start()
+    port = int(urls["PGPORT"])
+    proxy = FaultProxy(port)
+    try:
+        d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"].replace(f":{port}/", f":{proxy.port}/"), "--pool-max=4")
+        wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+        stub = d.stub()
+        doc = stub.CreateDocument(pb().CreateDocumentRequest(document=pb().Document(name="r")), timeout=5).document
+        for _ in range(3):
+            proxy.reset()  # every open connection dies with a RST
+            for _ in range(8):
+                assert stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=5).document.id == doc.id
+        proxy.delay(0.05)  # a slow network is only slow
+        assert stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=5).document.id == doc.id
+        proxy.heal()
+        assert_connections_clean(urls["DOCGATE_TEST_ADMIN_URL"], 4)
+    finally:
+        proxy.close()
+
+
 def test_saturated_pool_sheds_load_and_stays_healthy(own_cluster, start_docgate):
     urls = own_cluster.start()
     d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"], "--pool-max=4", "--acquire-timeout=2s")

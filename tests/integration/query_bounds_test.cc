@@ -151,3 +151,42 @@ TEST_F(MaxLifetimeTest, ConnectionsAreRecycledUnderLoadWithoutFailures) {
 
 }  // namespace
 }  // namespace docgate::testing
+
+namespace docgate::testing {
+namespace {
+
+class IdleTimeoutTest : public QueryBoundsTest {
+ protected:
+  void Configure(Config& config) override {
+    config.pool_max = 4;
+    config.pool_min_idle = 1;
+    config.pool_idle_timeout = milliseconds(300);
+  }
+};
+
+TEST_F(IdleTimeoutTest, IdleConnectionsBeyondMinIdleAreClosed) {
+  const v1::Document d = CreateOk("idle");
+  // Four concurrent reads behind a lock open all four connections.
+  auto lock_conn = db_->NewAdminConnection();
+  pqxx::work locker(*lock_conn);
+  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
+  std::vector<std::thread> blocked;
+  for (int i = 0; i < 4; ++i) {
+    blocked.emplace_back([&] {
+      v1::UpdateDocumentStatusRequest req;
+      req.set_id(d.id());
+      req.set_status(v1::PROCESSING);
+      v1::UpdateDocumentStatusResponse resp;
+      stub_->UpdateDocumentStatus(Context(seconds(10)).get(), req, &resp);
+    });
+  }
+  EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections() == 4; }, seconds(5)));
+  locker.abort();
+  for (auto& t : blocked) t.join();
+  EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections() == 1; }, seconds(5)))
+      << "idle connections beyond min_idle stayed open";
+  EXPECT_GE(server_->pool_stats().closed_total[static_cast<int>(db::CloseReason::kIdle)], 3u);
+}
+
+}  // namespace
+}  // namespace docgate::testing

@@ -29,7 +29,7 @@ TEST(WorkQueueTest, RejectsWhenFull) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
+  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
   started.get_future().wait();
   queue.Submit([] {}, [](absl::Status) {}, Clock::now() + kLater);  // fills the queue
   absl::Status rejected;
@@ -43,7 +43,7 @@ TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
+  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
   started.get_future().wait();  // the queue is empty again: start_by may restart lower
   std::promise<absl::Status> rejected;
   const auto submitted = Clock::now();
