@@ -67,19 +67,8 @@ TEST_F(PoolBoundTest, TwoHundredConcurrentRpcsOnFourConnections) {
 TEST_F(PoolBoundTest, RpcWhoseDeadlineIsSpentWhileQueuedGetsDeadlineExceeded) {
   // Hold every connection with row locks so that the next request must queue.
   const v1::Document d = CreateOk("locked");
-  auto lock_conn = db_->NewAdminConnection();
-  pqxx::work locker(*lock_conn);
-  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
-  std::vector<std::thread> blocked;
-  for (int i = 0; i < 4; ++i) {
-    blocked.emplace_back([&] {
-      v1::UpdateDocumentStatusRequest req;
-      req.set_id(d.id());
-      req.set_status(v1::PROCESSING);
-      v1::UpdateDocumentStatusResponse resp;
-      stub_->UpdateDocumentStatus(Context(std::chrono::seconds(20)).get(), req, &resp);
-    });
-  }
+  HeldRowLock lock(*db_, d.id());
+  std::vector<std::thread> blocked = StartUpdates(d.id(), 4, std::chrono::seconds(20));
   // Wait until all four connections are busy behind the lock.
   EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections("active") == 4; }, std::chrono::seconds(10)));
 
@@ -91,7 +80,7 @@ TEST_F(PoolBoundTest, RpcWhoseDeadlineIsSpentWhileQueuedGetsDeadlineExceeded) {
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(took, std::chrono::milliseconds(1000));
-  locker.abort();
+  lock.Release();
   for (auto& t : blocked) t.join();
   // The pool is healthy afterwards.
   ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());

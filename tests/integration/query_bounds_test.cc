@@ -40,9 +40,7 @@ class QueryBoundsTest : public ServerFixture {
 
 TEST_F(QueryBoundsTest, DeadlineCancelsAStatementStuckBehindALock) {
   const v1::Document d = CreateOk("locked");
-  auto lock_conn = db_->NewAdminConnection();
-  pqxx::work locker(*lock_conn);
-  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
+  HeldRowLock lock(*db_, d.id());
 
   const auto started = SteadyClock::now();
   const grpc::Status s = UpdateBehindLock(d.id(), Context(milliseconds(200)).get());
@@ -51,7 +49,7 @@ TEST_F(QueryBoundsTest, DeadlineCancelsAStatementStuckBehindALock) {
   EXPECT_LT(took, milliseconds(300));
   EXPECT_TRUE(WaitUntil([&] { return RunningQueries() == 0; }, seconds(1)))
       << "docgate's query still runs on the server after the deadline";
-  locker.abort();
+  lock.Release();
   // The document was not changed, and the pool serves on.
   v1::GetDocumentRequest get;
   get.set_id(d.id());
@@ -62,9 +60,7 @@ TEST_F(QueryBoundsTest, DeadlineCancelsAStatementStuckBehindALock) {
 
 TEST_F(QueryBoundsTest, ClientCancelCancelsTheRunningQuery) {
   const v1::Document d = CreateOk("locked");
-  auto lock_conn = db_->NewAdminConnection();
-  pqxx::work locker(*lock_conn);
-  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
+  HeldRowLock lock(*db_, d.id());
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + seconds(30));
@@ -76,7 +72,7 @@ TEST_F(QueryBoundsTest, ClientCancelCancelsTheRunningQuery) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(WaitUntil([&] { return RunningQueries() == 0; }, seconds(2)))
       << "the cancelled RPC's query still runs on the server";
-  locker.abort();
+  lock.Release();
 }
 
 TEST_F(QueryBoundsTest, TerminatedBackendsAreReplacedWithoutFailedReads) {
@@ -166,22 +162,11 @@ class IdleTimeoutTest : public QueryBoundsTest {
 
 TEST_F(IdleTimeoutTest, IdleConnectionsBeyondMinIdleAreClosed) {
   const v1::Document d = CreateOk("idle");
-  // Four concurrent reads behind a lock open all four connections.
-  auto lock_conn = db_->NewAdminConnection();
-  pqxx::work locker(*lock_conn);
-  locker.exec("SELECT 1 FROM documents WHERE id = " + locker.quote(d.id()) + " FOR UPDATE");
-  std::vector<std::thread> blocked;
-  for (int i = 0; i < 4; ++i) {
-    blocked.emplace_back([&] {
-      v1::UpdateDocumentStatusRequest req;
-      req.set_id(d.id());
-      req.set_status(v1::PROCESSING);
-      v1::UpdateDocumentStatusResponse resp;
-      stub_->UpdateDocumentStatus(Context(seconds(10)).get(), req, &resp);
-    });
-  }
+  // Four concurrent updates behind a lock open all four connections.
+  HeldRowLock lock(*db_, d.id());
+  std::vector<std::thread> blocked = StartUpdates(d.id(), 4, seconds(10));
   EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections() == 4; }, seconds(5)));
-  locker.abort();
+  lock.Release();
   for (auto& t : blocked) t.join();
   EXPECT_TRUE(WaitUntil([&] { return db_->DocgateConnections() == 1; }, seconds(5)))
       << "idle connections beyond min_idle stayed open";

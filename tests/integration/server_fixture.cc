@@ -59,6 +59,31 @@ v1::Document ServerFixture::CreateOk(const std::string& name, const std::string&
   return resp.document();
 }
 
+HeldRowLock::HeldRowLock(TestDatabase& db, const std::string& id)
+    : conn_(db.NewAdminConnection()), tx_(std::make_unique<pqxx::work>(*conn_)) {
+  tx_->exec("SELECT 1 FROM documents WHERE id = " + tx_->quote(id) + " FOR UPDATE");
+}
+
+void HeldRowLock::Release() {
+  if (tx_ != nullptr) tx_->abort();
+  tx_.reset();
+}
+
+std::vector<std::thread> ServerFixture::StartUpdates(const std::string& id, int n,
+                                                     std::chrono::milliseconds timeout) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([this, id, timeout] {
+      v1::UpdateDocumentStatusRequest req;
+      req.set_id(id);
+      req.set_status(v1::PROCESSING);
+      v1::UpdateDocumentStatusResponse resp;
+      stub_->UpdateDocumentStatus(Context(timeout).get(), req, &resp);
+    });
+  }
+  return threads;
+}
+
 bool ServerFixture::WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto give_up = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
