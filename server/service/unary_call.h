@@ -27,7 +27,7 @@ struct CallEnv {
 //
 // The handler runs on a WorkQueue thread, never on gRPC's. Exactly one party
 // finishes the call: the handler when it ran, or else whoever saw it end first
-// (a client cancel or deadline, a full or expired queue). A handler that has
+// (a client cancel or the deadline, a full or expired queue). A handler that has
 // started always runs to its end, so request and response stay valid for it.
 // Deletes itself when gRPC is done with it.
 template <typename Request, typename Response>
@@ -45,7 +45,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    // A queued call ends here; a running one is told, and its query is cut.
+    // A queued call ends here. A running one finishes by itself; a cancel by the
+    // client (not a passed deadline) also cuts its query.
     if (ClaimQueued()) {
       Complete(CancellationStatus(*context_));
     } else {
