@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
-      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout},
+      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
       service::WaitEnv{*s->work_queue_, *s->logic_, *s->waiters_, config.acquire_timeout, config.max_wait,
                        *s->metrics_});
 

@@ -26,6 +26,22 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Help("WaitVisible calls that ended with DEADLINE_EXCEEDED")
                                 .Register(*registry)
                                 .Add({})),
-      registry_(std::move(registry)) {}
+      registry_(std::move(registry)) {
+  auto& started = prometheus::BuildCounter()
+                      .Name("grpc_server_started_total")
+                      .Help("RPCs started on the server")
+                      .Register(*registry_);
+  auto& handled = prometheus::BuildCounter()
+                      .Name("grpc_server_handled_total")
+                      .Help("RPCs completed on the server, whatever their outcome")
+                      .Register(*registry_);
+  auto& handling = prometheus::BuildHistogram()
+                       .Name("grpc_server_handling_seconds")
+                       .Help("Time from an RPC's arrival to its answer")
+                       .Register(*registry_);
+  for (const char* method : {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "ListDocuments"}) {
+    rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling);
+  }
+}
 
 }  // namespace docgate

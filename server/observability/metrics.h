@@ -1,11 +1,15 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include "server/observability/rpc_metrics.h"
 
 namespace docgate {
 
@@ -18,6 +22,9 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
   std::shared_ptr<prometheus::Registry> shared_registry() { return registry_; }
 
+  // The gRPC server metrics of a docgate.v1.DocumentService method (by its name).
+  RpcMetrics& rpc(const std::string& method) { return rpcs_.at(method); }
+
   // WaitVisible.
   prometheus::Gauge& wait_visible_waiters;
   prometheus::Histogram& wait_visible_seconds;
@@ -26,6 +33,7 @@ class Metrics {
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
+  std::map<std::string, RpcMetrics> rpcs_;  // made in the constructor, read-only after
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
 };

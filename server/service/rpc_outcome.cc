@@ -69,12 +69,15 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
               std::string(status.message()));
 }
 
-void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* method,
+void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, RpcMetrics& rpc,
                const std::string& request_id, std::chrono::steady_clock::time_point started,
                const absl::Status& status) {
+  const auto took = std::chrono::steady_clock::now() - started;
   context->AddTrailingMetadata("x-request-id", request_id);
-  if (!status.ok()) LogFailedRpc(method, request_id, status, std::chrono::steady_clock::now() - started);
-  reactor->Finish(ToGrpcStatus(status, request_id));
+  if (!status.ok()) LogFailedRpc(rpc.method().c_str(), request_id, status, took);
+  grpc::Status wire = ToGrpcStatus(status, request_id);
+  rpc.Handled(wire.error_code(), took);
+  reactor->Finish(std::move(wire));
 }
 
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "server/db/with_connection.h"
+#include "server/observability/rpc_metrics.h"
 
 namespace docgate::service {
 
@@ -27,8 +28,8 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
                   std::chrono::steady_clock::duration elapsed);
 
 // Ends a call: the request id trailer, the failure log line, the one status
-// conversion, Finish(). Call exactly once per reactor.
-void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, const char* method,
+// conversion, the gRPC server metrics, Finish(). Call exactly once per reactor.
+void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, RpcMetrics& rpc,
                const std::string& request_id, std::chrono::steady_clock::time_point started,
                const absl::Status& status);
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "server/db/with_connection.h"
 #include "server/exec/work_queue.h"
+#include "server/observability/metrics.h"
 #include "server/service/rpc_outcome.h"
 
 namespace docgate::service {
@@ -19,6 +20,7 @@ namespace docgate::service {
 struct CallEnv {
   WorkQueue& work_queue;
   std::chrono::milliseconds acquire_timeout;
+  Metrics& metrics;
 };
 
 // The reactor of one unary RPC, and the single wrapper every handler goes through:
@@ -39,7 +41,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   static grpc::ServerUnaryReactor* Start(const CallEnv& env, grpc::CallbackServerContext* context,
                                          const Request* request, Response* response, const char* method,
                                          Handler handler) {
-    auto* call = new UnaryCall(context, request, response, method);
+    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
     call->Queue(env, std::move(handler));
     return call;
   }
@@ -59,14 +61,16 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   enum Phase { kQueued, kRunning, kFinished };
 
-  UnaryCall(grpc::CallbackServerContext* context, const Request* request, Response* response, const char* method)
+  UnaryCall(grpc::CallbackServerContext* context, const Request* request, Response* response, RpcMetrics& rpc)
       : context_(context),
         request_(request),
         response_(response),
-        method_(method),
+        rpc_(rpc),
         request_id_(RequestIdOf(*context)),
         started_(std::chrono::steady_clock::now()),
-        phase_(std::make_shared<std::atomic<int>>(kQueued)) {}
+        phase_(std::make_shared<std::atomic<int>>(kQueued)) {
+    rpc_.Started();
+  }
 
   // Takes the right to finish a call that has not started running.
   bool ClaimQueued() {
@@ -101,13 +105,13 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void Complete(const absl::Status& status) {
     phase_->store(kFinished);
-    FinishRpc(this, context_, method_, request_id_, started_, status);
+    FinishRpc(this, context_, rpc_, request_id_, started_, status);
   }
 
   grpc::CallbackServerContext* const context_;
   const Request* const request_;
   Response* const response_;
-  const char* const method_;
+  RpcMetrics& rpc_;
   const std::string request_id_;
   const std::chrono::steady_clock::time_point started_;
   const std::shared_ptr<std::atomic<int>> phase_;

@@ -28,7 +28,9 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
         context_(context),
         response_(response),
         request_id_(RequestIdOf(*context)),
-        started_(std::chrono::steady_clock::now()) {}
+        started_(std::chrono::steady_clock::now()) {
+    env_.metrics.rpc(kMethod).Started();
+  }
 
   void Begin(const v1::WaitVisibleRequest& request) {
     auto self = shared_from_this();  // finishing may delete the reactor, our other owner
@@ -116,12 +118,12 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     env_.metrics.wait_visible_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     if (absl::IsDeadlineExceeded(status)) env_.metrics.wait_visible_timeouts.Increment();
-    FinishRpc(reactor_, context_, kMethod, request_id_, started_, status);
+    FinishRpc(reactor_, context_, env_.metrics.rpc(kMethod), request_id_, started_, status);
   }
 
   void FinishUnregistered(const absl::Status& status) {
     phase_.store(kFinished);
-    FinishRpc(reactor_, context_, kMethod, request_id_, started_, status);
+    FinishRpc(reactor_, context_, env_.metrics.rpc(kMethod), request_id_, started_, status);
   }
 
   const WaitEnv env_;

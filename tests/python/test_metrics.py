@@ -1,0 +1,56 @@
+"""The gRPC server metrics count every RPC by method and code, as go-grpc-prometheus does."""
+import re
+import urllib.request
+import uuid
+
+import grpc
+import pytest
+
+from docgate_harness import wait_for
+
+SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
+
+
+def scrape(d):
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        m = SAMPLE.match(line)
+        if m:
+            labels = frozenset(tuple(kv.split("=", 1)) for kv in re.findall(r'\w+="[^"]*"', m.group(2) or ""))
+            samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+def value(samples, name, **labels):
+    wanted = {(k, f'"{v}"') for k, v in labels.items()}
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+def test_counts_match_known_traffic_by_method_and_code(database_url, start_docgate):
+    from docgate.v1 import docgate_pb2
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    for i in range(37):
+        stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name=f"m{i}")), timeout=5)
+    for _ in range(5):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError):
+        stub.WaitVisible(docgate_pb2.WaitVisibleRequest(id=str(uuid.uuid4())), timeout=0.2)
+
+    samples = scrape(d)
+    common = {"grpc_type": "unary", "grpc_service": "docgate.v1.DocumentService"}
+    assert value(samples, "grpc_server_started_total", grpc_method="CreateDocument", **common) == 37
+    assert value(samples, "grpc_server_handled_total", grpc_method="CreateDocument", grpc_code="OK", **common) == 37
+    assert value(samples, "grpc_server_handled_total", grpc_method="GetDocument", grpc_code="NotFound", **common) == 5
+    assert value(samples, "grpc_server_handled_total", grpc_method="GetDocument", grpc_code="OK", **common) == 0
+    assert value(samples, "grpc_server_handling_seconds_count", grpc_method="CreateDocument", **common) == 37
+    assert value(samples, "grpc_server_handled_total", grpc_method="WaitVisible",
+                 grpc_code="DeadlineExceeded", **common) == 1
+    assert value(samples, "docgate_wait_visible_timeouts_total") == 1
+    # No series carries an id or any other high-cardinality label.
+    assert not any(k == "id" for (_, labels) in samples for (k, _) in labels)
