@@ -9,6 +9,7 @@
 #include "server/db/pool.h"
 #include "server/exec/work_queue.h"
 #include "server/observability/metrics.h"
+#include "server/observability/pool_collector.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/document_store.h"
@@ -63,7 +64,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   s->waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
                                                              &s->metrics_->wait_visible_waiters);
   s->watcher_ = std::make_unique<visibility::VisibilityWatcher>(
-      *s->waiters_, db::MakeOpener(*settings, /*migrate=*/false, &store::DocumentStore::PrepareStatements),
+      *s->waiters_,
+      db::MakeOpener(settings->ForRole("visibility"), /*migrate=*/false, &store::DocumentStore::PrepareStatements),
       config.visibility_tick, s->pool_->watchdog());
   visibility::WaiterRegistry* waiters = s->waiters_.get();
   s->logic_ = std::make_unique<service::DocumentService>(
@@ -91,6 +93,9 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
     s->server_.reset();
     return absl::FailedPreconditionError("cannot listen on " + config.listen);
   }
+  db::Pool* pool = s->pool_.get();
+  s->pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
+  if (s->exposer_ != nullptr) s->exposer_->RegisterCollectable(s->pool_collector_);
   grpc::Server* server = s->server_.get();
   s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
   spdlog::info("docgate listening listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);

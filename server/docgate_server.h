@@ -25,6 +25,7 @@ class GrpcDocumentService;
 }  // namespace service
 class WorkQueue;
 class Metrics;
+class PoolCollector;
 namespace visibility {
 class WaiterRegistry;
 class VisibilityWatcher;
@@ -61,7 +62,6 @@ class DocgateServer {
 
   // Destroyed in reverse order: the server before what its handlers use.
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<store::DocumentStore> store_;
   std::unique_ptr<visibility::WaiterRegistry> waiters_;
@@ -70,6 +70,9 @@ class DocgateServer {
   std::unique_ptr<WorkQueue> work_queue_;
   std::unique_ptr<service::GrpcDocumentService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Last, so destroyed first: a scrape reads the pool and the metrics.
+  std::shared_ptr<PoolCollector> pool_collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
   int metrics_port_ = 0;
   bool shut_down_ = false;

@@ -93,6 +93,14 @@ absl::StatusOr<std::string> ConnectionSettings::ConnInfo() const {
   return Join(params, /*redact=*/false);
 }
 
+ConnectionSettings ConnectionSettings::ForRole(const std::string& role) const {
+  ConnectionSettings copy = *this;
+  for (auto& [k, v] : copy.params_) {
+    if (k == "application_name" && v == "docgate") v = "docgate-" + role;
+  }
+  return copy;
+}
+
 std::string ConnectionSettings::Describe() const {
   std::string out = Join(params_, /*redact=*/true);
   if (!password_file_.empty()) absl::StrAppend(&out, " password=(read from ", password_file_, ")");

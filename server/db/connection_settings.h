@@ -22,6 +22,10 @@ class ConnectionSettings {
   // a rotated secret takes effect at the next connect. UNAVAILABLE if it cannot be read.
   absl::StatusOr<std::string> ConnInfo() const;
 
+  // These settings for a connection with another job: application_name becomes
+  // "docgate-<role>" unless the configuration chose its own.
+  ConnectionSettings ForRole(const std::string& role) const;
+
   // The same as ConnInfo() but with every password replaced, for logs and --check-config.
   std::string Describe() const;
 

@@ -374,7 +374,7 @@ void Pool::Close() {
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
   return PoolStats{static_cast<int>(idle_.size()), in_use_, opening_, waiters_.size(), reachable_,
-                   opened_total_, closed_total_};
+                   last_connect_failed_, opened_total_, closed_total_};
 }
 
 }  // namespace docgate::db

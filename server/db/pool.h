@@ -88,6 +88,7 @@ struct PoolStats {
   int opening = 0;
   size_t waiters = 0;
   bool reachable = false;
+  bool circuit_open = false;
   uint64_t opened_total = 0;
   std::array<uint64_t, kCloseReasons> closed_total{};  // by CloseReason
 };

@@ -54,3 +54,37 @@ def test_counts_match_known_traffic_by_method_and_code(database_url, start_docga
     assert value(samples, "docgate_wait_visible_timeouts_total") == 1
     # No series carries an id or any other high-cardinality label.
     assert not any(k == "id" for (_, labels) in samples for (k, _) in labels)
+
+
+def test_pool_gauges_agree_with_pg_stat_activity(database_url, start_docgate):
+    import os
+    import subprocess
+    from docgate.v1 import docgate_pb2
+    d = start_docgate(database_url, "--pool-max=6")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    futures = [stub.CreateDocument.future(docgate_pb2.CreateDocumentRequest(
+        document=docgate_pb2.Document(name=f"g{i}")), timeout=10) for i in range(50)]
+    for f in futures:
+        f.result()
+
+    def seen_by_postgres(app):
+        out = subprocess.run(["psql", os.environ["DOCGATE_TEST_ADMIN_URL"], "-Atc",
+                              "SELECT count(*) FROM pg_stat_activity WHERE datname = 'docgate'"
+                              f" AND application_name = '{app}'"], capture_output=True, text=True, check=True)
+        return int(out.stdout.strip())
+
+    def pooled():
+        samples = scrape(d)
+        return value(samples, "docgate_pool_connections", state="idle") + \
+            value(samples, "docgate_pool_connections", state="in_use")
+
+    # Closed backends leave pg_stat_activity a moment later: agree within a deadline.
+    wait_for(lambda: pooled() == seen_by_postgres("docgate"), 5, what="pool gauges = pg_stat_activity")
+    samples = scrape(d)
+    assert 1 <= pooled() <= 6
+    assert value(samples, "docgate_pool_max_connections") == 6
+    assert value(samples, "docgate_pool_connections_opened_total") >= pooled()
+    assert value(samples, "docgate_db_up") == 1
+    assert value(samples, "docgate_circuit_open") == 0
+    assert seen_by_postgres("docgate-visibility") <= 1  # the watcher's own, named apart

@@ -1,0 +1,55 @@
+#include "server/observability/pool_collector.h"
+
+#include <string>
+
+namespace docgate {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric Sample(double value, MetricType type, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  return m;
+}
+
+MetricFamily Family(std::string name, std::string help, MetricType type, std::vector<ClientMetric> samples) {
+  return MetricFamily{std::move(name), std::move(help), type, std::move(samples)};
+}
+
+}  // namespace
+
+std::vector<MetricFamily> PoolCollector::Collect() const {
+  const db::PoolStats s = stats_();
+  std::vector<ClientMetric> closed;
+  for (int r = 0; r < db::kCloseReasons; ++r) {
+    closed.push_back(Sample(static_cast<double>(s.closed_total[r]), MetricType::Counter,
+                            {{"reason", db::CloseReasonName(static_cast<db::CloseReason>(r))}}));
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(Family("docgate_pool_connections", "Pooled PostgreSQL connections by state", MetricType::Gauge,
+                       {Sample(s.idle, MetricType::Gauge, {{"state", "idle"}}),
+                        Sample(s.in_use, MetricType::Gauge, {{"state", "in_use"}})}));
+  out.push_back(Family("docgate_pool_max_connections", "The pool's bound (--pool-max)", MetricType::Gauge,
+                       {Sample(pool_max_, MetricType::Gauge)}));
+  out.push_back(Family("docgate_pool_pending_acquires", "Requests waiting for a connection", MetricType::Gauge,
+                       {Sample(static_cast<double>(s.waiters), MetricType::Gauge)}));
+  out.push_back(Family("docgate_pool_connections_opened_total", "Connections the pool opened", MetricType::Counter,
+                       {Sample(static_cast<double>(s.opened_total), MetricType::Counter)}));
+  out.push_back(Family("docgate_pool_connections_closed_total", "Connections the pool closed, by reason",
+                       MetricType::Counter, std::move(closed)));
+  out.push_back(Family("docgate_db_up", "1 while the database answers", MetricType::Gauge,
+                       {Sample(s.reachable ? 1 : 0, MetricType::Gauge)}));
+  out.push_back(Family("docgate_circuit_open", "1 while requests fail fast because connecting keeps failing",
+                       MetricType::Gauge, {Sample(s.circuit_open ? 1 : 0, MetricType::Gauge)}));
+  return out;
+}
+
+}  // namespace docgate
