@@ -106,8 +106,6 @@ db::PoolStats DocgateServer::pool_stats() const { return pool_->Stats(); }
 
 size_t DocgateServer::waiters() const { return waiters_->size(); }
 
-uint64_t DocgateServer::visibility_checks() const { return watcher_->checks(); }
-
 void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;

@@ -50,8 +50,6 @@ class DocgateServer {
 
   // WaitVisible calls waiting now.
   size_t waiters() const;
-  // Batched visibility checks run so far.
-  uint64_t visibility_checks() const;
 
   // Health NOT_SERVING, stop accepting, let in-flight RPCs run for up to `grace`,
   // cancel the rest, then close the pool. Idempotent.

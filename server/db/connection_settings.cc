@@ -101,12 +101,6 @@ ConnectionSettings ConnectionSettings::ForRole(const std::string& role) const {
   return copy;
 }
 
-std::string ConnectionSettings::Describe() const {
-  std::string out = Join(params_, /*redact=*/true);
-  if (!password_file_.empty()) absl::StrAppend(&out, " password=(read from ", password_file_, ")");
-  return out;
-}
-
 std::string RedactConnectionString(const std::string& conninfo) {
   if (conninfo.empty()) return conninfo;
   auto params = ParseWithLibpq(conninfo);

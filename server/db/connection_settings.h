@@ -26,9 +26,6 @@ class ConnectionSettings {
   // "docgate-<role>" unless the configuration chose its own.
   ConnectionSettings ForRole(const std::string& role) const;
 
-  // The same as ConnInfo() but with every password replaced, for logs and --check-config.
-  std::string Describe() const;
-
  private:
   std::vector<std::pair<std::string, std::string>> params_;  // keyword -> value, parsed
   std::string password_file_;

@@ -77,9 +77,4 @@ void WorkQueue::Shutdown() {
   if (timer_.joinable()) timer_.join();
 }
 
-size_t WorkQueue::Queued() const {
-  std::lock_guard lock(mu_);
-  return queue_.size();
-}
-
 }  // namespace docgate

@@ -41,8 +41,6 @@ class WorkQueue {
   // Stops taking work, rejects what is still queued, and waits for running tasks.
   void Shutdown();
 
-  size_t Queued() const;
-
  private:
   struct Task {
     Run run;

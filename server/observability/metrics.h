@@ -19,7 +19,6 @@ class Metrics {
  public:
   Metrics();
 
-  prometheus::Registry& registry() { return *registry_; }
   std::shared_ptr<prometheus::Registry> shared_registry() { return registry_; }
 
   // The gRPC server metrics of a docgate.v1.DocumentService method (by its name).

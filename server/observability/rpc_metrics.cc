@@ -5,14 +5,13 @@
 namespace docgate {
 namespace {
 
+// go-grpc-prometheus's names for the gRPC codes, by number.
 constexpr const char* kCodeNames[17] = {
     "OK",       "Canceled",   "Unknown",           "InvalidArgument", "DeadlineExceeded", "NotFound",
     "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
     "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
 
 }  // namespace
-
-const char* RpcMetrics::CodeName(int code) { return code >= 0 && code < 17 ? kCodeNames[code] : "Unknown"; }
 
 RpcMetrics::RpcMetrics(const std::string& service, const std::string& method,
                        prometheus::Family<prometheus::Counter>& started,

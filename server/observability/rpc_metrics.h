@@ -25,9 +25,6 @@ class RpcMetrics {
   // `code` is the gRPC status code (0..16) the client receives.
   void Handled(int code, std::chrono::steady_clock::duration took);
 
-  // go-grpc-prometheus's name for a code: "OK", "NotFound", "Canceled", ...
-  static const char* CodeName(int code);
-
  private:
   std::string method_;
   prometheus::Counter& started_;

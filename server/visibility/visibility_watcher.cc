@@ -78,7 +78,6 @@ void VisibilityWatcher::Check() {
     conn_.reset();
     return;
   }
-  checks_.fetch_add(1);
   for (const auto& id : visible) registry_.Wake(id);
 }
 

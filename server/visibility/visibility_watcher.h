@@ -28,9 +28,6 @@ class VisibilityWatcher {
 
   void Stop();
 
-  // Batched checks run so far (for the benchmark's queries-per-second figure).
-  uint64_t checks() const { return checks_.load(); }
-
  private:
   void Loop();
   void Check();
@@ -43,7 +40,6 @@ class VisibilityWatcher {
   std::unique_ptr<pqxx::connection> conn_;
   Clock::time_point next_connect_at_{};
   std::chrono::milliseconds backoff_{0};
-  std::atomic<uint64_t> checks_{0};
 
   std::mutex mu_;
   std::condition_variable stop_cv_;

@@ -41,7 +41,6 @@ TEST(ConnectionSettingsTest, PasswordFileIsReadAtEveryConnectAndWinsOverTheUrl) 
   EXPECT_EQ(s->ConnInfo()->find("inurl"), std::string::npos);
   std::ofstream(path) << "rotated";
   EXPECT_NE(s->ConnInfo()->find("password='rotated'"), std::string::npos);
-  EXPECT_EQ(s->Describe().find("rotated"), std::string::npos);
   std::remove(path);
   EXPECT_EQ(s->ConnInfo().status().code(), absl::StatusCode::kUnavailable);
 }
