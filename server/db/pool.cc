@@ -94,6 +94,7 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
       CloseLocked(std::move(pooled), CloseReason::kDead, closing);
     } else {
       ++in_use_;
+      if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
       return Lease(this, std::move(pooled));
     }
   }
@@ -109,11 +110,13 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
   while (!waiter.done) {
     if (waiter.cv.wait_until(lock, give_up_at) == std::cv_status::timeout && !waiter.done) {
       waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
+      if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/true);
       if (give_up_at >= rpc_deadline) return absl::DeadlineExceededError("deadline passed waiting for a connection");
       return absl::UnavailableError("no database connection within the acquire timeout");
     }
   }
   if (!waiter.failure.ok()) return waiter.failure;
+  if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
   return Lease(this, std::move(waiter.pooled));
 }
 
@@ -290,7 +293,7 @@ void Pool::ConnectorLoop() {
     if (!opened.ok() && !circuit_open && !closed_) continue;
     last_connect_failed_ = circuit_open;
     if (opened.ok()) {
-      failures_unlogged_ = -1;
+      connect_failure_log_.Reset();
       ++opened_total_;
       last_verified_ = Clock::now();
       SetReachableLocked(true);
@@ -317,18 +320,10 @@ void Pool::ConnectorLoop() {
 }
 
 void Pool::LogConnectFailure(const absl::Status& status) {
-  // The first failure after a success (or at start) at once, then one line per
-  // interval with the count in between: an outage must not flood the log.
-  constexpr auto kInterval = std::chrono::seconds(30);
-  const auto now = Clock::now();
-  if (!reachable_ && failures_unlogged_ >= 0 && now - last_failure_log_ < kInterval) {
-    ++failures_unlogged_;
-    return;
-  }
+  uint64_t suppressed = 0;
+  if (!connect_failure_log_.Allow(suppressed)) return;
   spdlog::warn("database connect failed reason=\"{}\" failures_since_last_line={}", std::string(status.message()),
-               failures_unlogged_ < 0 ? 0 : failures_unlogged_);
-  last_failure_log_ = now;
-  failures_unlogged_ = 0;
+               suppressed);
 }
 
 bool Pool::Reachable() const {

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/common/log_limiter.h"
+#include "server/db/db_observer.h"
 #include "server/db/query_watchdog.h"
 
 namespace docgate::db {
@@ -31,6 +33,7 @@ struct PoolOptions {
   std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
   std::chrono::milliseconds reconnect_initial{50};
   std::chrono::milliseconds reconnect_max{1000};
+  DbObserver* observer = nullptr;  // may be null; must outlive the pool
 };
 
 // Opens one ready-to-use connection (schema checked, statements prepared), or says why not.
@@ -134,6 +137,9 @@ class Pool {
   // Bounds the calls made on leased connections (see with_connection.h).
   QueryWatchdog& watchdog() { return watchdog_; }
 
+  // Where statement failures are reported (see with_connection.h); may be null.
+  DbObserver* observer() const { return options_.observer; }
+
  private:
   friend class Lease;
   struct Waiter {
@@ -182,8 +188,8 @@ class Pool {
   std::array<uint64_t, kCloseReasons> closed_total_{};
   std::mutex listener_mu_;  // serialises listener calls; never taken under mu_
   std::function<void(bool)> listener_;
-  Clock::time_point last_failure_log_{};
-  int failures_unlogged_ = -1;  // -1: no failure since the last success
+  // The first connect failure after a success is logged at once, then one line per 30 s.
+  LogLimiter connect_failure_log_{1, std::chrono::seconds(30)};
   std::thread connector_;
 };
 

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/log_limiter.h"
 #include "server/db/sql_errors.h"
 #include "spdlog/spdlog.h"
 
@@ -52,8 +53,22 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context) {
   return NewRequestId();
 }
 
+namespace {
+
+bool IsOutageCode(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kResourceExhausted;
+}
+
+}  // namespace
+
 void LogFailedRpc(const char* method, const std::string& request_id, const absl::Status& status,
                   std::chrono::steady_clock::duration elapsed) {
+  // During an outage every request fails the same way: 20 lines at once, then 10 a
+  // second, each saying how many it stands for. Other failures are each logged.
+  static LogLimiter outage_lines(20, std::chrono::milliseconds(100));
+  uint64_t suppressed = 0;
+  if (IsOutageCode(status.code()) && !outage_lines.Allow(suppressed)) return;
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const std::string sqlstate = db::SqlStateOf(status).value_or("");
   auto level = spdlog::level::info;
@@ -64,9 +79,11 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
              status.code() == absl::StatusCode::kResourceExhausted) {
     level = spdlog::level::warn;
   }
-  spdlog::log(level, "rpc failed request_id={} method={} code={} duration_ms={:.3f} sqlstate={} reason=\"{}\"",
+  spdlog::log(level,
+              "rpc failed request_id={} method={} code={} duration_ms={:.3f} sqlstate={} reason=\"{}\"{}",
               request_id, method, absl::StatusCodeToString(status.code()), ms, sqlstate.empty() ? "-" : sqlstate,
-              std::string(status.message()));
+              std::string(status.message()),
+              suppressed > 0 ? absl::StrCat(" similar_failures_not_logged=", suppressed) : std::string());
 }
 
 void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, RpcMetrics& rpc,

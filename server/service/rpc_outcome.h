@@ -23,7 +23,8 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context);
 
 // One log line for a failed RPC: request id, method, code, duration, SQLSTATE.
 // No payloads, no secrets. Levels: INTERNAL is an error, unavailability a warning,
-// the rest (the client's own mistakes) info.
+// the rest (the client's own mistakes) info. Outage codes (UNAVAILABLE,
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) are rate-limited.
 void LogFailedRpc(const char* method, const std::string& request_id, const absl::Status& status,
                   std::chrono::steady_clock::duration elapsed);
 
