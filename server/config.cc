@@ -193,6 +193,10 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
       inv.command = Command::kCheckConfig;
       continue;
     }
+    if (arg == "--version") {
+      inv.command = Command::kVersion;
+      continue;
+    }
     if (arg == "migrate" && i == 0) {
       inv.command = Command::kMigrate;
       continue;
@@ -227,7 +231,7 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
 std::string HelpText() {
   const Config defaults;
   std::ostringstream out;
-  out << "usage: docgate [migrate] [--flag=value ...] [--check-config] [--help]\n\n"
+  out << "usage: docgate [migrate] [--flag=value ...] [--check-config] [--version] [--help]\n\n"
       << "  migrate          apply schema migrations and exit\n"
       << "  --check-config   print the effective configuration (secrets redacted) and exit\n\n"
       << "Every flag may also come from its environment variable; a flag wins.\n"

@@ -64,7 +64,7 @@ struct Config {
 };
 
 // What the command line asks for.
-enum class Command { kServe, kMigrate, kHelp, kCheckConfig };
+enum class Command { kServe, kMigrate, kHelp, kCheckConfig, kVersion };
 
 struct Invocation {
   Command command = Command::kServe;

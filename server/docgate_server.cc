@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/exposer.h>
 
+#include "server/build_info.h"
 #include "server/db/connect.h"
 #include "server/db/pool.h"
 #include "server/exec/work_queue.h"
@@ -58,6 +59,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   pool_options.max_waiters = static_cast<size_t>(config.pool_queue_max);
   pool_options.max_lifetime = config.pool_max_lifetime;
   pool_options.idle_timeout = config.pool_idle_timeout;
+  pool_options.observer = &s->metrics_->db();
   s->pool_ = std::make_unique<db::Pool>(
       pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
   s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
@@ -98,7 +100,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   if (s->exposer_ != nullptr) s->exposer_->RegisterCollectable(s->pool_collector_);
   grpc::Server* server = s->server_.get();
   s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
-  spdlog::info("docgate listening listen={} port={} pool_max={}", config.listen, s->port_, config.pool_max);
+  spdlog::info("docgate listening listen={} port={} pool_max={} version={} revision={}", config.listen, s->port_,
+               config.pool_max, kDocgateVersion, kDocgateRevision);
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "server/build_info.h"
 #include "server/config.h"
 #include "server/db/connect.h"
 #include "server/db/migrations.h"
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
       return 0;
     case docgate::Command::kCheckConfig:
       std::cout << docgate::DescribeConfig(config);
+      return 0;
+    case docgate::Command::kVersion:
+      std::cout << "docgate " << docgate::kDocgateVersion << " (" << docgate::kDocgateRevision << ")\n";
       return 0;
     default:
       break;

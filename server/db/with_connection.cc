@@ -61,6 +61,16 @@ bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, 
   return false;
 }
 
+void ReportFailure(DbObserver* observer, const absl::Status& status, bool connection_lost) {
+  if (observer == nullptr) return;
+  const auto sqlstate = SqlStateOf(status);
+  if (sqlstate.has_value()) {
+    observer->StatementFailed(*sqlstate);
+  } else if (connection_lost) {
+    observer->StatementFailed("08000");
+  }
+}
+
 absl::Status UnknownOutcome() {
   return absl::UnavailableError(
       "connection lost during the write: its outcome is unknown; retrying a create with the same id is safe");

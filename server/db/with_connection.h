@@ -62,6 +62,10 @@ absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool c
 bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, int attempt, bool& lost_before,
                  const QueryContext& ctx);
 
+// Tells `observer` (may be null) of a statement that failed with `status`; a lost
+// connection without a SQLSTATE counts as class 08.
+void ReportFailure(DbObserver* observer, const absl::Status& status, bool connection_lost);
+
 // UNAVAILABLE for a write whose connection was lost before its result arrived.
 absl::Status UnknownOutcome();
 
@@ -94,6 +98,7 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     } catch (const std::exception& e) {
       unusable = LeavesConnectionUnusable(e);
       result = StatusFromException(e);
+      internal::ReportFailure(pool.observer(), result.status(), unusable);
     }
     if (ctx.cancel != nullptr) ctx.cancel->ClearHook();
     const QueryWatchdog::Outcome outcome = watchdog.Unwatch(ticket);

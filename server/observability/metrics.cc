@@ -1,5 +1,7 @@
 #include "server/observability/metrics.h"
 
+#include "server/build_info.h"
+
 namespace docgate {
 
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
@@ -26,7 +28,14 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Help("WaitVisible calls that ended with DEADLINE_EXCEEDED")
                                 .Register(*registry)
                                 .Add({})),
-      registry_(std::move(registry)) {
+      registry_(std::move(registry)),
+      db_(*registry_) {
+  prometheus::BuildGauge()
+      .Name("docgate_build_info")
+      .Help("Always 1; the labels say which docgate this is")
+      .Register(*registry_)
+      .Add({{"version", kDocgateVersion}, {"revision", kDocgateRevision}})
+      .Set(1);
   auto& started = prometheus::BuildCounter()
                       .Name("grpc_server_started_total")
                       .Help("RPCs started on the server")

@@ -9,6 +9,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "server/observability/db_metrics.h"
 #include "server/observability/rpc_metrics.h"
 
 namespace docgate {
@@ -29,10 +30,14 @@ class Metrics {
   prometheus::Histogram& wait_visible_seconds;
   prometheus::Counter& wait_visible_timeouts;
 
+  // The pool's and the statements' metrics, as the database layer reports them.
+  db::DbObserver& db() { return db_; }
+
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
   std::map<std::string, RpcMetrics> rpcs_;  // made in the constructor, read-only after
+  DbMetrics db_;
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
 };

@@ -17,6 +17,13 @@ def test_help_lists_options_with_defaults(docgate_bin):
         assert expected in out.stdout
 
 
+def test_version_names_the_release_and_the_revision(docgate_bin):
+    import re
+    out = subprocess.run([docgate_bin, "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert re.fullmatch(r"docgate \d+\.\d+\.\d+ \(([0-9a-f]{12}|unknown)\)\n", out.stdout), out.stdout
+
+
 @pytest.mark.parametrize("args", [["--no-such-flag"], ["--pool-max=zero"], ["--log-format=xml"]])
 def test_bad_flag_is_one_clear_line_and_nonzero_exit(docgate_bin, args):
     out = subprocess.run([docgate_bin, *args], capture_output=True, text=True, timeout=30)
