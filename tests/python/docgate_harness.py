@@ -73,7 +73,11 @@ class Docgate:
             [binary, f"--listen=127.0.0.1:{self.port}", f"--metrics-listen=127.0.0.1:{self.metrics_port}",
              *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        # Tests poll a process that is still starting: reconnect quickly, not after gRPC's
+        # default backoff (1 s, growing), which would add seconds to every start.
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[
+            ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 250), ("grpc.dns_min_time_between_resolutions_ms", 50)])
 
     def stub(self):
         from docgate.v1 import docgate_pb2_grpc

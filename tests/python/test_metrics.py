@@ -88,3 +88,39 @@ def test_pool_gauges_agree_with_pg_stat_activity(database_url, start_docgate):
     assert value(samples, "docgate_db_up") == 1
     assert value(samples, "docgate_circuit_open") == 0
     assert seen_by_postgres("docgate-visibility") <= 1  # the watcher's own, named apart
+
+
+def test_a_statement_timeout_counts_as_a_class_57_database_error(database_url, start_docgate):
+    import subprocess
+    from docgate.v1 import docgate_pb2
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    doc = stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="locked")),
+                              timeout=5).document
+    assert value(scrape(d), "docgate_db_errors_total", sqlstate_class="57") == 0
+    # Another session holds the row: the update waits until PostgreSQL's statement timeout.
+    holder = subprocess.Popen(["psql", database_url, "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, text=True,
+                              env={"PGAPPNAME": "lock-holder", "PATH": "/usr/bin:/bin"})
+    try:
+        holder.stdin.write(f"BEGIN; SELECT 1 FROM documents WHERE id = '{doc.id}' FOR UPDATE;\n")
+        holder.stdin.flush()
+
+        def lock_held():
+            out = subprocess.run(["psql", database_url, "-Atc", "SELECT count(*) FROM pg_stat_activity"
+                                  " WHERE application_name = 'lock-holder' AND state = 'idle in transaction'"],
+                                 capture_output=True, text=True, check=True)
+            return out.stdout.strip() == "1"
+
+        wait_for(lock_held, 10, what="the row lock held")
+        with pytest.raises(grpc.RpcError) as err:
+            stub.UpdateDocumentStatus(docgate_pb2.UpdateDocumentStatusRequest(
+                id=doc.id, status=docgate_pb2.PROCESSING), timeout=1)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    # The client's own deadline may fire a moment before the server has counted.
+    wait_for(lambda: value(scrape(d), "docgate_db_errors_total", sqlstate_class="57") == 1, 5,
+             what="one class 57 error counted")
+    assert value(scrape(d), "docgate_db_errors_total", sqlstate_class="08") == 0

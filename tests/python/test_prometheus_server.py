@@ -1,0 +1,136 @@
+"""A real Prometheus server scrapes docgate: what it stores is what happened.
+
+Prometheus comes from Debian's `prometheus` package (scripts/dev installs it). It
+scrapes every second; the test reads its HTTP query API, as a dashboard would.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+import uuid
+
+import grpc
+import pytest
+
+from docgate_harness import free_port, wait_for
+
+
+@pytest.fixture
+def prometheus():
+    """Starts Prometheus; returns configure(target) -> query(promql) -> float | None."""
+    folder = tempfile.mkdtemp(prefix="docgate-prom-")
+    port = free_port()
+    procs = []
+
+    def configure(target):
+        config = os.path.join(folder, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: docgate\n"
+                    f"    static_configs:\n      - targets: ['{target}']\n")
+        log = open(os.path.join(folder, "prometheus.log"), "w")
+        procs.append(subprocess.Popen(
+            [shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
+             f"--storage.tsdb.path={folder}/data", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT))
+        wait_for(lambda: ready(port), 30, interval=0.1, what="Prometheus ready")
+        return lambda promql: query(port, promql)
+
+    yield configure
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def ready(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def query(port, promql):
+    """The value of an instant query with at most one series; None when it has none."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    result = body["data"]["result"]
+    assert len(result) <= 1, f"{promql} matched several series: {result}"
+    return float(result[0]["value"][1]) if result else None
+
+
+def handled(method, code):
+    return ('grpc_server_handled_total{grpc_type="unary",grpc_service="docgate.v1.DocumentService",'
+            f'grpc_method="{method}",grpc_code="{code}"}}')
+
+
+def test_prometheus_stores_exact_counts_and_pool_gauges_that_match_postgres(database_url, start_docgate,
+                                                                               prometheus):
+    from docgate.v1 import docgate_pb2
+    d = start_docgate(database_url, "--pool-max=4")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    q = prometheus(f"127.0.0.1:{d.metrics_port}")
+    wait_for(lambda: q('up{job="docgate"}') == 1, 30, interval=0.2, what="a first scrape")
+
+    stub = d.stub()
+    for i in range(37):
+        stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name=f"p{i}")), timeout=5)
+    for _ in range(5):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # The last of the traffic is stored once a scrape after it has happened.
+    wait_for(lambda: q(handled("GetDocument", "NotFound")) == 5, 30, interval=0.2, what="the traffic scraped")
+    assert q(handled("CreateDocument", "OK")) == 37
+    assert q('grpc_server_started_total{grpc_method="CreateDocument"}') == 37
+    assert q(handled("GetDocument", "OK")) == 0
+    assert q('sum(grpc_server_handled_total{grpc_code!="OK",grpc_method="CreateDocument"})') == 0
+    assert q('grpc_server_handling_seconds_count{grpc_method="CreateDocument"}') == 37
+    assert q("docgate_pool_acquire_seconds_count") >= 42  # one acquire per RPC, at least
+    assert q("docgate_pool_acquire_timeouts_total") == 0
+    assert q('docgate_build_info{version!="",revision!=""}') == 1
+
+    def seen_by_postgres():
+        out = subprocess.run(["psql", os.environ["DOCGATE_TEST_ADMIN_URL"], "-Atc",
+                              "SELECT count(*) FROM pg_stat_activity WHERE datname = 'docgate'"
+                              " AND application_name = 'docgate'"], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    # The pool is quiet now; Prometheus's view of it catches up within a scrape or two.
+    wait_for(lambda: q("sum(docgate_pool_connections)") == seen_by_postgres(), 30, interval=0.2,
+             what="pool gauges in Prometheus = pg_stat_activity")
+    assert 1 <= q("sum(docgate_pool_connections)") <= q("docgate_pool_max_connections") == 4
+    assert q("docgate_db_up") == 1
+    assert q("docgate_circuit_open") == 0
+
+
+def test_promtool_finds_nothing_wrong_with_the_metrics_page(database_url, start_docgate):
+    from docgate.v1 import docgate_pb2
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="lint")), timeout=5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}/metrics", timeout=5) as r:
+        page = r.read()
+    assert b"docgate_build_info" in page and b"grpc_server_handled_total" in page
+    check = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "metrics"], input=page,
+                           capture_output=True)
+    assert check.returncode == 0 and check.stdout == b"" and check.stderr == b"", check
+
+
+def test_the_readme_alert_rules_are_valid_prometheus_rules(tmp_path):
+    from docgate_harness import ROOT
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```yaml\ngroups:", 1)[1].split("```", 1)[0]
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups:" + block)
+    check = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "rules", str(rules)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS: 5 rules found" in check.stdout
