@@ -12,6 +12,11 @@ namespace {
 constexpr int kSteps[] = {100,  150,  200,   300,   400,   500,   750,    1000,   1500,  2000,
                           3000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000, 300000};
 
+// The server learns the deadline as a timeout, counted from when the request
+// arrived: later than the client's clock started it. Without a margin a statement
+// could run a little past the moment the client was told DEADLINE_EXCEEDED.
+constexpr auto kClientClockMargin = std::chrono::milliseconds(20);
+
 int StepFor(Clock::duration left) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(left).count();
   if (ms < kSteps[0]) return static_cast<int>(std::max<int64_t>(1, ms));
@@ -26,7 +31,7 @@ int StepFor(Clock::duration left) {
 
 int StatementTimeoutFor(const QueryContext& ctx) {
   if (ctx.deadline == Clock::time_point::max()) return static_cast<int>(kNoDeadlineStatementTimeout.count());
-  return StepFor(ctx.deadline - Clock::now());
+  return StepFor(ctx.deadline - Clock::now() - kClientClockMargin);
 }
 
 void BoundStatements(Lease& lease, int timeout_ms) {

@@ -29,7 +29,7 @@ def value(samples, name, **labels):
 
 
 def test_counts_match_known_traffic_by_method_and_code(database_url, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(database_url)
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     stub = d.stub()
@@ -59,7 +59,7 @@ def test_counts_match_known_traffic_by_method_and_code(database_url, start_docga
 def test_pool_gauges_agree_with_pg_stat_activity(database_url, start_docgate):
     import os
     import subprocess
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(database_url, "--pool-max=6")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     stub = d.stub()
@@ -92,7 +92,7 @@ def test_pool_gauges_agree_with_pg_stat_activity(database_url, start_docgate):
 
 def test_a_statement_timeout_counts_as_a_class_57_database_error(database_url, start_docgate):
     import subprocess
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(database_url)
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     stub = d.stub()
@@ -123,4 +123,6 @@ def test_a_statement_timeout_counts_as_a_class_57_database_error(database_url, s
     # The client's own deadline may fire a moment before the server has counted.
     wait_for(lambda: value(scrape(d), "docgate_db_errors_total", sqlstate_class="57") == 1, 5,
              what="one class 57 error counted")
+    assert value(scrape(d), "grpc_server_handled_total", grpc_method="UpdateDocumentStatus", grpc_code="OK") == 0, \
+        "the update was cancelled in the database, not applied after the client gave up"
     assert value(scrape(d), "docgate_db_errors_total", sqlstate_class="08") == 0
