@@ -27,10 +27,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, os.environ.get("DOCGATE_PYTHONPATH", str(ROOT / "build" / "python")))
 
 import grpc  # noqa: E402
-from docgate.v1 import docgate_pb2, docgate_pb2_grpc  # noqa: E402
+from docgate._pb import docgate_pb2, docgate_pb2_grpc  # noqa: E402  (the client package's stubs)
 
 
 def free_port():

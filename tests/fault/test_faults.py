@@ -22,7 +22,7 @@ ALLOWED_UNDER_FAULT = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.Sta
 
 
 def pb():
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     return docgate_pb2
 
 

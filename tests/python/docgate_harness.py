@@ -3,7 +3,8 @@
 The fixtures are re-exported by tests/python/conftest.py and tests/fault/conftest.py.
 
 scripts/dev test sets DOCGATE_BIN, DOCGATE_TEST_DATABASE_URL, DOCGATE_TEST_ADMIN_URL and
-PYTHONPATH (the generated stubs). Under CI a missing harness fails; locally it skips.
+runs pytest with the interpreter of a venv where the client package is installed (its
+stubs, docgate._pb, are what the tests use too). Under CI a missing harness fails; locally it skips.
 """
 import os
 import signal
@@ -62,8 +63,8 @@ def wait_for(condition, timeout, interval=0.02, what="condition"):
 class Docgate:
     """A docgate process on a free loopback port, its stderr captured to a file."""
 
-    def __init__(self, binary, database_url, *extra_args, env=None):
-        self.port = free_port()
+    def __init__(self, binary, database_url, *extra_args, env=None, port=None):
+        self.port = port or free_port()
         self.metrics_port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
@@ -76,17 +77,16 @@ class Docgate:
         # Tests poll a process that is still starting: reconnect quickly, not after gRPC's
         # default backoff (1 s, growing), which would add seconds to every start.
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[
-            ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.initial_reconnect_backoff_ms", 50),
             ("grpc.max_reconnect_backoff_ms", 250), ("grpc.dns_min_time_between_resolutions_ms", 50)])
 
     def stub(self):
-        from docgate.v1 import docgate_pb2_grpc
+        from docgate._pb import docgate_pb2_grpc
         return docgate_pb2_grpc.DocumentServiceStub(self.channel)
 
     def health(self, service="docgate.v1.DocumentService"):
         """SERVING / NOT_SERVING as a string, or None while the port does not answer."""
-        import health_pb2
-        import health_pb2_grpc
+        from docgate._pb import health_pb2, health_pb2_grpc
         try:
             reply = health_pb2_grpc.HealthStub(self.channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1)

@@ -23,8 +23,7 @@ def test_health_turns_not_serving_when_postgres_stops_and_serving_when_it_return
 def test_health_watchers_see_not_serving_at_shutdown(database_url, start_docgate):
     """A load balancer watching health learns of a shutdown before the port closes."""
     import signal
-    import health_pb2
-    import health_pb2_grpc
+    from docgate._pb import health_pb2, health_pb2_grpc
     d = start_docgate(database_url, "--shutdown-grace=1s")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     watches = [health_pb2_grpc.HealthStub(d.channel).Watch(health_pb2.HealthCheckRequest(service=service),

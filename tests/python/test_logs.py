@@ -22,7 +22,7 @@ def failed_rpc_lines(d):
 
 
 def test_every_json_line_parses_including_quotes_newlines_and_non_ascii(database_url, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     password = database_url.split(":")[2].split("@")[0]
     d = start_docgate(unreachable_database(database_url), "--log-format=json")
     wait_for(lambda: "connect failed" in d.output(), 20, what="a connect failure logged")
@@ -45,7 +45,7 @@ def test_every_json_line_parses_including_quotes_newlines_and_non_ascii(database
 
 
 def test_an_outage_is_logged_in_a_few_lines_that_count_the_rest(database_url, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(unreachable_database(database_url))
     wait_for(lambda: "connect failed" in d.output(), 20, what="a connect failure logged")
     stub = d.stub()

@@ -61,7 +61,7 @@ def test_password_never_appears_in_logs_or_check_config(docgate_bin, database_ur
     # A working instance, with failing RPCs so that error paths log too.
     d = start_docgate(database_url, "--log-level=debug")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     with pytest.raises(grpc.RpcError):
         d.stub().GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
     # And one whose password is wrong: connect errors get logged.
@@ -79,7 +79,7 @@ def test_database_down_at_start_then_up(own_cluster, start_docgate):
     own_cluster.stop()
     d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"])
     assert wait_for(lambda: d.health(), 20, what="health answers") == "NOT_SERVING"
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     with pytest.raises(grpc.RpcError) as err:
         d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="x")),
                                 timeout=10)

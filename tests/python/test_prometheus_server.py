@@ -72,7 +72,7 @@ def handled(method, code):
 
 def test_prometheus_stores_exact_counts_and_pool_gauges_that_match_postgres(database_url, start_docgate,
                                                                                prometheus):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(database_url, "--pool-max=4")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     q = prometheus(f"127.0.0.1:{d.metrics_port}")
@@ -112,7 +112,7 @@ def test_prometheus_stores_exact_counts_and_pool_gauges_that_match_postgres(data
 
 
 def test_promtool_finds_nothing_wrong_with_the_metrics_page(database_url, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     d = start_docgate(database_url)
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     d.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="lint")), timeout=5)

@@ -18,7 +18,7 @@ def threads_of(pid):
 
 
 def start_waiters(stub, n, timeout):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     ids = [str(uuid.uuid4()) for _ in range(n)]
     futures = [stub.WaitVisible.future(docgate_pb2.WaitVisibleRequest(id=i), timeout=timeout) for i in ids]
     return ids, futures
@@ -46,7 +46,7 @@ def test_no_thread_per_waiter(database_url, start_docgate):
 
 
 def test_waiters_survive_a_postgres_restart(own_cluster, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     urls = own_cluster.start()
     d = start_docgate(urls["DOCGATE_TEST_DATABASE_URL"], "--max-wait=60s")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
@@ -90,7 +90,7 @@ def test_waiters_survive_a_postgres_restart(own_cluster, start_docgate):
 
 
 def test_create_through_one_process_wakes_a_waiter_in_another(database_url, start_docgate):
-    from docgate.v1 import docgate_pb2
+    from docgate._pb import docgate_pb2
     a = start_docgate(database_url)
     b = start_docgate(database_url)
     for d in (a, b):

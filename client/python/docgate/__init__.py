@@ -1,0 +1,25 @@
+"""docgate: the Python client.
+
+    import docgate
+    client = docgate.Client("docgate:50051")      # safe at import time, before fork
+    created = client.create_document("invoice.pdf", body=b"...")
+    doc = client.wait_visible(created.document.id)
+    client.update_status(doc.id, docgate.DocumentStatus.PROCESSING)
+
+Every failure is a docgate.DocgateError subclass named after its gRPC code.
+"""
+from docgate._retry import RetryPolicy
+from docgate.client import Client
+from docgate.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, DocgateError,
+                            FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
+                            ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
+from docgate.types import CreateResult, Document, DocumentStatus, UpdateResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "RetryPolicy", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
+    "DocgateError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
+    "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
+    "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",
+]

@@ -1,0 +1,189 @@
+"""docgate.Client: typed calls, deadlines, retries, and a channel per process."""
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Iterator, Mapping, Optional, Sequence, Tuple
+
+import grpc
+
+from docgate import errors
+from docgate._ids import new_document_id
+from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
+from docgate.types import CreateResult, Document, DocumentStatus, UpdateResult
+
+# Keepalive the server accepts (it allows pings every 10 s, with or without calls):
+# a ping every 30 s finds a dead connection (a NAT that forgot it, a crashed node)
+# without drawing GOAWAY too_many_pings.
+# Reconnection is quick (0.1 s, growing to 1 s) and names are looked up again at most
+# every second, so a restarted or rescheduled docgate is found within about a second.
+# (Not grpc.min_reconnect_backoff_ms: gRPC also uses it as the connect timeout.)
+_CHANNEL_OPTIONS: Tuple[Tuple[str, object], ...] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+    ("grpc.dns_min_time_between_resolutions_ms", 1_000),
+    # A headless Service resolves to every docgate pod: spread calls over all of them.
+    ("grpc.lb_policy_name", "round_robin"),
+    # Bodies up to the server's default 4 MiB limit, with room for the other fields.
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    # This client retries itself, by its own rules.
+    ("grpc.enable_retries", 0),
+)
+
+_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+def _forget_channels_in_child() -> None:
+    # A forked child must not touch its parent's channel (gRPC's threads did not
+    # come along) nor a lock some parent thread held at the fork.
+    for client in list(_clients):
+        client._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_channels_in_child)
+
+
+class Client:
+    """A docgate client. Cheap to make and safe to make at import time: the channel
+    is opened at the first call, once per process, so a client made before Celery
+    (or anything else) forks works in every child. Thread-safe.
+
+    `timeout`: the default deadline of every call but wait_visible, in seconds,
+    retries included. `wait_timeout`: wait_visible's default. `retry`: how
+    UNAVAILABLE is retried for reads and creates. `credentials`: grpc channel
+    credentials for TLS (plaintext when None). `metadata`: sent with every call.
+    """
+
+    def __init__(self, target: str, *, timeout: float = 10.0, wait_timeout: float = 30.0,
+                 retry: RetryPolicy = RetryPolicy(), credentials: Optional[grpc.ChannelCredentials] = None,
+                 metadata: Sequence[Tuple[str, str]] = (), options: Sequence[Tuple[str, object]] = ()):
+        self.target = target
+        self.timeout = timeout
+        self.wait_timeout = wait_timeout
+        self.retry = retry
+        self._credentials = credentials
+        self._metadata = tuple(metadata)
+        self._options = _CHANNEL_OPTIONS + tuple(options)
+        self._reset_after_fork()
+        _clients.add(self)
+
+    # -- the API -----------------------------------------------------------------
+
+    def create_document(self, name: str, *, body: bytes = b"", source_uri: str = "", content_type: str = "",
+                        attributes: Optional[Mapping[str, str]] = None, id: Optional[str] = None,
+                        timeout: Optional[float] = None) -> CreateResult:
+        """Creates a document. The id is chosen here (a UUIDv7) unless given, before
+        the first attempt, so that retries after UNAVAILABLE are idempotent."""
+        pb, stub = self._stub()
+        request = pb.CreateDocumentRequest(document=pb.Document(
+            id=id or new_document_id(), name=name, body=body, source_uri=source_uri, content_type=content_type,
+            attributes=dict(attributes or {})))
+        reply = self._call(stub.CreateDocument, request, timeout, self.retry)
+        return CreateResult(Document.from_proto(reply.document), reply.created, reply.consistency_token)
+
+    def get_document(self, id: str, *, include_body: bool = False, consistency_token: str = "",
+                     timeout: Optional[float] = None) -> Document:
+        pb, stub = self._stub()
+        request = pb.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        reply = self._call(stub.GetDocument, request, timeout, self.retry)
+        return Document.from_proto(reply.document, with_body=include_body)
+
+    def wait_visible(self, id: str, *, include_body: bool = False, consistency_token: str = "",
+                     timeout: Optional[float] = None) -> Document:
+        """The document once it is committed and visible (for example a row another
+        process inserts in a transaction it has not committed yet). Raises
+        DeadlineExceeded if it does not appear within `timeout` (default wait_timeout)."""
+        pb, stub = self._stub()
+        request = pb.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        reply = self._call(stub.WaitVisible, request, self.wait_timeout if timeout is None else timeout, self.retry)
+        return Document.from_proto(reply.document, with_body=include_body)
+
+    def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
+                      timeout: Optional[float] = None) -> UpdateResult:
+        """Moves a document to `status`. Never retried: after UNAVAILABLE the update
+        may or may not have happened; read the document to find out (or pass
+        expected_version, and a repeat is refused with Aborted instead of applied twice)."""
+        pb, stub = self._stub()
+        request = pb.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
+                                                 expected_version=expected_version)
+        reply = self._call(stub.UpdateDocumentStatus, request, timeout, NO_RETRY)
+        return UpdateResult(Document.from_proto(reply.document), reply.consistency_token)
+
+    def list_documents(self, *, status: Optional[DocumentStatus] = None, page_size: int = 100,
+                       timeout: Optional[float] = None) -> Iterator[Document]:
+        """Every document (of one status, if given), oldest first, fetched a page at a
+        time as the iterator advances. `timeout` applies to each page."""
+        pb, stub = self._stub()
+        token = ""
+        while True:
+            request = pb.ListDocumentsRequest(status=int(status or 0), page_size=page_size, page_token=token)
+            reply = self._call(stub.ListDocuments, request, timeout, self.retry)
+            for doc in reply.documents:
+                yield Document.from_proto(doc)
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def health(self, service: str = "docgate.v1.DocumentService", *, timeout: Optional[float] = None) -> str:
+        """"SERVING" or "NOT_SERVING" (grpc.health.v1), or raises, e.g. Unavailable."""
+        from docgate._pb import health_pb2, health_pb2_grpc
+        stub = health_pb2_grpc.HealthStub(self._channel())
+        reply = self._call(stub.Check, health_pb2.HealthCheckRequest(service=service), timeout, NO_RETRY)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes this process's channel; a later call opens a new one."""
+        with self._lock:
+            channel, self._channel_obj, self._stub_obj = self._channel_obj, None, None
+        if channel is not None:
+            channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._channel_obj: Optional[grpc.Channel] = None
+        self._stub_obj = None
+
+    def _channel(self) -> grpc.Channel:
+        if self._pid != os.getpid():  # forked without os.register_at_fork (not CPython)
+            self._reset_after_fork()
+        with self._lock:
+            if self._channel_obj is None:
+                if self._credentials is None:
+                    self._channel_obj = grpc.insecure_channel(self.target, options=self._options)
+                else:
+                    self._channel_obj = grpc.secure_channel(self.target, self._credentials, options=self._options)
+            return self._channel_obj
+
+    def _stub(self):
+        from docgate._pb import docgate_pb2, docgate_pb2_grpc
+        channel = self._channel()
+        with self._lock:
+            if self._stub_obj is None:
+                self._stub_obj = docgate_pb2_grpc.DocumentServiceStub(channel)
+            return docgate_pb2, self._stub_obj
+
+    def _call(self, method, request, timeout: Optional[float], policy: RetryPolicy):
+        total = self.timeout if timeout is None else timeout
+        try:
+            return call_with_retry(lambda left: method(request, timeout=left, metadata=self._metadata), total,
+                                   policy)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None

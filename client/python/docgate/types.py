@@ -1,0 +1,71 @@
+"""What the client returns: plain dataclasses, with the protobuf at hand when wanted."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from typing import Any, Dict, Optional
+
+
+class DocumentStatus(enum.IntEnum):
+    PENDING = 1
+    PROCESSING = 2
+    COMPLETED = 3
+    FAILED = 4
+
+
+def _time(ts: Any) -> Optional[datetime.datetime]:
+    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
+        return None
+    return ts.ToDatetime(tzinfo=datetime.timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    id: str
+    name: str
+    source_uri: str = ""
+    content_type: str = ""
+    # None when the call did not ask for the body (include_body=False, or a create).
+    body: Optional[bytes] = None
+    attributes: Dict[str, str] = dataclasses.field(default_factory=dict)
+    status: Optional[DocumentStatus] = None
+    status_detail: str = ""
+    version: int = 0
+    create_time: Optional[datetime.datetime] = None
+    update_time: Optional[datetime.datetime] = None
+    # The docgate.v1.Document it was made from.
+    proto: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, doc: Any, *, with_body: bool = False) -> "Document":
+        return cls(
+            id=doc.id,
+            name=doc.name,
+            source_uri=doc.source_uri,
+            content_type=doc.content_type,
+            body=bytes(doc.body) if with_body else None,
+            attributes=dict(doc.attributes),
+            status=DocumentStatus(doc.status) if doc.status else None,
+            status_detail=doc.status_detail,
+            version=doc.version,
+            create_time=_time(doc.create_time),
+            update_time=_time(doc.update_time),
+            proto=doc,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateResult:
+    document: Document
+    # False when a document with this id and the same content already existed
+    # (a retried create): the create is idempotent by id.
+    created: bool
+    # Pass to reads (consistency_token=...) to read this write, wherever they go.
+    consistency_token: str
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateResult:
+    document: Document
+    consistency_token: str
