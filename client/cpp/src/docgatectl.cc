@@ -1,0 +1,262 @@
+// docgatectl: docgate's command line. Exit status: the gRPC status code of the call
+// (0 OK, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 14 UNAVAILABLE, ...); 64 for a usage error.
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "docgate/client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace {
+
+constexpr int kUsageError = 64;
+
+constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DURATION] [--json] COMMAND ...
+
+  create --name NAME [--id UUID] [--body-file PATH|-] [--source-uri URI]
+         [--content-type TYPE] [--attr KEY=VALUE]...
+  get ID [--body] [--token TOKEN]
+  wait ID [--body] [--token TOKEN]        until the document is visible (or the timeout)
+  update-status ID STATUS [--detail TEXT] [--expected-version N]
+                                          STATUS: PENDING PROCESSING COMPLETED FAILED
+  list [--status STATUS] [--page-size N] [--limit N]
+  health [SERVICE]                        SERVING / NOT_SERVING
+
+  --addr      docgate's address (default $DOCGATE_ADDR, else 127.0.0.1:50051);
+              dns:///name:port balances over every address of the name
+  --timeout   the call's deadline, retries included: 500ms, 10s, 2m (default 10s;
+              for wait, 30s)
+  --json      one JSON object per line instead of text
+
+Exit status: the call's gRPC status code (0 OK, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND,
+14 UNAVAILABLE, ...), 64 for a usage error.
+)";
+
+struct UsageError {
+  std::string message;
+};
+
+// "500ms", "10s", "2m", or plain seconds.
+std::chrono::milliseconds ParseTimeout(const std::string& text) {
+  size_t end = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    throw UsageError{"--timeout: not a duration: " + text};
+  }
+  const std::string unit = text.substr(end);
+  double ms = 0;
+  if (unit == "ms") {
+    ms = value;
+  } else if (unit == "s" || unit.empty()) {
+    ms = value * 1000;
+  } else if (unit == "m") {
+    ms = value * 60000;
+  } else {
+    throw UsageError{"--timeout: unknown unit in " + text + " (use ms, s or m)"};
+  }
+  if (ms <= 0) throw UsageError{"--timeout must be positive"};
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+docgate::v1::DocumentStatus ParseStatus(const std::string& text) {
+  docgate::v1::DocumentStatus status;
+  if (!docgate::v1::DocumentStatus_Parse(text, &status) || status == docgate::v1::DOCUMENT_STATUS_UNSPECIFIED) {
+    throw UsageError{"unknown status " + text + " (PENDING, PROCESSING, COMPLETED or FAILED)"};
+  }
+  return status;
+}
+
+std::string ReadBody(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{"cannot read " + path};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The command line: global flags anywhere, then the command's positionals and flags.
+struct Args {
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> flags;  // --name value, or "" for switches
+  bool Has(const std::string& name) const { return flags.count(name) > 0; }
+  std::optional<std::string> Get(const std::string& name) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+};
+
+Args Parse(int argc, char** argv) {
+  static const std::map<std::string, bool> kTakesValue = {
+      {"addr", true},         {"timeout", true}, {"json", false},    {"name", true},         {"id", true},
+      {"body-file", true},    {"source-uri", true}, {"content-type", true}, {"attr", true}, {"body", false},
+      {"token", true},        {"detail", true},  {"expected-version", true}, {"status", true},
+      {"page-size", true},    {"limit", true},   {"help", false}};
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0 || arg == "-") {
+      args.positional.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2), value;
+    const auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    auto known = kTakesValue.find(name);
+    if (known == kTakesValue.end()) throw UsageError{"unknown flag --" + name};
+    if (known->second && eq == std::string::npos) {
+      if (i + 1 >= argc) throw UsageError{"--" + name + " needs a value"};
+      value = argv[++i];
+    }
+    args.flags.emplace(name, value);
+  }
+  return args;
+}
+
+class Printer {
+ public:
+  explicit Printer(bool json) : json_(json) {}
+
+  void Print(const google::protobuf::Message& message) const {
+    std::string out;
+    if (json_) {
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+      std::cout << out << "\n";
+    } else {
+      google::protobuf::TextFormat::PrintToString(message, &out);
+      std::cout << out << (out.empty() || out.back() == '\n' ? "" : "\n");
+    }
+  }
+
+ private:
+  bool json_;
+};
+
+int Fail(const absl::Status& status) {
+  std::cerr << "docgatectl: " << absl::StatusCodeToString(status.code()) << ": " << status.message() << "\n";
+  return static_cast<int>(status.code());
+}
+
+std::string Positional(const Args& args, size_t index, const char* what) {
+  if (args.positional.size() <= index) throw UsageError{std::string("missing ") + what};
+  return args.positional[index];
+}
+
+int Run(const Args& args) {
+  const std::string command = Positional(args, 0, "command");
+  const char* env_addr = std::getenv("DOCGATE_ADDR");
+  const std::string addr = args.Get("addr").value_or(env_addr != nullptr ? env_addr : "127.0.0.1:50051");
+  docgate::ClientOptions options;
+  if (auto t = args.Get("timeout")) options.timeout = options.wait_timeout = ParseTimeout(*t);
+  const Printer printer(args.Has("json"));
+
+  if (command == "health") {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(args.positional.size() > 1 ? args.positional[1] : "");
+    grpc::health::v1::HealthCheckResponse reply;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + options.timeout);
+    auto stub = grpc::health::v1::Health::NewStub(docgate::MakeChannel(addr, options));
+    const grpc::Status status = stub->Check(&context, request, &reply);
+    if (!status.ok()) return Fail(absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
+    printer.Print(reply);
+    return 0;
+  }
+
+  docgate::Client client(addr, options);
+  if (command == "create") {
+    docgate::v1::Document doc;
+    doc.set_name(args.Get("name").value_or(""));
+    doc.set_id(args.Get("id").value_or(""));
+    doc.set_source_uri(args.Get("source-uri").value_or(""));
+    doc.set_content_type(args.Get("content-type").value_or(""));
+    if (auto path = args.Get("body-file")) doc.set_body(ReadBody(*path));
+    for (auto [it, end] = args.flags.equal_range("attr"); it != end; ++it) {
+      const auto eq = it->second.find('=');
+      if (eq == std::string::npos) throw UsageError{"--attr wants KEY=VALUE, got " + it->second};
+      (*doc.mutable_attributes())[it->second.substr(0, eq)] = it->second.substr(eq + 1);
+    }
+    auto result = client.CreateDocument(std::move(doc));
+    if (!result.ok()) return Fail(result.status());
+    docgate::v1::CreateDocumentResponse shown;
+    *shown.mutable_document() = result->document;
+    shown.set_created(result->created);
+    shown.set_consistency_token(result->consistency_token);
+    printer.Print(shown);
+    return 0;
+  }
+  if (command == "get" || command == "wait") {
+    const std::string id = Positional(args, 1, "document id");
+    const std::string token = args.Get("token").value_or("");
+    auto doc = command == "get" ? client.GetDocument(id, args.Has("body"), token)
+                                : client.WaitVisible(id, args.Has("body"), token);
+    if (!doc.ok()) return Fail(doc.status());
+    printer.Print(*doc);
+    return 0;
+  }
+  if (command == "update-status") {
+    const std::string id = Positional(args, 1, "document id");
+    const auto status = ParseStatus(Positional(args, 2, "status"));
+    int64_t expected = 0;
+    if (auto v = args.Get("expected-version")) expected = std::stoll(*v);
+    auto result = client.UpdateStatus(id, status, args.Get("detail").value_or(""), expected);
+    if (!result.ok()) return Fail(result.status());
+    docgate::v1::UpdateDocumentStatusResponse shown;
+    *shown.mutable_document() = result->document;
+    shown.set_consistency_token(result->consistency_token);
+    printer.Print(shown);
+    return 0;
+  }
+  if (command == "list") {
+    const auto status = args.Has("status") ? ParseStatus(*args.Get("status")) : docgate::v1::DOCUMENT_STATUS_UNSPECIFIED;
+    const int page_size = std::stoi(args.Get("page-size").value_or("100"));
+    int64_t left = std::stoll(args.Get("limit").value_or("-1"));
+    const absl::Status status_of_list = client.ListAll(
+        status,
+        [&](const docgate::v1::Document& doc) {
+          if (left == 0) return false;
+          printer.Print(doc);
+          if (left > 0) --left;
+          return left != 0;
+        },
+        page_size);
+    return status_of_list.ok() ? 0 : Fail(status_of_list);
+  }
+  throw UsageError{"unknown command " + command};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args args = Parse(argc, argv);
+    if (args.Has("help") || args.positional.empty()) {
+      std::cout << kUsage;
+      return args.Has("help") ? 0 : kUsageError;
+    }
+    return Run(args);
+  } catch (const UsageError& e) {
+    std::cerr << "docgatectl: " << e.message << "\n\n" << kUsage;
+    return kUsageError;
+  } catch (const std::invalid_argument&) {
+    std::cerr << "docgatectl: a number was expected\n";
+    return kUsageError;
+  } catch (const std::out_of_range&) {
+    std::cerr << "docgatectl: a number is out of range\n";
+    return kUsageError;
+  }
+}
