@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8
+    max_attempts: int = 30  # in practice the deadline ends the retries first
     initial_backoff: float = 0.05
     max_backoff: float = 1.0
 

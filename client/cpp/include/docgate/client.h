@@ -15,7 +15,7 @@ namespace docgate {
 // How UNAVAILABLE is retried (reads and creates only): jittered exponential
 // backoff, within the call's deadline.
 struct RetryPolicy {
-  int max_attempts = 8;
+  int max_attempts = 30;  // in practice the deadline ends the retries first
   std::chrono::milliseconds initial_backoff{50};
   std::chrono::milliseconds max_backoff{1000};
 };
