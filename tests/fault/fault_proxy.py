@@ -104,9 +104,15 @@ class FaultProxy:
 
 
 def _abort(s):
-    """Close with RST instead of FIN."""
+    """Close with RST instead of FIN, at once.
+
+    A pump thread may be blocked in recv on this socket, and close() alone does not
+    wake it: the kernel keeps the socket open (no RST) until that recv returns. So
+    wake it first with shutdown(SHUT_RD), which sends nothing; the RST goes out when
+    the last reference is gone, an instant later."""
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.shutdown(socket.SHUT_RD)
     except OSError:
         pass
     s.close()

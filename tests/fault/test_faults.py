@@ -13,7 +13,6 @@ import time
 import uuid
 
 import grpc
-import pytest
 
 from docgate_harness import wait_for
 from fault_proxy import FaultProxy

@@ -6,6 +6,7 @@ scripts/dev test sets DOCGATE_BIN, DOCGATE_TEST_DATABASE_URL, DOCGATE_TEST_ADMIN
 runs pytest with the interpreter of a venv where the client package is installed (its
 stubs, docgate._pb, are what the tests use too). Under CI a missing harness fails; locally it skips.
 """
+import contextlib
 import os
 import signal
 import socket
@@ -21,6 +22,40 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster"]
+
+
+@contextlib.contextmanager
+def open_transaction(database_url, sql, name):
+    """A psql session named `name` that runs `sql` after BEGIN and stays in that
+    transaction (holding its locks, its rows uncommitted). Yields commit(); when the
+    block ends without it, the transaction is rolled back."""
+    psql = subprocess.Popen(["psql", database_url, "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, text=True,
+                            env={**os.environ, "PGAPPNAME": name})
+
+    def idle_in_transaction():
+        out = subprocess.run(["psql", database_url, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE"
+                              f" application_name = '{name}' AND state = 'idle in transaction'"],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip() == "1"
+
+    def commit():
+        psql.stdin.write("COMMIT;\n")
+        psql.stdin.close()
+        assert psql.wait(timeout=30) == 0
+
+    try:
+        psql.stdin.write(f"BEGIN;\n{sql}\n")
+        psql.stdin.flush()
+        wait_for(idle_in_transaction, 10, what=f"the transaction of {name} open")
+        yield commit
+    finally:
+        if not psql.stdin.closed:
+            psql.stdin.close()  # end of input: psql exits, the server rolls back
+        try:
+            psql.wait(timeout=10)
+        finally:
+            if psql.poll() is None:
+                psql.kill()
 
 
 def _harness(name):

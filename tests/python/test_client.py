@@ -1,8 +1,6 @@
 """The Python client (client/python) against a real docgate: every method, every
 exception type the server can produce here, retries across a restart, fork safety."""
 import os
-import signal
-import subprocess
 import uuid
 
 import grpc

@@ -6,7 +6,7 @@ import uuid
 import grpc
 import pytest
 
-from docgate_harness import wait_for
+from docgate_harness import open_transaction, wait_for
 
 SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
 
@@ -91,7 +91,6 @@ def test_pool_gauges_agree_with_pg_stat_activity(database_url, start_docgate):
 
 
 def test_a_statement_timeout_counts_as_a_class_57_database_error(database_url, start_docgate):
-    import subprocess
     from docgate._pb import docgate_pb2
     d = start_docgate(database_url)
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
@@ -100,26 +99,11 @@ def test_a_statement_timeout_counts_as_a_class_57_database_error(database_url, s
                               timeout=5).document
     assert value(scrape(d), "docgate_db_errors_total", sqlstate_class="57") == 0
     # Another session holds the row: the update waits until PostgreSQL's statement timeout.
-    holder = subprocess.Popen(["psql", database_url, "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, text=True,
-                              env={"PGAPPNAME": "lock-holder", "PATH": "/usr/bin:/bin"})
-    try:
-        holder.stdin.write(f"BEGIN; SELECT 1 FROM documents WHERE id = '{doc.id}' FOR UPDATE;\n")
-        holder.stdin.flush()
-
-        def lock_held():
-            out = subprocess.run(["psql", database_url, "-Atc", "SELECT count(*) FROM pg_stat_activity"
-                                  " WHERE application_name = 'lock-holder' AND state = 'idle in transaction'"],
-                                 capture_output=True, text=True, check=True)
-            return out.stdout.strip() == "1"
-
-        wait_for(lock_held, 10, what="the row lock held")
+    with open_transaction(database_url, f"SELECT 1 FROM documents WHERE id = '{doc.id}' FOR UPDATE;", "lock-holder"):
         with pytest.raises(grpc.RpcError) as err:
             stub.UpdateDocumentStatus(docgate_pb2.UpdateDocumentStatusRequest(
                 id=doc.id, status=docgate_pb2.PROCESSING), timeout=1)
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=10)
     # The client's own deadline may fire a moment before the server has counted.
     wait_for(lambda: value(scrape(d), "docgate_db_errors_total", sqlstate_class="57") == 1, 5,
              what="one class 57 error counted")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from docgate_harness import Docgate, free_port, wait_for
+from docgate_harness import Docgate, free_port, open_transaction, wait_for
 
 HERE = Path(__file__).resolve().parent
 POOL_MAX = 6
@@ -181,32 +181,15 @@ def test_the_seed_race_a_producer_that_commits_after_enqueueing(pipeline, databa
     client, process = pipeline.client, pipeline.tasks.process_document
     ids = [str(uuid.uuid4()) for _ in range(40)]
     rows = ", ".join(f"('{i}', 'seed-race-{n}', 1, 1, now(), now())" for n, i in enumerate(ids))
-    producer = subprocess.Popen(["psql", database_url, "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-                                text=True, env={**os.environ, "PGAPPNAME": "seed-producer"})
-    try:
-        producer.stdin.write("BEGIN;\nINSERT INTO documents (id, name, status, version, create_time, update_time)"
-                             f" VALUES {rows};\n")
-        producer.stdin.flush()
-
-        def in_transaction():
-            out = subprocess.run(["psql", database_url, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE"
-                                  " application_name = 'seed-producer' AND state = 'idle in transaction'"],
-                                 capture_output=True, text=True, check=True)
-            return out.stdout.strip() == "1"
-
-        wait_for(in_transaction, 10, what="the producer's transaction open")
+    insert = f"INSERT INTO documents (id, name, status, version, create_time, update_time) VALUES {rows};"
+    with open_transaction(database_url, insert, "seed-producer") as commit:
         with pytest.raises(pipeline.tasks.docgate.NotFound):
             client.get_document(ids[0])  # the race is real: not committed, not visible
         results = [process.delay(i) for i in ids]
         # Every worker process is now waiting for a row that is not committed yet.
         wait_for(lambda: pipeline.docgate.waiting() >= CONCURRENCY, 30, what="the workers waiting")
         assert not any(r.ready() for r in results)
-        producer.stdin.write("COMMIT;\n")
-        producer.stdin.close()
-        assert producer.wait(timeout=30) == 0
-    finally:
-        if producer.poll() is None:
-            producer.kill()
+        commit()
 
     outcomes = results_of(results)
     failures = [repr(r.result) for r in outcomes if r.failed()]
