@@ -1,7 +1,11 @@
 # Writes build_info.cc with the version and the git revision, at every build (the
 # revision moves without CMake re-running). configure_file leaves the file alone
 # when nothing changed, so nothing is recompiled then.
-# In: SOURCE_DIR, TEMPLATE, OUTPUT, PROJECT_VERSION, DOCGATE_REVISION (may be empty).
+# In: SOURCE_DIR, TEMPLATE, OUTPUT, PROJECT_VERSION, DOCGATE_REVISION (may be empty;
+# then the environment's DOCGATE_REVISION, as the Dockerfile sets it, then git).
+if(NOT DOCGATE_REVISION AND DEFINED ENV{DOCGATE_REVISION})
+  set(DOCGATE_REVISION "$ENV{DOCGATE_REVISION}")
+endif()
 if(NOT DOCGATE_REVISION)
   execute_process(
     COMMAND git -C "${SOURCE_DIR}" rev-parse --short=12 HEAD
