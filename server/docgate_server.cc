@@ -99,6 +99,9 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   s->pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
   if (s->exposer_ != nullptr) s->exposer_->RegisterCollectable(s->pool_collector_);
   grpc::Server* server = s->server_.get();
+  // Liveness: the process serves gRPC, whatever the database does (a liveness probe
+  // must not restart docgate because PostgreSQL is down). NOT_SERVING at shutdown.
+  if (auto* health = server->GetHealthCheckService()) health->SetServingStatus(kLivenessService, true);
   s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
   spdlog::info("docgate listening listen={} port={} pool_max={} version={} revision={}", config.listen, s->port_,
                config.pool_max, kDocgateVersion, kDocgateRevision);
@@ -115,6 +118,7 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   if (server_ != nullptr) {
     pool_->OnReachabilityChange([](bool) {});
     SetHealth(*server_, false);
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(kLivenessService, false);
     // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
     waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
     // Waits for in-flight RPCs until the deadline, then cancels what is left.

@@ -78,5 +78,8 @@ class DocgateServer {
 
 // The gRPC health service name of the document API.
 inline constexpr char kServiceName[] = "docgate.v1.DocumentService";
+// The health service name for liveness probes: SERVING while the process runs,
+// whether or not the database answers ("" and kServiceName follow the database).
+inline constexpr char kLivenessService[] = "liveness";
 
 }  // namespace docgate

@@ -14,6 +14,7 @@ def test_health_turns_not_serving_when_postgres_stops_and_serving_when_it_return
     for service in SERVICES:
         wait_for(lambda: d.health(service) == "NOT_SERVING", 10, what=f"'{service}' NOT_SERVING once PostgreSQL stops")
     assert d.proc.poll() is None, "docgate stays up while the database is down"
+    assert d.health("liveness") == "SERVING", "liveness must not depend on PostgreSQL"
 
     own_cluster.start()
     for service in SERVICES:
