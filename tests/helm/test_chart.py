@@ -1,0 +1,147 @@
+"""helm/docgate, rendered without helm: Go's text/template + sprig (Debian packages)
+and the Helm functions the chart uses (tests/helm/render), then every object checked
+against the Kubernetes API schemas and the values against values.schema.json
+(tests/helm/validate.mjs, npm kubernetes-models and ajv)."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from docgate_harness import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "docgate"
+HERE = Path(__file__).resolve().parent
+ALL_ON = HERE / "values-all-on.yaml"
+
+
+@pytest.fixture(scope="session")
+def tools(docgate_bin):
+    """Builds the renderer and installs the schema packages, in the build tree."""
+    work = Path(docgate_bin).resolve().parents[1] / "helm-tools"
+    work.mkdir(exist_ok=True)
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": str(work / "gocache")}
+    subprocess.run(["go", "build", "-o", str(work / "render"), "."], check=True, env=env,
+                   cwd=HERE / "render")
+    shutil.copy(HERE / "package.json", work / "package.json")
+    shutil.copy(HERE / "validate.mjs", work / "validate.mjs")
+    if not (work / "node_modules" / "kubernetes-models").is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], check=True, cwd=work)
+    return work
+
+
+def render(tools, *values_files):
+    out = subprocess.run([str(tools / "render"), str(CHART), *map(str, values_files)], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip())
+    return json.loads(out.stdout)
+
+
+def validate(tools, rendered, tmp_path):
+    path = tmp_path / "rendered.json"
+    path.write_text(json.dumps(rendered))
+    return subprocess.run(["node", str(tools / "validate.mjs"), str(path), str(CHART / "values.schema.json")],
+                          capture_output=True, text=True)
+
+
+def by_kind(rendered):
+    objects = {}
+    for o in rendered["objects"]:
+        objects.setdefault(o["kind"], []).append(o)
+    return objects
+
+
+@pytest.mark.parametrize("values", [[], [ALL_ON]], ids=["defaults", "all-on"])
+def test_every_object_and_the_values_pass_the_schemas(tools, tmp_path, values):
+    rendered = render(tools, *values)
+    check = validate(tools, rendered, tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    kinds = by_kind(rendered)
+    assert set(kinds) >= {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    if values:
+        assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= set(kinds)
+        assert "replicas" not in kinds["Deployment"][0]["spec"], "the HPA owns the replica count"
+    else:
+        assert not {"HorizontalPodAutoscaler", "ServiceMonitor"} & set(kinds)
+
+
+def test_the_checks_can_fail(tools, tmp_path):
+    bad_values = tmp_path / "bad.yaml"
+    bad_values.write_text("grpcPort: 70000\nlog:\n  format: xml\n"
+                          "database:\n  url: postgresql://docgate:hunter2@db/docgate\n")
+    check = validate(tools, render(tools, bad_values), tmp_path)
+    assert check.returncode == 1, check.stdout
+    for field in ("values/grpcPort", "values/log/format", "values/database/url"):  # no password in the URL
+        assert field in check.stdout
+    rendered = render(tools)
+    deployment = next(o for o in rendered["objects"] if o["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["grpc"]["port"] = "grpc"
+    check = validate(tools, rendered, tmp_path)
+    assert check.returncode == 1 and "livenessProbe/grpc/port" in check.stdout
+    no_url = tmp_path / "no-url.yaml"
+    no_url.write_text('database:\n  url: ""\n')
+    with pytest.raises(RuntimeError, match="database.url is required"):
+        render(tools, no_url)
+
+
+def test_probes_ports_security_and_secret_wiring(tools):
+    rendered = render(tools, ALL_ON)
+    kinds = by_kind(rendered)
+    pod = kinds["Deployment"][0]["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": 50051, "metrics": 9464}
+
+    # Native gRPC probes: readiness follows the database, liveness does not.
+    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "docgate.v1.DocumentService"}
+    assert container["livenessProbe"]["grpc"] == {"port": 50051, "service": "liveness"}
+    assert container["startupProbe"]["grpc"]["service"] == "liveness"
+
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9464"
+    assert annotations["checksum/config"]
+    monitor = kinds["ServiceMonitor"][0]
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+    # The "restricted" Pod Security Standard.
+    pod_security = pod["spec"]["securityContext"]
+    assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] > 0
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+    # The password: an existing Secret, mounted read-only as a file of mode 0400,
+    # which docgate reads at every connect; never an environment variable.
+    volume = pod["spec"]["volumes"][0]["secret"]
+    assert volume["secretName"] == "docgate-db" and volume["defaultMode"] == 0o400
+    assert volume["items"] == [{"key": "pgpassword", "path": "pgpassword"}]
+    mount = container["volumeMounts"][0]
+    assert mount["readOnly"] is True
+    config = kinds["ConfigMap"][0]["data"]
+    assert config["DOCGATE_DATABASE_PASSWORD_FILE"] == mount["mountPath"] + "/pgpassword"
+    assert "password" not in json.dumps(container.get("env", [])).lower()
+    assert config["DOCGATE_POOL_MAX"] == "24" and config["DOCGATE_VISIBILITY_TICK"] == "10ms"
+
+    services = {s["metadata"]["name"]: s["spec"] for s in kinds["Service"]}
+    assert services["test-docgate-headless"]["clusterIP"] == "None"
+    assert services["test-docgate"]["type"] == "LoadBalancer"
+    assert "up to 200 connections" in rendered["notes"]  # maxReplicas 8 x (pool.max 24 + 1)
+
+
+def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_it_serves(
+        tools, docgate_bin, database_url, start_docgate):
+    config = next(o for o in render(tools, ALL_ON)["objects"] if o["kind"] == "ConfigMap")["data"]
+    help_text = subprocess.run([docgate_bin, "--help"], capture_output=True, text=True, check=True).stdout
+    for name in config:
+        if name != "DATABASE_URL":
+            assert name in help_text, f"docgate knows no {name}"
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health("liveness") == "SERVING", 20, what="the liveness health name served")
+    assert d.health("docgate.v1.DocumentService") == "SERVING"
