@@ -24,6 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster"]
 
 
+KNOWN_CREATES = 37
+KNOWN_MISSING_GETS = 5
+
+
+def send_known_traffic(stub):
+    """KNOWN_CREATES creates that succeed, then KNOWN_MISSING_GETS gets of ids that
+    do not exist (each NOT_FOUND): traffic whose metrics a test can predict."""
+    import uuid
+    from docgate._pb import docgate_pb2
+    for i in range(KNOWN_CREATES):
+        stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name=f"known-{i}")),
+                            timeout=5)
+    for _ in range(KNOWN_MISSING_GETS):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 @contextlib.contextmanager
 def open_transaction(database_url, sql, name):
     """A psql session named `name` that runs `sql` after BEGIN and stays in that

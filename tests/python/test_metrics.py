@@ -6,7 +6,7 @@ import uuid
 import grpc
 import pytest
 
-from docgate_harness import open_transaction, wait_for
+from docgate_harness import open_transaction, send_known_traffic, wait_for
 
 SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
 
@@ -33,12 +33,7 @@ def test_counts_match_known_traffic_by_method_and_code(database_url, start_docga
     d = start_docgate(database_url)
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     stub = d.stub()
-    for i in range(37):
-        stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name=f"m{i}")), timeout=5)
-    for _ in range(5):
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    send_known_traffic(stub)  # 37 creates, 5 gets of missing ids
     with pytest.raises(grpc.RpcError):
         stub.WaitVisible(docgate_pb2.WaitVisibleRequest(id=str(uuid.uuid4())), timeout=0.2)
 

@@ -10,12 +10,10 @@ import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
-import uuid
 
-import grpc
 import pytest
 
-from docgate_harness import free_port, wait_for
+from docgate_harness import free_port, send_known_traffic, wait_for
 
 
 @pytest.fixture
@@ -72,19 +70,12 @@ def handled(method, code):
 
 def test_prometheus_stores_exact_counts_and_pool_gauges_that_match_postgres(database_url, start_docgate,
                                                                                prometheus):
-    from docgate._pb import docgate_pb2
     d = start_docgate(database_url, "--pool-max=4")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     q = prometheus(f"127.0.0.1:{d.metrics_port}")
     wait_for(lambda: q('up{job="docgate"}') == 1, 30, interval=0.2, what="a first scrape")
 
-    stub = d.stub()
-    for i in range(37):
-        stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name=f"p{i}")), timeout=5)
-    for _ in range(5):
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    send_known_traffic(d.stub())  # 37 creates, 5 gets of missing ids
 
     # The last of the traffic is stored once a scrape after it has happened.
     wait_for(lambda: q(handled("GetDocument", "NotFound")) == 5, 30, interval=0.2, what="the traffic scraped")
