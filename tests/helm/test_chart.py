@@ -20,17 +20,28 @@ ALL_ON = HERE / "values-all-on.yaml"
 
 @pytest.fixture(scope="session")
 def tools(docgate_bin):
-    """Builds the renderer and installs the schema packages, in the build tree."""
+    """Builds the renderer (Debian's Go and sprig), in the build tree."""
     work = Path(docgate_bin).resolve().parents[1] / "helm-tools"
     work.mkdir(exist_ok=True)
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": str(work / "gocache")}
-    subprocess.run(["go", "build", "-o", str(work / "render"), "."], check=True, env=env,
-                   cwd=HERE / "render")
-    shutil.copy(HERE / "package.json", work / "package.json")
-    shutil.copy(HERE / "validate.mjs", work / "validate.mjs")
-    if not (work / "node_modules" / "kubernetes-models").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], check=True, cwd=work)
+    subprocess.run(["go", "build", "-o", str(work / "render"), "."], check=True, env=env, cwd=HERE / "render")
     return work
+
+
+@pytest.fixture(scope="session")
+def validator(tools):
+    """Installs the schema packages from the npm registry, next to validate.mjs. Skips
+    (saying why) where the registry cannot be used: a machine whose egress proxy's
+    certificate it does not trust answers SELF_SIGNED_CERT_IN_CHAIN."""
+    shutil.copy(HERE / "package.json", tools / "package.json")
+    shutil.copy(HERE / "validate.mjs", tools / "validate.mjs")
+    if not (tools / "node_modules" / "kubernetes-models").is_dir():
+        out = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], capture_output=True, text=True,
+                             cwd=tools, timeout=600)
+        if out.returncode != 0:
+            errors = [line for line in out.stderr.splitlines() if "err" in line.lower()][:3]
+            pytest.skip("npm registry unusable here, no schemas to validate against: " + " | ".join(errors))
+    return tools
 
 
 def render(tools, *values_files):
@@ -41,10 +52,10 @@ def render(tools, *values_files):
     return json.loads(out.stdout)
 
 
-def validate(tools, rendered, tmp_path):
+def validate(validator, rendered, tmp_path):
     path = tmp_path / "rendered.json"
     path.write_text(json.dumps(rendered))
-    return subprocess.run(["node", str(tools / "validate.mjs"), str(path), str(CHART / "values.schema.json")],
+    return subprocess.run(["node", str(validator / "validate.mjs"), str(path), str(CHART / "values.schema.json")],
                           capture_output=True, text=True)
 
 
@@ -56,36 +67,39 @@ def by_kind(rendered):
 
 
 @pytest.mark.parametrize("values", [[], [ALL_ON]], ids=["defaults", "all-on"])
-def test_every_object_and_the_values_pass_the_schemas(tools, tmp_path, values):
-    rendered = render(tools, *values)
-    check = validate(tools, rendered, tmp_path)
-    assert check.returncode == 0, check.stdout + check.stderr
-    kinds = by_kind(rendered)
+def test_renders_the_objects_its_values_ask_for(tools, values):
+    kinds = by_kind(render(tools, *values))
     assert set(kinds) >= {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
     if values:
         assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= set(kinds)
         assert "replicas" not in kinds["Deployment"][0]["spec"], "the HPA owns the replica count"
     else:
         assert not {"HorizontalPodAutoscaler", "ServiceMonitor"} & set(kinds)
+    no_url = Path(tools) / "no-url.yaml"
+    no_url.write_text('database:\n  url: ""\n')
+    with pytest.raises(RuntimeError, match="database.url is required"):
+        render(tools, no_url)
 
 
-def test_the_checks_can_fail(tools, tmp_path):
+@pytest.mark.parametrize("values", [[], [ALL_ON]], ids=["defaults", "all-on"])
+def test_every_object_and_the_values_pass_the_schemas(tools, validator, tmp_path, values):
+    check = validate(validator, render(tools, *values), tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_schema_checks_can_fail(tools, validator, tmp_path):
     bad_values = tmp_path / "bad.yaml"
     bad_values.write_text("grpcPort: 70000\nlog:\n  format: xml\n"
                           "database:\n  url: postgresql://docgate:hunter2@db/docgate\n")
-    check = validate(tools, render(tools, bad_values), tmp_path)
+    check = validate(validator, render(tools, bad_values), tmp_path)
     assert check.returncode == 1, check.stdout
     for field in ("values/grpcPort", "values/log/format", "values/database/url"):  # no password in the URL
         assert field in check.stdout
     rendered = render(tools)
     deployment = next(o for o in rendered["objects"] if o["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["grpc"]["port"] = "grpc"
-    check = validate(tools, rendered, tmp_path)
+    check = validate(validator, rendered, tmp_path)
     assert check.returncode == 1 and "livenessProbe/grpc/port" in check.stdout
-    no_url = tmp_path / "no-url.yaml"
-    no_url.write_text('database:\n  url: ""\n')
-    with pytest.raises(RuntimeError, match="database.url is required"):
-        render(tools, no_url)
 
 
 def test_probes_ports_security_and_secret_wiring(tools):
@@ -144,4 +158,4 @@ def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_i
             assert name in help_text, f"docgate knows no {name}"
     d = start_docgate(database_url)
     wait_for(lambda: d.health("liveness") == "SERVING", 20, what="the liveness health name served")
-    assert d.health("docgate.v1.DocumentService") == "SERVING"
+    wait_for(lambda: d.health("docgate.v1.DocumentService") == "SERVING", 20, what="the readiness name served")
