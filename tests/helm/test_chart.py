@@ -67,7 +67,7 @@ def by_kind(rendered):
 
 
 @pytest.mark.parametrize("values", [[], [ALL_ON]], ids=["defaults", "all-on"])
-def test_renders_the_objects_its_values_ask_for(tools, values):
+def test_renders_the_objects_its_values_ask_for(tools, tmp_path, values):
     kinds = by_kind(render(tools, *values))
     assert set(kinds) >= {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
     if values:
@@ -75,7 +75,7 @@ def test_renders_the_objects_its_values_ask_for(tools, values):
         assert "replicas" not in kinds["Deployment"][0]["spec"], "the HPA owns the replica count"
     else:
         assert not {"HorizontalPodAutoscaler", "ServiceMonitor"} & set(kinds)
-    no_url = Path(tools) / "no-url.yaml"
+    no_url = tmp_path / "no-url.yaml"
     no_url.write_text('database:\n  url: ""\n')
     with pytest.raises(RuntimeError, match="database.url is required"):
         render(tools, no_url)

@@ -1,6 +1,8 @@
 """The Python client (client/python) against a real docgate: every method, every
 exception type the server can produce here, retries across a restart, fork safety."""
 import os
+import threading
+import time
 import uuid
 
 import grpc
@@ -86,7 +88,7 @@ def test_every_error_is_a_typed_exception_under_one_base(served, database_url):
     assert err.value.request_id and err.value.request_id in str(err.value)
 
 
-def test_unavailable_and_cancelled_are_typed_too(docgate_bin, database_url):
+def test_unavailable_and_cancelled_are_typed_too():
     nothing = docgate.Client(f"127.0.0.1:{free_port()}", timeout=0.5,
                              retry=docgate.RetryPolicy(max_attempts=2, initial_backoff=0.01))
     with pytest.raises(docgate.Unavailable):
@@ -123,7 +125,6 @@ def test_reads_and_creates_retry_across_a_docgate_restart(database_url, start_do
     def restart_soon():
         replacement["d"] = Docgate(docgate_bin, database_url, port=d.port)
 
-    import threading
     timer = threading.Timer(0.5, restart_soon)
     timer.start()
     try:
@@ -135,10 +136,9 @@ def test_reads_and_creates_retry_across_a_docgate_restart(database_url, start_do
         os.unlink(replacement["d"].log.name)
 
 
-def test_updates_are_not_retried(served, docgate_bin, database_url):
+def test_updates_are_not_retried():
     nothing = docgate.Client(f"127.0.0.1:{free_port()}", timeout=2,
                              retry=docgate.RetryPolicy(max_attempts=5, initial_backoff=0.5, max_backoff=0.5))
-    import time
     started = time.monotonic()
     with pytest.raises(docgate.Unavailable):
         nothing.update_status(str(uuid.uuid4()), DocumentStatus.PROCESSING)

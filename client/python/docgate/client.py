@@ -9,6 +9,7 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple
 import grpc
 
 from docgate import errors
+from docgate._pb import docgate_pb2, docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._ids import new_document_id
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
 from docgate.types import CreateResult, Document, DocumentStatus, UpdateResult
@@ -81,8 +82,8 @@ class Client:
                         timeout: Optional[float] = None) -> CreateResult:
         """Creates a document. The id is chosen here (a UUIDv7) unless given, before
         the first attempt, so that retries after UNAVAILABLE are idempotent."""
-        pb, stub = self._stub()
-        request = pb.CreateDocumentRequest(document=pb.Document(
+        stub = self._stub()
+        request = docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(
             id=id or new_document_id(), name=name, body=body, source_uri=source_uri, content_type=content_type,
             attributes=dict(attributes or {})))
         reply = self._call(stub.CreateDocument, request, timeout, self.retry)
@@ -90,8 +91,8 @@ class Client:
 
     def get_document(self, id: str, *, include_body: bool = False, consistency_token: str = "",
                      timeout: Optional[float] = None) -> Document:
-        pb, stub = self._stub()
-        request = pb.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        stub = self._stub()
+        request = docgate_pb2.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token)
         reply = self._call(stub.GetDocument, request, timeout, self.retry)
         return Document.from_proto(reply.document, with_body=include_body)
 
@@ -100,8 +101,8 @@ class Client:
         """The document once it is committed and visible (for example a row another
         process inserts in a transaction it has not committed yet). Raises
         DeadlineExceeded if it does not appear within `timeout` (default wait_timeout)."""
-        pb, stub = self._stub()
-        request = pb.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        stub = self._stub()
+        request = docgate_pb2.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token)
         reply = self._call(stub.WaitVisible, request, self.wait_timeout if timeout is None else timeout, self.retry)
         return Document.from_proto(reply.document, with_body=include_body)
 
@@ -110,8 +111,8 @@ class Client:
         """Moves a document to `status`. Never retried: after UNAVAILABLE the update
         may or may not have happened; read the document to find out (or pass
         expected_version, and a repeat is refused with Aborted instead of applied twice)."""
-        pb, stub = self._stub()
-        request = pb.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
+        stub = self._stub()
+        request = docgate_pb2.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
                                                  expected_version=expected_version)
         reply = self._call(stub.UpdateDocumentStatus, request, timeout, NO_RETRY)
         return UpdateResult(Document.from_proto(reply.document), reply.consistency_token)
@@ -120,10 +121,10 @@ class Client:
                        timeout: Optional[float] = None) -> Iterator[Document]:
         """Every document (of one status, if given), oldest first, fetched a page at a
         time as the iterator advances. `timeout` applies to each page."""
-        pb, stub = self._stub()
+        stub = self._stub()
         token = ""
         while True:
-            request = pb.ListDocumentsRequest(status=int(status or 0), page_size=page_size, page_token=token)
+            request = docgate_pb2.ListDocumentsRequest(status=int(status or 0), page_size=page_size, page_token=token)
             reply = self._call(stub.ListDocuments, request, timeout, self.retry)
             for doc in reply.documents:
                 yield Document.from_proto(doc)
@@ -133,8 +134,7 @@ class Client:
 
     def health(self, service: str = "docgate.v1.DocumentService", *, timeout: Optional[float] = None) -> str:
         """"SERVING" or "NOT_SERVING" (grpc.health.v1), or raises, e.g. Unavailable."""
-        from docgate._pb import health_pb2, health_pb2_grpc
-        stub = health_pb2_grpc.HealthStub(self._channel())
+        stub = health_pb2_grpc.HealthStub(self._connection()[0])
         reply = self._call(stub.Check, health_pb2.HealthCheckRequest(service=service), timeout, NO_RETRY)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
@@ -161,7 +161,8 @@ class Client:
         self._channel_obj: Optional[grpc.Channel] = None
         self._stub_obj = None
 
-    def _channel(self) -> grpc.Channel:
+    def _connection(self) -> Tuple[grpc.Channel, "docgate_pb2_grpc.DocumentServiceStub"]:
+        """This process's channel and stub, made at the first call."""
         if self._pid != os.getpid():  # forked without os.register_at_fork (not CPython)
             self._reset_after_fork()
         with self._lock:
@@ -170,15 +171,11 @@ class Client:
                     self._channel_obj = grpc.insecure_channel(self.target, options=self._options)
                 else:
                     self._channel_obj = grpc.secure_channel(self.target, self._credentials, options=self._options)
-            return self._channel_obj
+                self._stub_obj = docgate_pb2_grpc.DocumentServiceStub(self._channel_obj)
+            return self._channel_obj, self._stub_obj
 
-    def _stub(self):
-        from docgate._pb import docgate_pb2, docgate_pb2_grpc
-        channel = self._channel()
-        with self._lock:
-            if self._stub_obj is None:
-                self._stub_obj = docgate_pb2_grpc.DocumentServiceStub(channel)
-            return docgate_pb2, self._stub_obj
+    def _stub(self) -> "docgate_pb2_grpc.DocumentServiceStub":
+        return self._connection()[1]
 
     def _call(self, method, request, timeout: Optional[float], policy: RetryPolicy):
         total = self.timeout if timeout is None else timeout
