@@ -37,6 +37,9 @@ std::string Seal(const std::string& payload) {
 std::optional<std::string> Unseal(const std::string& token) {
   std::string raw;
   if (token.empty() || !absl::WebSafeBase64Unescape(token, &raw) || raw.size() <= kChecksumSize) return std::nullopt;
+  // One token, one spelling: the decoder ignores the unused low bits of the last
+  // character, so without this check several strings would unseal to the same bytes.
+  if (absl::WebSafeBase64Escape(raw) != token) return std::nullopt;
   std::string payload = raw.substr(0, raw.size() - kChecksumSize);
   if (ReadBigEndian64(raw, payload.size()) != Checksum(payload)) return std::nullopt;
   return payload;

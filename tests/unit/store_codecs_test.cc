@@ -80,6 +80,20 @@ TEST(PageTokenTest, RejectsForgedTamperedAndForeignTokens) {
   EXPECT_EQ(DecodePageToken(token, DocStatus::kPending).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(PageTokenTest, AcceptsOnlyTheSpellingItIssued) {
+  // The last base64 character carries unused bits; a token with them changed
+  // decodes to the same bytes and must still be refused.
+  const std::string token = EncodePageToken({DocStatus::kUnspecified, 42, "0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60"});
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  int accepted = 0;
+  for (char c : alphabet) {
+    std::string other = token;
+    other.back() = c;
+    if (DecodePageToken(other, DocStatus::kUnspecified).ok()) ++accepted;
+  }
+  EXPECT_EQ(accepted, 1);  // the issued spelling only
+}
+
 TEST(StatusMovesTest, AllowsExactlyTheSpecLifeCycle) {
   const DocStatus all[] = {DocStatus::kPending, DocStatus::kProcessing, DocStatus::kCompleted, DocStatus::kFailed};
   int allowed = 0;
