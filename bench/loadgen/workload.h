@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace loadgen {
+
+enum class Scenario { kGet, kCreate, kMix };  // kMix: 80 % gets, 20 % creates
+
+bool ParseScenario(const std::string& text, Scenario* out);
+
+// The warm set: documents 0..n-1 under fixed ids, so every driver and pgbench can
+// name them without reading them first (see WarmId and bench/sql/).
+std::string WarmId(int64_t index);
+
+// A fresh id per create (UUIDv7 layout: time first, then random bits).
+std::string NewId(std::mt19937_64& rng);
+
+// The 1 KiB body every create carries.
+const std::string& CreateBody();
+
+// Chooses the next operation and, for a get, which warm document.
+class OperationPicker {
+ public:
+  OperationPicker(Scenario scenario, int64_t warm_set, uint64_t seed) : scenario_(scenario), warm_set_(warm_set), rng_(seed) {}
+
+  bool NextIsCreate() {
+    if (scenario_ == Scenario::kMix) return std::uniform_int_distribution<int>(0, 99)(rng_) < 20;
+    return scenario_ == Scenario::kCreate;
+  }
+  std::string WarmIdToGet() { return WarmId(std::uniform_int_distribution<int64_t>(0, warm_set_ - 1)(rng_)); }
+  std::string IdToCreate() { return NewId(rng_); }
+
+ private:
+  Scenario scenario_;
+  int64_t warm_set_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace loadgen
