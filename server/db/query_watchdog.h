@@ -47,6 +47,8 @@ class QueryWatchdog {
   std::condition_variable cv_;
   std::unordered_map<Ticket, Entry> entries_;
   std::multimap<Clock::time_point, Ticket> by_due_;
+  // When the thread will next look by itself (max: not before it is woken).
+  Clock::time_point wakes_at_ = Clock::time_point::min();
   Ticket next_ = 1;
   bool stopping_ = false;
   std::thread thread_;

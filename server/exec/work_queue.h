@@ -55,6 +55,9 @@ class WorkQueue {
   std::condition_variable work_cv_;
   std::condition_variable timer_cv_;
   std::deque<Task> queue_;
+  // When the timer thread will next look at the queue by itself (max: not before
+  // it is woken). Guarded by mu_.
+  Clock::time_point timer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   std::vector<std::thread> workers_;
   std::thread timer_;
