@@ -144,7 +144,10 @@ logfile = {folder}/pgbouncer.log
         shutil.chown(folder, "postgres")
         for f in (conf, users):
             shutil.chown(f, "postgres")
-    proc = Process(as_postgres([shutil.which("pgbouncer") or "/usr/sbin/pgbouncer", str(conf)]), port,
+    # runuser's PAM session resets the descriptor limit to 1,024, and PgBouncer needs
+    # one per client: raise it inside.
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    proc = Process(as_postgres(["sh", "-c", f'ulimit -n "$(ulimit -Hn)" && exec {binary} {conf}']), port,
                    what="pgbouncer")
     if os.geteuid() == 0:  # runuser forks: the PID to watch is PgBouncer's own
         wait_for(lambda: subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 0,
@@ -252,7 +255,8 @@ def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer
     cmd = [args.loadgen, "--scenario", scenario, "--concurrency", str(concurrency), "--duration", str(args.duration),
            "--warmup", str(args.warmup), "--warm-set", str(args.warm_set),
            "--cpu", f"postgres:{cluster.postmaster}:tree"]
-    app = f"&application_name=bench-{target}" if "?" in cluster.url else f"?application_name=bench-{target}"
+    # A client that cannot connect in 10 s counts as an error, rather than hang the run.
+    app = ("&" if "?" in cluster.url else "?") + f"application_name=bench-{target}&connect_timeout=10"
     if target == "docgate":
         cmd += ["--target", "docgate", "--addr", f"127.0.0.1:{docgate.port}", "--cpu", f"docgate:{docgate.cpu_pid}"]
     elif target == "direct":
