@@ -94,6 +94,7 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
       CloseLocked(std::move(pooled), CloseReason::kDead, closing);
     } else {
       ++in_use_;
+      ++leased_total_;
       if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
       return Lease(this, std::move(pooled));
     }
@@ -116,6 +117,7 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
     }
   }
   if (!waiter.failure.ok()) return waiter.failure;
+  ++leased_total_;
   if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
   return Lease(this, std::move(waiter.pooled));
 }
@@ -369,7 +371,7 @@ void Pool::Close() {
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
   return PoolStats{static_cast<int>(idle_.size()), in_use_, opening_, waiters_.size(), reachable_,
-                   last_connect_failed_, opened_total_, closed_total_};
+                   last_connect_failed_, opened_total_, closed_total_, leased_total_};
 }
 
 }  // namespace docgate::db

@@ -94,6 +94,7 @@ struct PoolStats {
   bool circuit_open = false;
   uint64_t opened_total = 0;
   std::array<uint64_t, kCloseReasons> closed_total{};  // by CloseReason
+  uint64_t leased_total = 0;  // connections handed out by Acquire
 };
 
 // A bounded pool of PostgreSQL connections with FIFO-fair acquisition.
@@ -184,6 +185,7 @@ class Pool {
   int consecutive_failures_ = 0;
   bool closed_ = false;
   uint64_t opened_total_ = 0;
+  uint64_t leased_total_ = 0;
   Clock::time_point last_verified_{};  // a query or probe last succeeded then
   std::array<uint64_t, kCloseReasons> closed_total_{};
   std::mutex listener_mu_;  // serialises listener calls; never taken under mu_

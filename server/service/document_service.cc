@@ -1,6 +1,8 @@
 #include "server/service/document_service.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 #include "server/service/document_codec.h"
 #include "server/service/validation.h"
@@ -28,6 +30,39 @@ absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::Get
   if (!doc.ok()) return doc.status();
   ToProto(*doc, response->mutable_document());
   return absl::OkStatus();
+}
+
+void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
+                              const std::vector<v1::GetDocumentResponse*>& responses,
+                              std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
+  for (const bool with_body : {false, true}) {
+    std::vector<size_t> asking;  // indexes of the valid requests with this body choice
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (requests[i]->include_body() != with_body) continue;
+      statuses[i] = ValidateGet(*requests[i]);
+      if (!statuses[i].ok()) continue;
+      asking.push_back(i);
+      ids.push_back(*store::CanonicalUuid(requests[i]->id()));
+    }
+    if (ids.empty()) continue;
+    auto docs = store_.GetMany(ids, with_body, ctx);
+    std::unordered_map<std::string_view, const store::Document*> by_id;
+    if (docs.ok()) {
+      for (const auto& d : *docs) by_id.emplace(d.id, &d);
+    }
+    for (size_t k = 0; k < asking.size(); ++k) {
+      const size_t i = asking[k];
+      if (!docs.ok()) {
+        statuses[i] = docs.status();
+      } else if (auto it = by_id.find(ids[k]); it == by_id.end()) {
+        statuses[i] = absl::NotFoundError("no document has this id");
+      } else {
+        ToProto(*it->second, responses[i]->mutable_document());
+        statuses[i] = absl::OkStatus();
+      }
+    }
+  }
 }
 
 absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest& request,

@@ -28,6 +28,11 @@ class DocumentService {
                       const db::QueryContext& ctx);
   absl::Status Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
                    const db::QueryContext& ctx);
+  // Get for many calls at once, with one query for those that want bodies and one
+  // for the rest; statuses[i] is the outcome of requests[i] (each validated alone).
+  void GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
+               const std::vector<v1::GetDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
+               const db::QueryContext& ctx);
   absl::Status UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
                             v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx);
   absl::Status List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,

@@ -2,6 +2,21 @@
 
 namespace docgate::service {
 
+GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env)
+    : logic_(logic),
+      env_(env),
+      wait_env_(wait_env),
+      get_batcher_(env.work_queue, {},
+                   [this](const auto& calls, std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
+                     std::vector<const v1::GetDocumentRequest*> requests;
+                     std::vector<v1::GetDocumentResponse*> responses;
+                     for (const auto* call : calls) {
+                       requests.push_back(call->request);
+                       responses.push_back(call->response);
+                     }
+                     logic_.GetMany(requests, responses, statuses, ctx);
+                   }) {}
+
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const v1::CreateDocumentRequest* request,
                                                               v1::CreateDocumentResponse* response) {
@@ -13,9 +28,8 @@ grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServ
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,
                                                            const v1::GetDocumentRequest* request,
                                                            v1::GetDocumentResponse* response) {
-  return UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Start(
-      env_, context, request, response, "GetDocument",
-      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.Get(req, resp, ctx); });
+  return UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::StartBatched(env_, context, request, response,
+                                                                                  "GetDocument", get_batcher_);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,

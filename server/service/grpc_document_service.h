@@ -8,11 +8,10 @@
 namespace docgate::service {
 
 // docgate.v1.DocumentService on gRPC's callback API: each method hands its work
-// to UnaryCall, which runs DocumentService on our threads.
+// to UnaryCall, which runs DocumentService on our threads (GetDocument in batches).
 class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env)
-      : logic_(logic), env_(env), wait_env_(wait_env) {}
+  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env);
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
                                            const v1::CreateDocumentRequest* request,
@@ -32,6 +31,8 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   DocumentService& logic_;
   const CallEnv env_;
   const WaitEnv wait_env_;
+  // Concurrent GetDocument calls share one query (id = ANY($1)).
+  CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse> get_batcher_;
 };
 
 }  // namespace docgate::service

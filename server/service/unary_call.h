@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "server/db/with_connection.h"
 #include "server/exec/work_queue.h"
+#include "server/service/call_batcher.h"
 #include "server/observability/metrics.h"
 #include "server/service/rpc_outcome.h"
 
@@ -43,6 +44,16 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
                                          Handler handler) {
     auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
     call->Queue(env, std::move(handler));
+    return call;
+  }
+
+  // Like Start, but the call joins `batcher`, to be served in one batch with the
+  // calls of its kind that arrive meanwhile.
+  static grpc::ServerUnaryReactor* StartBatched(const CallEnv& env, grpc::CallbackServerContext* context,
+                                                const Request* request, Response* response, const char* method,
+                                                CallBatcher<Request, Response>& batcher) {
+    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
+    call->Join(env, batcher);
     return call;
   }
 
@@ -101,6 +112,26 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
           if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
         },
         ctx.acquire_by);
+  }
+
+  void Join(const CallEnv& env, CallBatcher<Request, Response>& batcher) {
+    BatchedCall<Request, Response> call;
+    call.request = request_;
+    call.response = response_;
+    call.ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+    cancel_ = call.ctx.cancel;  // a batch is not cut for one client; the signal just goes unheard
+    // As in Queue: the functions hold the phase, and touch the call only once it is theirs.
+    auto phase = phase_;
+    call.claim = [phase] {
+      int expected = kQueued;
+      return phase->compare_exchange_strong(expected, kRunning);
+    };
+    call.finish = [this](absl::Status status) { Complete(status); };
+    call.reject = [this, phase](absl::Status status) {
+      int expected = kQueued;
+      if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
+    };
+    batcher.Add(std::move(call));
   }
 
   void Complete(const absl::Status& status) {

@@ -5,6 +5,7 @@
 #include <pqxx/nontransaction>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/store/attributes_json.h"
 #include "server/store/consistency_token.h"
 #include "server/store/status_moves.h"
@@ -36,6 +37,9 @@ constexpr char kExistingSql[] =
 
 constexpr char kGet[] = "docgate_get";
 constexpr char kGetWithBody[] = "docgate_get_with_body";
+constexpr char kGetMany[] = "docgate_get_many";
+constexpr char kGetManyWithBody[] = "docgate_get_many_with_body";
+constexpr char kAnyId[] = " WHERE id = ANY($1::uuid[])";
 
 constexpr char kUpdateStatus[] = "docgate_update_status";
 constexpr char kUpdateStatusSql[] =
@@ -99,6 +103,8 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGet, absl::StrCat(select, from_documents, " WHERE id = $1"));
   conn.prepare(kGetWithBody, absl::StrCat(select, ", body", from_documents, " WHERE id = $1"));
+  conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
+  conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
@@ -141,6 +147,20 @@ absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_
     if (r.empty()) return absl::NotFoundError("no document has this id");
     return FromRow(r[0], include_body);
   });
+}
+
+absl::StatusOr<std::vector<Document>> DocumentStore::GetMany(const std::vector<std::string>& ids, bool include_body,
+                                                            const db::QueryContext& ctx) {
+  const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+  return db::WithConnection<std::vector<Document>>(
+      pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<std::vector<Document>> {
+        pqxx::nontransaction tx(conn);
+        const pqxx::result r = tx.exec_prepared(include_body ? kGetManyWithBody : kGetMany, array);
+        std::vector<Document> docs;
+        docs.reserve(r.size());
+        for (pqxx::result::size_type i = 0; i < r.size(); ++i) docs.push_back(FromRow(r[i], include_body));
+        return docs;
+      });
 }
 
 absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {

@@ -55,6 +55,11 @@ class DocumentStore {
   // NOT_FOUND when no document has `id`.
   absl::StatusOr<Document> Get(const std::string& id, bool include_body, const db::QueryContext& ctx);
 
+  // The documents among `ids` (canonical UUIDs) that exist, in any order: one query
+  // for many point reads. Absent ids are simply missing from the result.
+  absl::StatusOr<std::vector<Document>> GetMany(const std::vector<std::string>& ids, bool include_body,
+                                                const db::QueryContext& ctx);
+
   // NOT_FOUND; ABORTED when expected_version does not match; FAILED_PRECONDITION
   // when the move is not allowed from the current status.
   absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx);

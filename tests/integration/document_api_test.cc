@@ -3,6 +3,7 @@
 #include <pqxx/nontransaction>
 
 #include <atomic>
+#include <cctype>
 #include <functional>
 #include <set>
 #include <thread>
@@ -172,6 +173,53 @@ TEST_F(DocumentApiTest, GetOfMissingIdIsNotFound) {
   v1::GetDocumentResponse resp;
   EXPECT_EQ(stub_->GetDocument(Context().get(), req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Update(req.id(), v1::PROCESSING).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(DocumentApiTest, ConcurrentGetsShareQueriesAndEachGetsItsOwnAnswer) {
+  const v1::Document a = CreateOk("a");
+  v1::CreateDocumentRequest create_b;
+  create_b.mutable_document()->set_name("b");
+  create_b.mutable_document()->set_body("bee");
+  v1::CreateDocumentResponse created_b;
+  ASSERT_TRUE(stub_->CreateDocument(Context().get(), create_b, &created_b).ok());
+  const std::string b = created_b.document().id();
+  std::string upper_b = b;
+  for (char& c : upper_b) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  struct Ask {
+    std::string id;
+    bool include_body;
+    grpc::StatusCode code;
+    std::string name, body;  // expected when OK
+  };
+  const std::vector<Ask> asks = {{a.id(), false, grpc::StatusCode::OK, "a", ""},
+                                 {b, true, grpc::StatusCode::OK, "b", "bee"},
+                                 {upper_b, false, grpc::StatusCode::OK, "b", ""},
+                                 {store::NewUuidV7(), true, grpc::StatusCode::NOT_FOUND, "", ""},
+                                 {"not-a-uuid", false, grpc::StatusCode::INVALID_ARGUMENT, "", ""}};
+  constexpr int kThreads = 40, kEach = 10;
+  const uint64_t leases_before = server_->pool_stats().leased_total;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const Ask& ask = asks[static_cast<size_t>(t + i) % asks.size()];
+        v1::GetDocumentRequest req;
+        req.set_id(ask.id);
+        req.set_include_body(ask.include_body);
+        v1::GetDocumentResponse resp;
+        const grpc::Status s = stub_->GetDocument(Context().get(), req, &resp);
+        const bool right = s.error_code() == ask.code &&
+                           (!s.ok() || (resp.document().name() == ask.name && resp.document().body() == ask.body));
+        if (!right) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // 400 reads, of which 320 reach the database: concurrent ones share a connection
+  // lease and one query.
+  EXPECT_LT(server_->pool_stats().leased_total - leases_before, 160u);
 }
 
 TEST_F(DocumentApiTest, EveryAllowedAndForbiddenStatusMove) {

@@ -1,0 +1,160 @@
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/db/with_connection.h"
+#include "server/exec/work_queue.h"
+
+namespace docgate::service {
+
+// One call waiting in a CallBatcher. The call's owner (UnaryCall) supplies the
+// three functions; `request` and `response` may be used only after Claim() returned
+// true, because a call that another party finished may already be gone.
+template <typename Request, typename Response>
+struct BatchedCall {
+  const Request* request = nullptr;
+  Response* response = nullptr;
+  db::QueryContext ctx;
+  std::function<bool()> claim;                 // queued -> running; false: already finished
+  std::function<void(absl::Status)> finish;    // after a successful claim
+  std::function<void(absl::Status)> reject;    // if still queued, finish it with this
+};
+
+// Merges concurrent calls of one kind into batches that one WorkQueue task serves
+// with one database round trip: under load, N calls cost one queue hand-off and one
+// query instead of N of each. A call waits at most until a worker is free (as it
+// would in the WorkQueue); whoever frees a worker takes everything queued, up to
+// `max_batch`. At most `max_in_flight` batches run at once, so a burst cannot take
+// every worker from other RPCs. Thread-safe.
+template <typename Request, typename Response>
+class CallBatcher {
+ public:
+  using Call = BatchedCall<Request, Response>;
+  // Runs on a worker thread with the calls it claimed; sets each one's outcome in
+  // `statuses` (same index). `ctx` bounds the batch: the latest deadline of its calls.
+  using Serve = std::function<void(const std::vector<Call*>& calls, std::vector<absl::Status>& statuses,
+                                   const db::QueryContext& ctx)>;
+
+  struct Options {
+    size_t max_batch = 256;
+    int max_in_flight = 2;
+  };
+
+  CallBatcher(WorkQueue& work_queue, Options options, Serve serve)
+      : state_(std::make_shared<State>(work_queue, options, std::move(serve))) {}
+
+  void Add(Call call) {
+    bool schedule = false;
+    {
+      std::lock_guard lock(state_->mu);
+      state_->pending.push_back(std::move(call));
+      if (state_->in_flight < state_->options.max_in_flight) {
+        ++state_->in_flight;
+        schedule = true;
+      }
+    }
+    if (schedule) Schedule(state_);
+  }
+
+ private:
+  struct State {
+    State(WorkQueue& q, Options o, Serve s) : work_queue(q), options(o), serve(std::move(s)) {}
+    WorkQueue& work_queue;
+    const Options options;
+    const Serve serve;
+    std::mutex mu;
+    std::vector<Call> pending;
+    int in_flight = 0;  // drain tasks queued or running
+  };
+
+  // A drain task: serves batches until nothing is pending. The WorkQueue bounds its
+  // wait by the earliest acquire time of the calls then pending.
+  static void Schedule(const std::shared_ptr<State>& state) {
+    auto start_by = db::Clock::time_point::max();
+    {
+      std::lock_guard lock(state->mu);
+      for (const Call& c : state->pending) start_by = std::min(start_by, c.ctx.acquire_by);
+    }
+    Submitting() = true;
+    state->work_queue.Submit([state] { Drain(state); },
+                             [state](absl::Status status) { Rejected(state, status); }, start_by);
+    Submitting() = false;
+  }
+
+  // True on a thread inside WorkQueue::Submit: a rejection seen then is the queue
+  // refusing (full, or shutting down), not a task that waited too long.
+  static bool& Submitting() {
+    thread_local bool submitting = false;
+    return submitting;
+  }
+
+  static void Drain(const std::shared_ptr<State>& state) {
+    while (true) {
+      std::vector<Call> batch;
+      {
+        std::lock_guard lock(state->mu);
+        if (state->pending.empty()) {
+          --state->in_flight;
+          return;
+        }
+        const size_t n = std::min(state->pending.size(), state->options.max_batch);
+        batch.assign(std::make_move_iterator(state->pending.begin()),
+                     std::make_move_iterator(state->pending.begin() + static_cast<std::ptrdiff_t>(n)));
+        state->pending.erase(state->pending.begin(), state->pending.begin() + static_cast<std::ptrdiff_t>(n));
+      }
+      ServeBatch(*state, batch);
+    }
+  }
+
+  static void ServeBatch(State& state, std::vector<Call>& batch) {
+    std::vector<Call*> claimed;
+    db::QueryContext ctx;
+    ctx.deadline = db::Clock::time_point::min();
+    ctx.acquire_by = db::Clock::time_point::min();
+    for (Call& c : batch) {
+      if (!c.claim()) continue;  // cancelled or past its deadline while queued
+      claimed.push_back(&c);
+      ctx.deadline = std::max(ctx.deadline, c.ctx.deadline);
+      ctx.acquire_by = std::max(ctx.acquire_by, c.ctx.acquire_by);
+    }
+    if (claimed.empty()) return;
+    std::vector<absl::Status> statuses(claimed.size(), absl::InternalError("not served"));
+    try {
+      state.serve(claimed, statuses, ctx);
+    } catch (const std::exception&) {
+      std::fill(statuses.begin(), statuses.end(), absl::InternalError("unexpected exception in handler"));
+    }
+    for (size_t i = 0; i < claimed.size(); ++i) claimed[i]->finish(statuses[i]);
+  }
+
+  // The drain task was not started in time (every worker busy past the earliest
+  // acquire time) or the queue refused it: calls whose time is up get the
+  // rejection, the others wait for another drain.
+  static void Rejected(const std::shared_ptr<State>& state, const absl::Status& status) {
+    std::vector<Call> failing;
+    bool reschedule = false;
+    {
+      std::lock_guard lock(state->mu);
+      const auto now = db::Clock::now();
+      const bool refused = Submitting();
+      auto keep = std::partition(state->pending.begin(), state->pending.end(),
+                                 [&](const Call& c) { return !refused && c.ctx.acquire_by > now; });
+      failing.assign(std::make_move_iterator(keep), std::make_move_iterator(state->pending.end()));
+      state->pending.erase(keep, state->pending.end());
+      reschedule = !state->pending.empty();
+      if (!reschedule) --state->in_flight;
+    }
+    for (Call& c : failing) c.reject(status);
+    if (reschedule) Schedule(state);
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace docgate::service
