@@ -11,16 +11,44 @@
 
 namespace docgate::service {
 
-absl::Status DocumentService::Create(const v1::CreateDocumentRequest& request, v1::CreateDocumentResponse* response,
-                                     const db::QueryContext& ctx) {
-  if (auto s = ValidateCreate(request, limits_); !s.ok()) return s;
-  auto result = store_.Create(NewDocumentFromProto(request.document()), ctx);
-  if (!result.ok()) return result.status();
-  if (result->created && on_commit_) on_commit_(result->document.id);
-  ToProto(result->document, response->mutable_document());
-  response->set_created(result->created);
-  response->set_consistency_token(store::EncodeConsistencyToken(result->commit_lsn));
-  return absl::OkStatus();
+void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentRequest*>& requests,
+                                 const std::vector<v1::CreateDocumentResponse*>& responses,
+                                 std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
+  std::vector<size_t> batched;  // indexes of the valid requests that share the INSERT
+  std::vector<store::NewDocument> docs;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    statuses[i] = ValidateCreate(*requests[i], limits_);
+    if (!statuses[i].ok()) continue;
+    store::NewDocument doc = NewDocumentFromProto(requests[i]->document());
+    if (doc.body.size() > kMaxBatchedBodyBytes) {  // large bodies go alone: no hex copy of megabytes
+      auto result = store_.Create(doc, ctx);
+      statuses[i] = result.status();
+      if (result.ok()) Answer(*result, responses[i]);
+      continue;
+    }
+    batched.push_back(i);
+    docs.push_back(std::move(doc));
+  }
+  if (docs.empty()) return;
+  auto results = store_.CreateMany(docs, ctx);
+  for (size_t k = 0; k < batched.size(); ++k) {
+    const size_t i = batched[k];
+    if (!results.ok()) {
+      statuses[i] = results.status();
+    } else if (!(*results)[k].ok()) {
+      statuses[i] = (*results)[k].status();
+    } else {
+      Answer(*(*results)[k], responses[i]);
+      statuses[i] = absl::OkStatus();
+    }
+  }
+}
+
+void DocumentService::Answer(const store::CreateResult& result, v1::CreateDocumentResponse* response) {
+  if (result.created && on_commit_) on_commit_(result.document.id);
+  ToProto(result.document, response->mutable_document());
+  response->set_created(result.created);
+  response->set_consistency_token(store::EncodeConsistencyToken(result.commit_lsn));
 }
 
 absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,

@@ -24,8 +24,12 @@ class DocumentService {
   DocumentService(store::DocumentStore& store, Limits limits, CommitListener on_commit = nullptr)
       : store_(store), limits_(limits), on_commit_(std::move(on_commit)) {}
 
-  absl::Status Create(const v1::CreateDocumentRequest& request, v1::CreateDocumentResponse* response,
-                      const db::QueryContext& ctx);
+  // CreateDocument for many calls at once: one INSERT for all (bodies up to
+  // kMaxBatchedBodyBytes; larger ones go alone). statuses[i] is the outcome of
+  // requests[i], each validated and answered alone.
+  void CreateMany(const std::vector<const v1::CreateDocumentRequest*>& requests,
+                  const std::vector<v1::CreateDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
+                  const db::QueryContext& ctx);
   absl::Status Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
                    const db::QueryContext& ctx);
   // Get for many calls at once, with one query for those that want bodies and one
@@ -40,8 +44,12 @@ class DocumentService {
 
   static constexpr int kDefaultPageSize = 50;
   static constexpr int kMaxPageSize = 1000;
+  static constexpr size_t kMaxBatchedBodyBytes = 16 * 1024;
 
  private:
+  // Fills a create's response and tells the commit listener.
+  void Answer(const store::CreateResult& result, v1::CreateDocumentResponse* response);
+
   store::DocumentStore& store_;
   const Limits limits_;
   const CommitListener on_commit_;

@@ -2,27 +2,40 @@
 
 namespace docgate::service {
 
+namespace {
+
+// A CallBatcher::Serve that hands a batch's requests and responses to `serve_many`.
+template <typename Request, typename Response, typename ServeMany>
+auto ServeWith(ServeMany serve_many) {
+  return [serve_many](const std::vector<BatchedCall<Request, Response>*>& calls, std::vector<absl::Status>& statuses,
+                      const db::QueryContext& ctx) {
+    std::vector<const Request*> requests;
+    std::vector<Response*> responses;
+    for (const auto* call : calls) {
+      requests.push_back(call->request);
+      responses.push_back(call->response);
+    }
+    serve_many(requests, responses, statuses, ctx);
+  };
+}
+
+}  // namespace
+
 GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env)
     : logic_(logic),
       env_(env),
       wait_env_(wait_env),
-      get_batcher_(env.work_queue, {},
-                   [this](const auto& calls, std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
-                     std::vector<const v1::GetDocumentRequest*> requests;
-                     std::vector<v1::GetDocumentResponse*> responses;
-                     for (const auto* call : calls) {
-                       requests.push_back(call->request);
-                       responses.push_back(call->response);
-                     }
-                     logic_.GetMany(requests, responses, statuses, ctx);
-                   }) {}
+      get_batcher_(env.work_queue, {}, ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
+                                           [&logic](auto&... args) { logic.GetMany(args...); })),
+      create_batcher_(env.work_queue, {},
+                      ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
+                          [&logic](auto&... args) { logic.CreateMany(args...); })) {}
 
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const v1::CreateDocumentRequest* request,
                                                               v1::CreateDocumentResponse* response) {
-  return UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Start(
-      env_, context, request, response, "CreateDocument",
-      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.Create(req, resp, ctx); });
+  return UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::StartBatched(
+      env_, context, request, response, "CreateDocument", create_batcher_);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,

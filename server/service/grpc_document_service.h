@@ -8,7 +8,7 @@
 namespace docgate::service {
 
 // docgate.v1.DocumentService on gRPC's callback API: each method hands its work
-// to UnaryCall, which runs DocumentService on our threads (GetDocument in batches).
+// to UnaryCall, which runs DocumentService on our threads (GetDocument and CreateDocument in batches).
 class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  public:
   GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env);
@@ -31,8 +31,10 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   DocumentService& logic_;
   const CallEnv env_;
   const WaitEnv wait_env_;
-  // Concurrent GetDocument calls share one query (id = ANY($1)).
+  // Concurrent GetDocument calls share one query (id = ANY($1)); concurrent
+  // CreateDocument calls one INSERT, so one transaction and one WAL flush.
   CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse> get_batcher_;
+  CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse> create_batcher_;
 };
 
 }  // namespace docgate::service

@@ -4,10 +4,14 @@
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 
+#include <unordered_map>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/store/attributes_json.h"
 #include "server/store/consistency_token.h"
+#include "server/store/pg_array.h"
 #include "server/store/status_moves.h"
 
 namespace docgate::store {
@@ -27,6 +31,18 @@ constexpr char kInsertSql[] =
     "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
     " version, create_time, update_time)"
     " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now())"
+    " ON CONFLICT (id) DO NOTHING RETURNING ";
+
+// Many documents in one statement (one transaction, one WAL flush): the columns as
+// arrays, bodies in hex (an array literal of hex needs no escaping).
+constexpr char kInsertMany[] = "docgate_insert_many";
+constexpr char kInsertManySql[] =
+    "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
+    " version, create_time, update_time)"
+    " SELECT u.id, u.name, u.source_uri, u.content_type, decode(u.body, 'hex'), u.attributes::jsonb, 1, '', 1,"
+    " now(), now()"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    " AS u(id, name, source_uri, content_type, body, attributes)"
     " ON CONFLICT (id) DO NOTHING RETURNING ";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
@@ -100,6 +116,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string from_documents = " FROM documents";
   const std::string order = " ORDER BY create_time, id LIMIT $";
   conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
+  conn.prepare(kInsertMany, absl::StrCat(kInsertManySql, kColumns));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGet, absl::StrCat(select, from_documents, " WHERE id = $1"));
   conn.prepare(kGetWithBody, absl::StrCat(select, ", body", from_documents, " WHERE id = $1"));
@@ -137,6 +154,62 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
       return CreateResult{FromRow(existing[0], false), false, WalPosition(tx)};
     }
     return absl::AbortedError("the document was created and removed concurrently; retry");
+  });
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateMany(
+    const std::vector<NewDocument>& docs, const db::QueryContext& ctx) {
+  std::vector<std::string> bodies, attributes;
+  std::vector<std::string_view> ids, names, sources, types;
+  for (const NewDocument& doc : docs) {
+    ids.push_back(doc.id);
+    names.push_back(doc.name);
+    sources.push_back(doc.source_uri);
+    types.push_back(doc.content_type);
+    bodies.push_back(absl::BytesToHexString(doc.body));
+    attributes.push_back(EncodeAttributes(doc.attributes));
+  }
+  auto array = [](const std::vector<std::string>& v) {
+    return TextArrayLiteral(std::vector<std::string_view>(v.begin(), v.end()));
+  };
+  const std::string id_array = TextArrayLiteral(ids), name_array = TextArrayLiteral(names),
+                    source_array = TextArrayLiteral(sources), type_array = TextArrayLiteral(types),
+                    body_array = array(bodies), attribute_array = array(attributes);
+  using Results = std::vector<absl::StatusOr<CreateResult>>;
+  return db::WithConnection<Results>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::result inserted =
+        tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_array, attribute_array);
+    std::unordered_map<std::string, Document> new_rows;
+    for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
+      Document d = FromRow(inserted[i], false);
+      new_rows.emplace(d.id, std::move(d));
+    }
+    // A document not inserted existed already (or came earlier in this batch): as
+    // in Create, the same content is success, other content ALREADY_EXISTS.
+    Results results;
+    for (const NewDocument& doc : docs) {
+      if (auto it = new_rows.find(doc.id); it != new_rows.end()) {
+        results.push_back(CreateResult{std::move(it->second), true, 0});
+        new_rows.erase(it);
+        continue;
+      }
+      const pqxx::binarystring body(doc.body.data(), doc.body.size());
+      const pqxx::result existing = tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type,
+                                                     body, EncodeAttributes(doc.attributes));
+      if (existing.empty()) {
+        results.push_back(absl::AbortedError("the document was created and removed concurrently; retry"));
+      } else if (!existing[0][kBodyColumn].as<bool>()) {
+        results.push_back(absl::AlreadyExistsError("a document with this id exists with different content"));
+      } else {
+        results.push_back(CreateResult{FromRow(existing[0], false), false, 0});
+      }
+    }
+    const uint64_t lsn = WalPosition(tx);  // after every commit above: one token serves them all
+    for (auto& r : results) {
+      if (r.ok()) r->commit_lsn = lsn;
+    }
+    return results;
   });
 }
 

@@ -52,6 +52,13 @@ class DocumentStore {
   // its content is the same, ALREADY_EXISTS when it differs. Committed before return.
   absl::StatusOr<CreateResult> Create(const NewDocument& doc, const db::QueryContext& ctx);
 
+  // Create for many documents with one INSERT (one transaction, one WAL flush);
+  // results[i] is docs[i]'s, exactly as Create would answer it alone, all with one
+  // WAL position read after every commit. The outer status fails the whole batch
+  // (UNAVAILABLE when the outcome is unknown: retrying with the same ids is safe).
+  absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> CreateMany(const std::vector<NewDocument>& docs,
+                                                                       const db::QueryContext& ctx);
+
   // NOT_FOUND when no document has `id`.
   absl::StatusOr<Document> Get(const std::string& id, bool include_body, const db::QueryContext& ctx);
 

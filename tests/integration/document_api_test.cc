@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cctype>
 #include <functional>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "server/service/document_service.h"
 #include "server/store/uuid.h"
 #include "tests/integration/server_fixture.h"
 
@@ -220,6 +222,80 @@ TEST_F(DocumentApiTest, ConcurrentGetsShareQueriesAndEachGetsItsOwnAnswer) {
   // 400 reads, of which 320 reach the database: concurrent ones share a connection
   // lease and one query.
   EXPECT_LT(server_->pool_stats().leased_total - leases_before, 160u);
+}
+
+TEST_F(DocumentApiTest, ConcurrentCreatesShareAnInsertAndEachGetsItsOwnAnswer) {
+  // Texts that an array literal could mangle, and bodies of every byte value.
+  const std::vector<std::string> awkward = {"plain", "with \"quotes\"", "back\\slash\\", "{braces},commas",
+                                            "new\nline", "NULL", "", "Grüße 🌍"};
+  std::string every_byte(256, '\0');
+  for (int i = 0; i < 256; ++i) every_byte[static_cast<size_t>(i)] = static_cast<char>(i);
+  const v1::Document existing = CreateOk("existing");
+  struct Case {
+    v1::CreateDocumentRequest request;
+    grpc::StatusCode code;
+    bool created;
+  };
+  std::vector<Case> cases;
+  for (size_t i = 0; i < 40; ++i) {
+    v1::CreateDocumentRequest req;
+    auto* d = req.mutable_document();
+    d->set_id(store::NewUuidV7());
+    d->set_name("n:" + awkward[i % awkward.size()]);  // a name is required
+    d->set_source_uri(awkward[(i + 1) % awkward.size()]);
+    d->set_content_type(awkward[(i + 2) % awkward.size()]);
+    d->set_body(i % 3 == 0 ? every_byte : std::string(i % 2 == 0 ? 20000 : 10, 'b'));  // some too big to batch
+    (*d->mutable_attributes())["k:" + awkward[(i + 3) % awkward.size()]] = awkward[(i + 4) % awkward.size()];
+    cases.push_back({req, grpc::StatusCode::OK, true});
+    cases.push_back({req, grpc::StatusCode::OK, false});  // the same again, in the same burst
+  }
+  v1::CreateDocumentRequest same;
+  same.mutable_document()->set_id(existing.id());
+  same.mutable_document()->set_name("existing");
+  cases.push_back({same, grpc::StatusCode::OK, false});
+  v1::CreateDocumentRequest different = same;
+  different.mutable_document()->set_name("another");
+  cases.push_back({different, grpc::StatusCode::ALREADY_EXISTS, false});
+  v1::CreateDocumentRequest invalid;
+  invalid.mutable_document()->set_id("not-a-uuid");
+  cases.push_back({invalid, grpc::StatusCode::INVALID_ARGUMENT, false});
+
+  const uint64_t leases_before = server_->pool_stats().leased_total;
+  std::vector<grpc::Status> statuses(cases.size());
+  std::vector<v1::CreateDocumentResponse> responses(cases.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    threads.emplace_back([&, i] { statuses[i] = stub_->CreateDocument(Context().get(), cases[i].request, &responses[i]); });
+  }
+  for (auto& t : threads) t.join();
+  // Bodies too big to batch go alone; the rest share leases (and INSERTs).
+  size_t alone = 0;
+  for (const Case& c : cases) alone += c.request.document().body().size() > 16 * 1024 ? 1 : 0;
+  EXPECT_LT(server_->pool_stats().leased_total - leases_before, alone + (cases.size() - alone) / 2);
+
+  std::map<std::string, int> created_per_id;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ASSERT_EQ(statuses[i].error_code(), cases[i].code) << i << ": " << statuses[i].error_message();
+    if (!statuses[i].ok()) continue;
+    created_per_id[responses[i].document().id()] += responses[i].created() ? 1 : 0;
+    EXPECT_FALSE(responses[i].consistency_token().empty());
+  }
+  for (const auto& [id, created] : created_per_id) {
+    EXPECT_EQ(created, id == existing.id() ? 0 : 1) << id;  // each new id created exactly once
+  }
+  for (size_t i = 0; i < 80; i += 2) {  // every field as sent
+    v1::GetDocumentRequest get;
+    get.set_id(cases[i].request.document().id());
+    get.set_include_body(true);
+    v1::GetDocumentResponse got;
+    ASSERT_TRUE(stub_->GetDocument(Context().get(), get, &got).ok());
+    const v1::Document& sent = cases[i].request.document();
+    EXPECT_EQ(got.document().name(), sent.name());
+    EXPECT_EQ(got.document().source_uri(), sent.source_uri());
+    EXPECT_EQ(got.document().content_type(), sent.content_type());
+    EXPECT_EQ(got.document().body(), sent.body());
+    EXPECT_EQ(got.document().attributes().at(sent.attributes().begin()->first), sent.attributes().begin()->second);
+  }
 }
 
 TEST_F(DocumentApiTest, EveryAllowedAndForbiddenStatusMove) {
