@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "server/build_info.h"
 #include "server/config.h"
 #include "server/db/connect.h"
@@ -60,6 +61,9 @@ sigset_t BlockShutdownSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil keeps mutex deadlock detection on: every gRPC mutex then takes
+  // part in a lock graph (GraphCycles: ~3 % of docgate's CPU under load).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const sigset_t signals = BlockShutdownSignals();
   auto invocation = docgate::LoadConfig(Environment(), std::vector<std::string>(argv + 1, argv + argc));
   if (!invocation.ok()) {

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "docgate/v1/docgate.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace loadgen {
 namespace {
 
 namespace v1 = docgate::v1;
+namespace health = grpc::health::v1;
 
 constexpr auto kCallDeadline = std::chrono::seconds(30);
 
@@ -32,11 +34,12 @@ struct Call {
   size_t slot = 0;             // closed loop: the slot it occupies
   grpc::ClientContext context;
   grpc::Status status;
-  bool is_create = false;
   v1::GetDocumentResponse get_response;
   v1::CreateDocumentResponse create_response;
+  health::HealthCheckResponse health_response;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::GetDocumentResponse>> get;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::CreateDocumentResponse>> create;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<health::HealthCheckResponse>> check;
 };
 
 class Driver {
@@ -47,8 +50,9 @@ class Driver {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own TCP connection, like a separate worker
       args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 16 << 20);
-      stubs_.push_back(v1::DocumentService::NewStub(
-          grpc::CreateCustomChannel(options.addr, grpc::InsecureChannelCredentials(), args)));
+      auto channel = grpc::CreateCustomChannel(options.addr, grpc::InsecureChannelCredentials(), args);
+      stubs_.push_back(v1::DocumentService::NewStub(channel));
+      health_stubs_.push_back(health::Health::NewStub(channel));
     }
     for (int i = 0; i < std::max(options.threads, 1); ++i) {
       queues_.push_back(std::make_unique<grpc::CompletionQueue>());
@@ -105,26 +109,37 @@ class Driver {
     call->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
     auto& stub = *stubs_[slot % stubs_.size()];
     auto& picker = pickers_[queue];
+    auto* cq = queues_[queue].get();
     ++outstanding_;
     // Each completion-queue thread starts only its own calls (pickers are per queue);
     // the open-loop dispatcher is the one other caller, and it owns no queue.
     std::lock_guard<std::mutex> lock(picker_mu_[queue % kPickerLocks]);
-    call->is_create = picker.NextIsCreate();
-    if (call->is_create) {
-      v1::CreateDocumentRequest req;
-      auto* doc = req.mutable_document();
-      doc->set_id(picker.IdToCreate());
-      doc->set_name("bench");
-      doc->set_source_uri("s3://bench/doc");
-      doc->set_content_type("text/plain");
-      doc->set_body(CreateBody());
-      call->create = stub.AsyncCreateDocument(&call->context, req, queues_[queue].get());
-      call->create->Finish(&call->create_response, &call->status, call);
-    } else {
-      v1::GetDocumentRequest req;
-      req.set_id(picker.WarmIdToGet());
-      call->get = stub.AsyncGetDocument(&call->context, req, queues_[queue].get());
-      call->get->Finish(&call->get_response, &call->status, call);
+    switch (picker.Next()) {
+      case Op::kCreate: {
+        v1::CreateDocumentRequest req;
+        auto* doc = req.mutable_document();
+        doc->set_id(picker.IdToCreate());
+        doc->set_name("bench");
+        doc->set_source_uri("s3://bench/doc");
+        doc->set_content_type("text/plain");
+        doc->set_body(CreateBody());
+        call->create = stub.AsyncCreateDocument(&call->context, req, cq);
+        call->create->Finish(&call->create_response, &call->status, call);
+        break;
+      }
+      case Op::kGet: {
+        v1::GetDocumentRequest req;
+        req.set_id(picker.WarmIdToGet());
+        call->get = stub.AsyncGetDocument(&call->context, req, cq);
+        call->get->Finish(&call->get_response, &call->status, call);
+        break;
+      }
+      case Op::kHealth: {
+        health::HealthCheckRequest req;
+        call->check = health_stubs_[slot % health_stubs_.size()]->AsyncCheck(&call->context, req, cq);
+        call->check->Finish(&call->health_response, &call->status, call);
+        break;
+      }
     }
   }
 
@@ -171,6 +186,7 @@ class Driver {
   static constexpr size_t kPickerLocks = 64;
   const RunOptions options_;
   std::vector<std::unique_ptr<v1::DocumentService::Stub>> stubs_;
+  std::vector<std::unique_ptr<health::Health::Stub>> health_stubs_;
   std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;
   std::vector<OperationPicker> pickers_;
   std::mutex picker_mu_[kPickerLocks];

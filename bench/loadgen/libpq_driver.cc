@@ -59,7 +59,7 @@ class Client {
 
   // One operation; an empty string when it succeeded, else its SQLSTATE.
   std::string RunOne() {
-    if (picker_.NextIsCreate()) {
+    if (picker_.Next() == Op::kCreate) {
       const std::string id = picker_.IdToCreate();
       const std::string& body = CreateBody();
       const char* values[] = {id.c_str(), "bench", "s3://bench/doc", "text/plain", body.data(), "{}"};

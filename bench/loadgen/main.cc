@@ -1,6 +1,6 @@
 // loadgen: a load generator for docgate and for the baselines it is compared with.
 //
-//   loadgen --target docgate --addr HOST:PORT --scenario get|create|mix --concurrency N
+//   loadgen --target docgate --addr HOST:PORT --scenario get|create|mix|health --concurrency N
 //   loadgen --target libpq --dsn URL [--unprepared] ...      (direct, or through PgBouncer)
 //   loadgen --seed N --dsn URL                                (the warm set GetDocument reads)
 //
@@ -37,7 +37,7 @@ struct Flags {
   std::fprintf(stderr,
                "loadgen: %s\n"
                "usage: loadgen [--target docgate|libpq] [--addr HOST:PORT] [--dsn URL] [--unprepared]\n"
-               "               [--scenario get|create|mix] [--concurrency N] [--rate OPS_PER_S]\n"
+               "               [--scenario get|create|mix|health] [--concurrency N] [--rate OPS_PER_S]\n"
                "               [--duration S] [--warmup S] [--warm-set N] [--threads N] [--channels N]\n"
                "               [--cpu NAME:PID[:tree]]...\n"
                "       loadgen --seed N --dsn URL\n",
@@ -73,6 +73,7 @@ Flags Parse(int argc, char** argv) {
     } else Usage("unknown flag " + flag);
   }
   if (f.target != "docgate" && f.target != "libpq") Usage("--target is docgate or libpq");
+  if (f.target == "libpq" && f.run.scenario == Scenario::kHealth) Usage("the health scenario is docgate's only");
   if ((f.target == "libpq" || f.seed > 0) && f.run.dsn.empty()) Usage("--dsn is required");
   if (f.run.concurrency < 1 || f.run.duration_s <= 0 || f.run.warm_set < 1) Usage("bad numbers");
   return f;
@@ -98,7 +99,8 @@ void Report(const Flags& f, RunTotals totals, const std::map<std::string, double
   int64_t failed = 0;
   for (const auto& [code, n] : totals.errors) failed += n;
   const double done = ok + static_cast<double>(failed);
-  const char* scenario = f.run.scenario == Scenario::kGet ? "get" : f.run.scenario == Scenario::kCreate ? "create" : "mix";
+  const char* const kScenarioNames[] = {"get", "create", "mix", "health"};
+  const char* scenario = kScenarioNames[static_cast<int>(f.run.scenario)];
   std::printf("{\"target\": \"%s\", \"scenario\": \"%s\", \"concurrency\": %d, \"rate\": %.0f, \"duration_s\": %.3f,"
               " \"ok\": %.0f, \"throughput\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f,"
               " \"p999_us\": %.1f, \"max_us\": %.1f, \"errors\": {",

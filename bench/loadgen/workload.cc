@@ -9,6 +9,7 @@ bool ParseScenario(const std::string& text, Scenario* out) {
   if (text == "get") *out = Scenario::kGet;
   else if (text == "create") *out = Scenario::kCreate;
   else if (text == "mix") *out = Scenario::kMix;
+  else if (text == "health") *out = Scenario::kHealth;
   else return false;
   return true;
 }

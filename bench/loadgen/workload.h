@@ -6,7 +6,11 @@
 
 namespace loadgen {
 
-enum class Scenario { kGet, kCreate, kMix };  // kMix: 80 % gets, 20 % creates
+// kMix: 80 % gets, 20 % creates. kHealth: grpc.health.v1 Check, which gRPC's own
+// health service answers without docgate's queue or the database: the floor of
+// any RPC on this machine (docgate only).
+enum class Scenario { kGet, kCreate, kMix, kHealth };
+enum class Op { kGet, kCreate, kHealth };
 
 bool ParseScenario(const std::string& text, Scenario* out);
 
@@ -25,9 +29,14 @@ class OperationPicker {
  public:
   OperationPicker(Scenario scenario, int64_t warm_set, uint64_t seed) : scenario_(scenario), warm_set_(warm_set), rng_(seed) {}
 
-  bool NextIsCreate() {
-    if (scenario_ == Scenario::kMix) return std::uniform_int_distribution<int>(0, 99)(rng_) < 20;
-    return scenario_ == Scenario::kCreate;
+  Op Next() {
+    switch (scenario_) {
+      case Scenario::kGet: return Op::kGet;
+      case Scenario::kCreate: return Op::kCreate;
+      case Scenario::kHealth: return Op::kHealth;
+      case Scenario::kMix: break;
+    }
+    return std::uniform_int_distribution<int>(0, 99)(rng_) < 20 ? Op::kCreate : Op::kGet;
   }
   std::string WarmIdToGet() { return WarmId(std::uniform_int_distribution<int64_t>(0, warm_set_ - 1)(rng_)); }
   std::string IdToCreate() { return NewId(rng_); }
