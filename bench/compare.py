@@ -398,7 +398,7 @@ def main():
                     print(f"{scenario:6} {c:5} {target:9} {fmt_cell(r)}", flush=True)
         print_tables(results, scenarios, concurrencies, targets)
         if args.json:
-            Path(args.json).write_text(json.dumps([{"scenario": s, "clients": c, "target": t, **r}
+            Path(args.json).write_text(json.dumps([{**r, "scenario": s, "clients": c, "target": t}
                                                    for (s, c, t), r in results.items()], indent=1))
     finally:
         for p in (pgbouncer, docgate):
