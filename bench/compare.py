@@ -34,25 +34,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import free_port, wait_for  # noqa: E402
+
 TARGETS = ("docgate", "direct", "pgbouncer", "pgbench")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout, what):
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise SystemExit(f"compare: timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def port_open(port):
