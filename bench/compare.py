@@ -161,10 +161,10 @@ def start_docgate(binary, cluster, pool_max):
 class ActivitySampler:
     """pg_stat_activity every second: the most client connections seen at once, in
     all and by application_name (docgate's own are "docgate", the baselines' are
-    "bench-<target>")."""
+    "bench-<target>"), with their states at that application's peak."""
 
     def __init__(self, cluster):
-        self.cluster, self.peak, self.by_app = cluster, 0, {}
+        self.cluster, self.peak, self.by_app, self.states = cluster, 0, {}, {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -174,20 +174,24 @@ class ActivitySampler:
         while not self.stopping.wait(interval):
             interval = 1.0
             try:
-                rows = self.cluster.psql("SELECT coalesce(application_name, ''), count(*) FROM pg_stat_activity"
-                                         " WHERE backend_type = 'client backend' AND datname = 'docgate' GROUP BY 1")
+                rows = self.cluster.psql("SELECT coalesce(application_name, ''), coalesce(state, ''), count(*)"
+                                         " FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                                         " AND datname = 'docgate' GROUP BY 1, 2")
             except subprocess.CalledProcessError:
                 continue  # too many clients: the baseline took every slot
-            counts = {app: int(n) for app, n in (line.split("\t") for line in rows.splitlines())}
-            self.peak = max(self.peak, sum(counts.values()))
-            for app, n in counts.items():
-                self.by_app[app] = max(self.by_app.get(app, 0), n)
+            states = {}
+            for app, state, n in (line.split("\t") for line in rows.splitlines()):
+                states.setdefault(app, {})[state or "-"] = int(n)
+            self.peak = max(self.peak, sum(sum(by_state.values()) for by_state in states.values()))
+            for app, by_state in states.items():
+                if sum(by_state.values()) >= self.by_app.get(app, 0):
+                    self.by_app[app], self.states[app] = sum(by_state.values()), by_state
 
     def stop(self, app):
-        """The peaks: all client connections, and those of `app`."""
+        """The peaks: all client connections, those of `app`, and their states then."""
         self.stopping.set()
         self.thread.join()
-        return self.peak, self.by_app.get(app, 0)
+        return self.peak, self.by_app.get(app, 0), self.states.get(app, {})
 
 
 def proc_cpu(pid, tree=False):
@@ -255,11 +259,11 @@ def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer
     sampler = ActivitySampler(cluster)
     out = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=raise_fd_limit,
                          timeout=args.duration + args.warmup + 300)
-    peak, own = sampler.stop("docgate" if target == "docgate" else f"bench-{target}")
+    peak, own, states = sampler.stop("docgate" if target == "docgate" else f"bench-{target}")
     if out.returncode != 0:
         return {"failed": out.stderr.strip()[-300:] or f"exit {out.returncode}", "pg_connections": own}
     result = json.loads(out.stdout)
-    result.update(pg_connections=own, pg_connections_all=peak)
+    result.update(pg_connections=own, pg_states=states, pg_connections_all=peak)
     return result
 
 
@@ -284,7 +288,7 @@ def run_pgbench(args, cluster, scenario, concurrency):
     wait_for_quiet(cluster)
     wait_for(lambda: not zombie_children(cluster.postmaster), 10, "backends reaped")
     pg_used = proc_cpu(cluster.postmaster, tree=True) - pg_before
-    peak, own = sampler.stop("bench-pgbench")
+    peak, own, states = sampler.stop("bench-pgbench")
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
     latency = re.search(r"latency average = ([\d.]+) ms", out.stdout)
     processed = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
@@ -294,7 +298,7 @@ def run_pgbench(args, cluster, scenario, concurrency):
     done = max(1, int(processed.group(1)))
     client_cpu = (self_after.ru_utime + self_after.ru_stime) - (self_before.ru_utime + self_before.ru_stime)
     return {"throughput": float(tps.group(1)), "p50_us": None, "mean_us": float(latency.group(1)) * 1000,
-            "errors": {}, "pg_connections": own, "pg_connections_all": peak,
+            "errors": {}, "pg_connections": own, "pg_states": states, "pg_connections_all": peak,
             "cpu_us_per_op": {"postgres": pg_used * 1e6 / done, "loadgen": client_cpu * 1e6 / done}}
 
 
@@ -314,7 +318,9 @@ def fmt_cell(r):
     cpu = r.get("cpu_us_per_op", {})
     cpu_text = " + ".join(f"{k} {v:.0f}" for k, v in sorted(cpu.items()))
     err_text = f", {errors} errors" if errors else ""
-    return f"{r['throughput']:.0f}/s, {lat}, PG conns {r.get('pg_connections', '?')}{err_text}; CPU µs/op {cpu_text}"
+    states = ", ".join(f"{n} {state}" for state, n in sorted(r.get("pg_states", {}).items()))
+    conns = f"PG conns {r.get('pg_connections', '?')}" + (f" ({states})" if states else "")
+    return f"{r['throughput']:.0f}/s, {lat}, {conns}{err_text}; CPU µs/op {cpu_text}"
 
 
 def print_tables(results, scenarios, concurrencies, targets):
