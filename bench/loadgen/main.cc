@@ -34,21 +34,22 @@ struct Flags {
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "loadgen: %s\n"
+  std::fprintf(problem.empty() ? stdout : stderr,
+               "%s%s"
                "usage: loadgen [--target docgate|libpq] [--addr HOST:PORT] [--dsn URL] [--unprepared]\n"
                "               [--scenario get|create|mix|health] [--concurrency N] [--rate OPS_PER_S]\n"
                "               [--duration S] [--warmup S] [--warm-set N] [--threads N] [--channels N]\n"
                "               [--cpu NAME:PID[:tree]]...\n"
                "       loadgen --seed N --dsn URL\n",
-               problem.c_str());
-  std::exit(64);
+               problem.empty() ? "" : "loadgen: ", problem.empty() ? "" : (problem + "\n").c_str());
+  std::exit(problem.empty() ? 0 : 64);
 }
 
 Flags Parse(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") Usage("");
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) Usage(flag + " needs a value");
       return argv[++i];
