@@ -95,6 +95,7 @@ def main():
     parser.add_argument("--tick", default="5ms")
     parser.add_argument("--binary", default=str(ROOT / "build" / "server" / "docgate"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop what we started
 
     folder = tempfile.mkdtemp(prefix="docgate-bench-")
     os.chmod(folder, 0o755)
