@@ -247,6 +247,8 @@ def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer
     cmd = [args.loadgen, "--scenario", scenario, "--concurrency", str(concurrency), "--duration", str(args.duration),
            "--warmup", str(args.warmup), "--warm-set", str(args.warm_set),
            "--cpu", f"postgres:{cluster.postmaster}:tree"]
+    if args.rate > 0:
+        cmd += ["--rate", str(args.rate)]
     # A client that cannot connect in 10 s counts as an error, rather than hang the run.
     app = ("&" if "?" in cluster.url else "?") + f"application_name=bench-{target}&connect_timeout=10"
     if target == "docgate":
@@ -275,6 +277,7 @@ def run_pgbench(args, cluster, scenario, concurrency):
     password = cluster.url.split(":")[2].split("@")[0]
     cmd = [pgbench, "-n", "-M", "prepared", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "docgate",
            "-c", str(concurrency), "-j", str(min(concurrency, 2)), "-T", str(max(1, round(args.duration))),
+           *(["-R", str(args.rate)] if args.rate > 0 else []),
            "-D", f"warm={args.warm_set}", *scripts, "docgate"]
     env = {**os.environ, "PGPASSWORD": password, "PGAPPNAME": "bench-pgbench"}
     sampler = ActivitySampler(cluster)
@@ -357,6 +360,9 @@ def main():
     parser.add_argument("--concurrency", default="1,16,64,256,1024")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="open loop: operations a second, latency counted from when each was due"
+                             " (pgbench -R); the clients are then the connections that serve them")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--warm-set", type=int, default=10000)
     parser.add_argument("--pool-max", type=int, default=16)
