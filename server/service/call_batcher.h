@@ -37,7 +37,11 @@ class CallBatcher {
  public:
   using Call = BatchedCall<Request, Response>;
   // Runs on a worker thread with the calls it claimed; sets each one's outcome in
-  // `statuses` (same index). `ctx` bounds the batch: the latest deadline of its calls.
+  // `statuses` (same index). `ctx` bounds the batch by the earliest deadline of its
+  // calls, so that no statement outlives any caller's deadline (a client told
+  // DEADLINE_EXCEEDED can rely on that); a call whose batch ran out of time before
+  // its own deadline gets UNAVAILABLE, which clients retry (reads and creates are
+  // safe to retry). One client's cancel does not cut a query others share.
   using Serve = std::function<void(const std::vector<Call*>& calls, std::vector<absl::Status>& statuses,
                                    const db::QueryContext& ctx)>;
 
@@ -115,13 +119,18 @@ class CallBatcher {
   static void ServeBatch(State& state, std::vector<Call>& batch) {
     std::vector<Call*> claimed;
     db::QueryContext ctx;
-    ctx.deadline = db::Clock::time_point::min();
+    ctx.deadline = db::Clock::time_point::max();
     ctx.acquire_by = db::Clock::time_point::min();
+    const auto start = db::Clock::now();
     for (Call& c : batch) {
       if (!c.claim()) continue;  // cancelled or past its deadline while queued
+      if (c.ctx.deadline <= start) {  // just expired: it must not bound the others
+        c.finish(absl::DeadlineExceededError("deadline passed before the query ran"));
+        continue;
+      }
       claimed.push_back(&c);
-      ctx.deadline = std::max(ctx.deadline, c.ctx.deadline);
-      ctx.acquire_by = std::max(ctx.acquire_by, c.ctx.acquire_by);
+      ctx.deadline = std::min(ctx.deadline, c.ctx.deadline);
+      ctx.acquire_by = std::max(ctx.acquire_by, c.ctx.acquire_by);  // the most patient caller's
     }
     if (claimed.empty()) return;
     std::vector<absl::Status> statuses(claimed.size(), absl::InternalError("not served"));
@@ -130,7 +139,13 @@ class CallBatcher {
     } catch (const std::exception&) {
       std::fill(statuses.begin(), statuses.end(), absl::InternalError("unexpected exception in handler"));
     }
-    for (size_t i = 0; i < claimed.size(); ++i) claimed[i]->finish(statuses[i]);
+    const auto now = db::Clock::now();
+    for (size_t i = 0; i < claimed.size(); ++i) {
+      if (absl::IsDeadlineExceeded(statuses[i]) && now < claimed[i]->ctx.deadline) {
+        statuses[i] = absl::UnavailableError("a call served together with this one ran out of time; retry");
+      }
+      claimed[i]->finish(statuses[i]);
+    }
   }
 
   // The drain task was not started in time (every worker busy past the earliest

@@ -112,6 +112,33 @@ TEST(CallBatcherTest, CallsPastTheirAcquireTimeAreRejectedTheOthersServed) {
   EXPECT_TRUE(patient.ended.get_future().get().ok());
 }
 
+TEST(CallBatcherTest, TheEarliestDeadlineBoundsTheBatchAndTheOthersMayRetry) {
+  WorkQueue queue({1, 100});
+  Clock::time_point batch_deadline;
+  CallBatcher<int, int> batcher(queue, {}, [&](const auto& calls, auto& statuses, const auto& ctx) {
+    batch_deadline = ctx.deadline;
+    for (size_t i = 0; i < calls.size(); ++i) statuses[i] = absl::DeadlineExceededError("statement timed out");
+  });
+  BusyWorker busy(queue);
+  Probe hurried, patient, expired;
+  auto expired_call = expired.Call();
+  expired_call.ctx.deadline = Clock::now();  // already over when the batch starts: left out of its bound
+  auto hurried_call = hurried.Call();
+  hurried_call.ctx.deadline = Clock::now() + std::chrono::minutes(1);
+  auto patient_call = patient.Call();
+  patient_call.ctx.deadline = Clock::now() + kLater;
+  const auto hurried_deadline = hurried_call.ctx.deadline;
+  batcher.Add(std::move(expired_call));
+  batcher.Add(std::move(hurried_call));
+  batcher.Add(std::move(patient_call));
+  busy.Release();
+  EXPECT_EQ(expired.ended.get_future().get().code(), absl::StatusCode::kDeadlineExceeded);
+  // The batch ran out of time before either's own deadline: both may retry.
+  EXPECT_EQ(hurried.ended.get_future().get().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(patient.ended.get_future().get().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(batch_deadline, hurried_deadline);
+}
+
 TEST(CallBatcherTest, AQueueThatRefusesRejectsEveryPendingCall) {
   WorkQueue queue({1, 100});
   CallBatcher<int, int> batcher(queue, {}, [](const auto&, auto&, const auto&) { FAIL(); });
