@@ -141,7 +141,9 @@ class CallBatcher {
     }
     const auto now = db::Clock::now();
     for (size_t i = 0; i < claimed.size(); ++i) {
-      if (absl::IsDeadlineExceeded(statuses[i]) && now < claimed[i]->ctx.deadline) {
+      // Out of time by the batch's bound, not by its own: may retry.
+      if (absl::IsDeadlineExceeded(statuses[i]) && claimed[i]->ctx.deadline > ctx.deadline &&
+          now < claimed[i]->ctx.deadline) {
         statuses[i] = absl::UnavailableError("a call served together with this one ran out of time; retry");
       }
       claimed[i]->finish(statuses[i]);
