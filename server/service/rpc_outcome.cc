@@ -102,7 +102,6 @@ db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
                                  std::chrono::milliseconds acquire_timeout) {
   db::QueryContext ctx;
   ctx.acquire_by = started + acquire_timeout;
-  ctx.cancel = std::make_shared<db::CancelSignal>();
   const auto deadline = context.deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     ctx.deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

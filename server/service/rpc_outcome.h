@@ -34,8 +34,9 @@ void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* c
                const std::string& request_id, std::chrono::steady_clock::time_point started,
                const absl::Status& status);
 
-// The database limits of a call that arrived at `started`: its own deadline, the
-// acquire timeout counted from its arrival, and a fresh cancel signal.
+// The database limits of a call that arrived at `started`: its own deadline and the
+// acquire timeout counted from its arrival. No cancel signal: a caller whose query
+// a client's cancel may cut adds its own.
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,
                                  std::chrono::steady_clock::time_point started,
                                  std::chrono::milliseconds acquire_timeout);

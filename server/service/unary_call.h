@@ -59,7 +59,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void OnCancel() override {
     // A queued call ends here. A running one finishes by itself; a cancel by the
-    // client (not a passed deadline) also cuts its query.
+    // client (not a passed deadline) also cuts its query, unless a batch shares it.
     if (ClaimQueued()) {
       Complete(CancellationStatus(*context_));
     } else {
@@ -91,6 +91,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void Queue(const CallEnv& env, Handler handler) {
     db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+    ctx.cancel = std::make_shared<db::CancelSignal>();
     cancel_ = ctx.cancel;
     // The tasks hold the phase, not the call: after another party finished it,
     // gRPC may delete the call while the task still waits in the queue.
@@ -118,8 +119,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     BatchedCall<Request, Response> call;
     call.request = request_;
     call.response = response_;
+    // No cancel signal (cancel_ stays null): one client's cancel does not cut the
+    // query its batch shares.
     call.ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
-    cancel_ = call.ctx.cancel;  // a batch is not cut for one client; the signal just goes unheard
     // As in Queue: the functions hold the phase, and touch the call only once it is theirs.
     auto phase = phase_;
     call.claim = [phase] {

@@ -39,6 +39,7 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     get_.set_consistency_token(request.consistency_token());
     get_.set_include_body(request.include_body());
     ctx_ = QueryContextFor(*context_, started_, env_.acquire_timeout);
+    ctx_.cancel = std::make_shared<db::CancelSignal>();
     const auto expires_at = std::min(ctx_.deadline, started_ + env_.max_wait);
     if (auto s = env_.registry.Add(get_.id(), shared_from_this(), expires_at); !s.ok()) {
       return FinishUnregistered(s);
