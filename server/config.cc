@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/db/connection_settings.h"
 
 namespace docgate {
@@ -17,11 +19,16 @@ struct Option {
   std::string help;
   std::function<absl::Status(Config&, const std::string&)> set;
   std::function<std::string(const Config&)> show;
+  // A list: each flag adds one value (the first replaces the environment's), and
+  // the environment variable `env` holds them all, space-separated.
+  std::function<void(Config&)> clear;
+  std::string env;
 };
 
-std::string EnvName(const std::string& flag) {
+std::string EnvName(const Option& option) {
+  if (!option.env.empty()) return option.env;
   std::string env = "DOCGATE_";
-  for (char c : flag) env += (c == '-') ? '_' : static_cast<char>(std::toupper(c));
+  for (char c : option.name) env += (c == '-') ? '_' : static_cast<char>(std::toupper(c));
   return env;
 }
 
@@ -36,7 +43,7 @@ Option Text(std::string name, std::string help, std::string Config::*field) {
             c.*field = v;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return c.*field; }};
+          [field](const Config& c) { return c.*field; }, nullptr, ""};
 }
 
 template <typename Int>
@@ -55,7 +62,7 @@ Option Int(std::string name, std::string help, int Config::*field, int64_t min) 
           [name, field, min](Config& c, const std::string& v) {
             return ParseInt(name, v, min, &(c.*field));
           },
-          [field](const Config& c) { return std::to_string(c.*field); }};
+          [field](const Config& c) { return std::to_string(c.*field); }, nullptr, ""};
 }
 
 Option Limit(std::string name, std::string help, int64_t Limits::*field) {
@@ -63,7 +70,7 @@ Option Limit(std::string name, std::string help, int64_t Limits::*field) {
           [name, field](Config& c, const std::string& v) {
             return ParseInt(name, v, 0, &(c.limits.*field));
           },
-          [field](const Config& c) { return std::to_string(c.limits.*field); }};
+          [field](const Config& c) { return std::to_string(c.limits.*field); }, nullptr, ""};
 }
 
 Option Duration(std::string name, std::string help, std::chrono::milliseconds Config::*field) {
@@ -74,7 +81,7 @@ Option Duration(std::string name, std::string help, std::chrono::milliseconds Co
             c.*field = *d;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return ShowDuration(c.*field); }};
+          [field](const Config& c) { return ShowDuration(c.*field); }, nullptr, ""};
 }
 
 Option Bool(std::string name, std::string help, bool Config::*field) {
@@ -89,7 +96,7 @@ Option Bool(std::string name, std::string help, bool Config::*field) {
             }
             return absl::OkStatus();
           },
-          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }};
+          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }, nullptr, ""};
 }
 
 Option OneOf(std::string name, std::string help, std::string Config::*field, std::vector<std::string> allowed) {
@@ -103,7 +110,32 @@ Option OneOf(std::string name, std::string help, std::string Config::*field, std
             c.*field = v;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return c.*field; }};
+          [field](const Config& c) { return c.*field; }, nullptr, ""};
+}
+
+// Each value shown redacted: connection strings may hold passwords.
+Option ConnectionList(std::string name, std::string help, std::string env,
+                      std::vector<std::string> Config::*field) {
+  return {name, help,
+          [field](Config& c, const std::string& v) {
+            (c.*field).push_back(v);
+            return absl::OkStatus();
+          },
+          [field](const Config& c) {
+            std::string shown;
+            for (const auto& url : c.*field) absl::StrAppend(&shown, shown.empty() ? "" : " ",
+                                                             db::RedactConnectionString(url));
+            return shown;
+          },
+          [field](Config& c) { (c.*field).clear(); }, env};
+}
+
+Option Int64(std::string name, std::string help, int64_t Config::*field, int64_t min) {
+  return {name, help,
+          [name, field, min](Config& c, const std::string& v) {
+            return ParseInt(name, v, min, &(c.*field));
+          },
+          [field](const Config& c) { return std::to_string(c.*field); }, nullptr, ""};
 }
 
 const std::vector<Option>& Options() {
@@ -129,6 +161,12 @@ const std::vector<Option>& Options() {
           &Config::max_waiters, 1),
       Duration("visibility-tick", "how often waiters are checked against commits of others",
                &Config::visibility_tick),
+      ConnectionList("replica-url", "a read replica's libpq URI or key=value string (repeatable)",
+                     "DOCGATE_REPLICA_URLS", &Config::replica_urls),
+      Int64("max-replica-lag-bytes", "a replica further behind the primary (WAL bytes) leaves rotation",
+            &Config::max_replica_lag_bytes, 0),
+      Duration("replica-wait-max", "longest wait for a replica to replay a token before reading the primary",
+               &Config::replica_wait_max),
       Bool("auto-migrate", "apply schema migrations at start", &Config::auto_migrate),
       Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
       OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),
@@ -177,12 +215,17 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
   // The environment first, so that flags override it.
   if (auto it = env.find("DATABASE_URL"); it != env.end()) inv.config.database_url = it->second;
   for (const auto& o : Options()) {
-    if (auto it = env.find(EnvName(o.name)); it != env.end()) {
-      if (auto s = o.set(inv.config, it->second); !s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(EnvName(o.name), ": ", s.message()));
+    auto it = env.find(EnvName(o));
+    if (it == env.end()) continue;
+    std::vector<std::string> values = {it->second};
+    if (o.clear) values = absl::StrSplit(it->second, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
+    for (const auto& v : values) {
+      if (auto s = o.set(inv.config, v); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(EnvName(o), ": ", s.message()));
       }
     }
   }
+  std::set<std::string> flagged_lists;  // lists given by flag: the environment's value is replaced
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -220,6 +263,7 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
       if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = args[++i];
     }
+    if (option->clear && flagged_lists.insert(option->name).second) option->clear(inv.config);
     if (auto s = option->set(inv.config, value); !s.ok()) return s;
   }
   if (inv.config.pool_min_idle > inv.config.pool_max) {
@@ -237,7 +281,7 @@ std::string HelpText() {
       << "Every flag may also come from its environment variable; a flag wins.\n"
       << "The database may also come from DATABASE_URL or libpq's PG* variables.\n\n";
   for (const auto& o : Options()) {
-    out << "  --" << o.name << "\n      " << o.help << "\n      env " << EnvName(o.name)
+    out << "  --" << o.name << "\n      " << o.help << "\n      env " << EnvName(o)
         << ", default '" << o.show(defaults) << "'\n";
   }
   return out.str();

@@ -54,6 +54,14 @@ struct Config {
   int max_waiters = 100000;
   // How often the visibility watcher looks for documents others committed.
   std::chrono::milliseconds visibility_tick{5};
+  // Read replicas (libpq URIs or key=value strings; the password file applies to
+  // them too). Flag repeatable; environment DOCGATE_REPLICA_URLS, space-separated.
+  std::vector<std::string> replica_urls;
+  // A replica further behind the primary than this (bytes of WAL) leaves rotation.
+  int64_t max_replica_lag_bytes = 16 * 1024 * 1024;
+  // An AT_LEAST_AS_FRESH read waits this long for a replica to replay its token,
+  // then goes to the primary.
+  std::chrono::milliseconds replica_wait_max{1000};
   // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
   std::chrono::milliseconds shutdown_grace{10000};
   // "text" or "json".

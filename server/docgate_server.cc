@@ -11,6 +11,7 @@
 #include "server/exec/work_queue.h"
 #include "server/observability/metrics.h"
 #include "server/observability/pool_collector.h"
+#include "server/replicas/replica_set.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/document_store.h"
@@ -63,6 +64,25 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   s->pool_ = std::make_unique<db::Pool>(
       pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
   s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
+  std::vector<replicas::ReplicaSpec> replica_specs;
+  for (const auto& url : config.replica_urls) {
+    auto replica = db::ConnectionSettings::Parse(url, config.database_password_file, config.connect_timeout);
+    if (!replica.ok()) return absl::InvalidArgumentError("replica URL: libpq cannot parse it");
+    db::PoolOptions replica_pool = pool_options;
+    replica_pool.observer = nullptr;  // the pool metrics are the primary's
+    replica_specs.push_back(replicas::ReplicaSpec{
+        replica->Endpoint(),
+        std::make_unique<db::Pool>(replica_pool, db::MakeOpener(*replica, /*migrate=*/false,
+                                                                &store::DocumentStore::PrepareStatements)),
+        db::MakeOpener(replica->ForRole("replica-monitor"), /*migrate=*/false,
+                       &store::DocumentStore::PrepareStatements)});
+  }
+  replicas::ReplicaOptions replica_options;
+  replica_options.max_lag_bytes = static_cast<uint64_t>(config.max_replica_lag_bytes);
+  replica_options.max_wait = config.replica_wait_max;
+  replica_options.tick = config.visibility_tick;
+  s->replicas_ = std::make_unique<replicas::ReplicaSet>(*s->store_, std::move(replica_specs), replica_options,
+                                                        s->metrics_->replicas(), s->pool_->watchdog());
   s->waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
                                                              &s->metrics_->wait_visible_waiters);
   s->watcher_ = std::make_unique<visibility::VisibilityWatcher>(
@@ -75,10 +95,12 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   // One worker per connection: more could only wait for the pool.
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
+  const service::ReadEnv reads{*s->logic_, *s->replicas_, s->metrics_->replicas()};
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
       *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
-      service::WaitEnv{*s->work_queue_, *s->logic_, *s->waiters_, config.acquire_timeout, config.max_wait,
-                       *s->metrics_});
+      service::WaitEnv{*s->work_queue_, *s->logic_, reads, *s->waiters_, config.acquire_timeout, config.max_wait,
+                       *s->metrics_},
+      reads);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -126,6 +148,7 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
     server_->Wait();
   }
   if (watcher_ != nullptr) watcher_->Stop();
+  if (replicas_ != nullptr) replicas_->Stop();  // reads still waiting for a replica go to the (closing) queue
   if (work_queue_ != nullptr) work_queue_->Shutdown();
   if (pool_ != nullptr) pool_->Close();
   spdlog::info("docgate stopped");

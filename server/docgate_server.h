@@ -26,6 +26,9 @@ class GrpcDocumentService;
 class WorkQueue;
 class Metrics;
 class PoolCollector;
+namespace replicas {
+class ReplicaSet;
+}
 namespace visibility {
 class WaiterRegistry;
 class VisibilityWatcher;
@@ -62,6 +65,7 @@ class DocgateServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<store::DocumentStore> store_;
+  std::unique_ptr<replicas::ReplicaSet> replicas_;
   std::unique_ptr<visibility::WaiterRegistry> waiters_;
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<service::DocumentService> logic_;

@@ -101,6 +101,15 @@ ConnectionSettings ConnectionSettings::ForRole(const std::string& role) const {
   return copy;
 }
 
+std::string ConnectionSettings::Endpoint() const {
+  std::string host = "localhost", port = "5432";
+  for (const auto& [k, v] : params_) {
+    if (k == "host" && !v.empty()) host = v;
+    if (k == "port" && !v.empty()) port = v;
+  }
+  return host + ":" + port;
+}
+
 std::string RedactConnectionString(const std::string& conninfo) {
   if (conninfo.empty()) return conninfo;
   auto params = ParseWithLibpq(conninfo);

@@ -26,6 +26,10 @@ class ConnectionSettings {
   // "docgate-<role>" unless the configuration chose its own.
   ConnectionSettings ForRole(const std::string& role) const;
 
+  // "HOST:PORT" as configured (libpq's defaults where absent): a name for logs and
+  // metric labels that holds no secret.
+  std::string Endpoint() const;
+
  private:
   std::vector<std::pair<std::string, std::string>> params_;  // keyword -> value, parsed
   std::string password_file_;

@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include "server/observability/db_metrics.h"
+#include "server/observability/replica_metrics.h"
 #include "server/observability/rpc_metrics.h"
 
 namespace docgate {
@@ -33,11 +34,14 @@ class Metrics {
   // The pool's and the statements' metrics, as the database layer reports them.
   db::DbObserver& db() { return db_; }
 
+  ReplicaMetrics& replicas() { return replicas_; }
+
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
   std::map<std::string, RpcMetrics> rpcs_;  // made in the constructor, read-only after
   DbMetrics db_;
+  ReplicaMetrics replicas_;
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
 };

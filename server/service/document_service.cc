@@ -52,9 +52,9 @@ void DocumentService::Answer(const store::CreateResult& result, v1::CreateDocume
 }
 
 absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
-                                  const db::QueryContext& ctx) {
+                                  const db::QueryContext& ctx, store::DocumentStore* from) {
   if (auto s = ValidateGet(request); !s.ok()) return s;
-  auto doc = store_.Get(*store::CanonicalUuid(request.id()), request.include_body(), ctx);
+  auto doc = (from != nullptr ? *from : store_).Get(*store::CanonicalUuid(request.id()), request.include_body(), ctx);
   if (!doc.ok()) return doc.status();
   ToProto(*doc, response->mutable_document());
   return absl::OkStatus();

@@ -1,5 +1,7 @@
 #include "server/service/grpc_document_service.h"
 
+#include "server/service/read_plan.h"
+
 namespace docgate::service {
 
 namespace {
@@ -21,10 +23,11 @@ auto ServeWith(ServeMany serve_many) {
 
 }  // namespace
 
-GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env)
+GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env, ReadEnv read_env)
     : logic_(logic),
       env_(env),
       wait_env_(wait_env),
+      read_env_(read_env),
       get_batcher_(env.work_queue, {}, ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
                                            [&logic](auto&... args) { logic.GetMany(args...); })),
       create_batcher_(env.work_queue, {},
@@ -41,8 +44,25 @@ grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServ
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,
                                                            const v1::GetDocumentRequest* request,
                                                            v1::GetDocumentResponse* response) {
-  return UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::StartBatched(env_, context, request, response,
-                                                                                  "GetDocument", get_batcher_);
+  using Call = UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>;
+  const auto plan = PlanRead(request->consistency(), request->consistency_token());
+  if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
+    // The primary's batch serves these (and its validation refuses a bad plan).
+    if (plan.ok()) {
+      response->set_served_by(read_env_.replicas.primary().name);
+      read_env_.metrics.Read(read_env_.replicas.primary().name);
+    }
+    return Call::StartBatched(env_, context, request, response, "GetDocument", get_batcher_);
+  }
+  return Call::StartRouted(
+      env_, context, request, response, "GetDocument",
+      [this, plan = *plan](auto deadline, std::function<void(Call::Handler)> queue) {
+        read_env_.replicas.Route(plan.mode, plan.lsn, deadline, [this, queue](const replicas::ReadSource& source) {
+          queue([this, source](const auto& req, auto* resp, const auto& ctx) {
+            return ReadFrom(read_env_, source, req, resp, ctx);
+          });
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,

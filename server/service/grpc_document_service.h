@@ -2,16 +2,18 @@
 
 #include "docgate/v1/docgate.grpc.pb.h"
 #include "server/service/document_service.h"
+#include "server/service/routed_read.h"
 #include "server/service/unary_call.h"
 #include "server/service/wait_visible_call.h"
 
 namespace docgate::service {
 
 // docgate.v1.DocumentService on gRPC's callback API: each method hands its work
-// to UnaryCall, which runs DocumentService on our threads (GetDocument and CreateDocument in batches).
+// to UnaryCall, which runs DocumentService on our threads (GetDocument and
+// CreateDocument in batches). Reads that may use a replica are routed first.
 class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env);
+  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env, ReadEnv read_env);
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
                                            const v1::CreateDocumentRequest* request,
@@ -31,6 +33,7 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   DocumentService& logic_;
   const CallEnv env_;
   const WaitEnv wait_env_;
+  const ReadEnv read_env_;
   // Concurrent GetDocument calls share one query (id = ANY($1)); concurrent
   // CreateDocument calls one INSERT, so one transaction and one WAL flush.
   CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse> get_batcher_;

@@ -57,6 +57,25 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return call;
   }
 
+  // Picks the handler later: `route` gets the call's deadline and a function to
+  // queue the handler with, and may call it at once or later, from another thread
+  // (a read waiting for a replica). The call holds no thread meanwhile; a cancel or
+  // shutdown before then finishes it, and the late handler is dropped.
+  using Router = std::function<void(std::chrono::steady_clock::time_point deadline,
+                                    std::function<void(Handler)> queue)>;
+  static grpc::ServerUnaryReactor* StartRouted(const CallEnv& env, grpc::CallbackServerContext* context,
+                                               const Request* request, Response* response, const char* method,
+                                               const Router& route) {
+    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
+    db::QueryContext ctx = call->CancellableContext(env);
+    const auto deadline = ctx.deadline;
+    WorkQueue* queue = &env.work_queue;
+    route(deadline, [queue, call, phase = call->phase_, ctx = std::move(ctx)](Handler handler) {
+      Submit(*queue, call, phase, ctx, std::move(handler));
+    });
+    return call;
+  }
+
   void OnCancel() override {
     // A queued call ends here. A running one finishes by itself; a cancel by the
     // client (not a passed deadline) also cuts its query, unless a batch shares it.
@@ -90,29 +109,40 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void Queue(const CallEnv& env, Handler handler) {
+    Submit(env.work_queue, this, phase_, CancellableContext(env), std::move(handler));
+  }
+
+  // The call's QueryContext, with a cancel signal that OnCancel raises.
+  db::QueryContext CancellableContext(const CallEnv& env) {
     db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
     ctx.cancel = std::make_shared<db::CancelSignal>();
     cancel_ = ctx.cancel;
-    // The tasks hold the phase, not the call: after another party finished it,
-    // gRPC may delete the call while the task still waits in the queue.
-    auto phase = phase_;
-    env.work_queue.Submit(
-        [this, phase, ctx, handler = std::move(handler)] {
+    return ctx;
+  }
+
+  // Queues `handler` for `call`. Touches the call only once it owns it (the
+  // phase moved out of kQueued): after another party finished it, gRPC may have
+  // deleted the call already, so this never reads it before.
+  static void Submit(WorkQueue& queue, UnaryCall* call, std::shared_ptr<std::atomic<int>> phase,
+                     db::QueryContext ctx, Handler handler) {
+    const auto acquire_by = ctx.acquire_by;
+    queue.Submit(
+        [call, phase, ctx = std::move(ctx), handler = std::move(handler)] {
           int expected = kQueued;
           if (!phase->compare_exchange_strong(expected, kRunning)) return;
           absl::Status status;
           try {
-            status = handler(*request_, response_, ctx);
+            status = handler(*call->request_, call->response_, ctx);
           } catch (const std::exception&) {
             status = absl::InternalError("unexpected exception in handler");
           }
-          Complete(status);
+          call->Complete(status);
         },
-        [this, phase](absl::Status status) {
+        [call, phase](absl::Status status) {
           int expected = kQueued;
-          if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
+          if (phase->compare_exchange_strong(expected, kFinished)) call->Complete(status);
         },
-        ctx.acquire_by);
+        acquire_by);
   }
 
   void Join(const CallEnv& env, CallBatcher<Request, Response>& batcher) {

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
-#include "server/store/consistency_token.h"
+#include "server/service/read_plan.h"
 #include "server/store/uuid.h"
 
 namespace docgate::service {
@@ -26,12 +26,6 @@ absl::Status CheckId(const char* field, const std::string& id) {
   if (id.empty()) return Invalid(field, "required");
   if (!store::CanonicalUuid(id).has_value()) return Invalid(field, "must be a UUID such as 0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
   return absl::OkStatus();
-}
-
-// On the primary every issued token is satisfied at once; only its form is checked.
-absl::Status CheckConsistencyToken(const std::string& token) {
-  if (token.empty()) return absl::OkStatus();
-  return store::DecodeConsistencyToken(token).status();
 }
 
 bool IsKnownStatus(int status) { return status >= v1::PENDING && status <= v1::FAILED; }
@@ -82,12 +76,12 @@ absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limi
 
 absl::Status ValidateGet(const v1::GetDocumentRequest& request) {
   if (auto s = CheckId("id", request.id()); !s.ok()) return s;
-  return CheckConsistencyToken(request.consistency_token());
+  return PlanRead(request.consistency(), request.consistency_token()).status();
 }
 
 absl::Status ValidateWaitVisible(const v1::WaitVisibleRequest& request) {
   if (auto s = CheckId("id", request.id()); !s.ok()) return s;
-  return CheckConsistencyToken(request.consistency_token());
+  return PlanRead(request.consistency(), request.consistency_token()).status();
 }
 
 absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits) {

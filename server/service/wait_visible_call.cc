@@ -3,6 +3,8 @@
 #include <atomic>
 #include <memory>
 
+#include "server/service/read_plan.h"
+#include "server/service/routed_read.h"
 #include "server/service/rpc_outcome.h"
 #include "server/service/validation.h"
 #include "server/store/uuid.h"
@@ -40,8 +42,17 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     get_.set_include_body(request.include_body());
     ctx_ = QueryContextFor(*context_, started_, env_.acquire_timeout);
     ctx_.cancel = std::make_shared<db::CancelSignal>();
-    const auto expires_at = std::min(ctx_.deadline, started_ + env_.max_wait);
-    if (auto s = env_.registry.Add(get_.id(), shared_from_this(), expires_at); !s.ok()) {
+    expires_at_ = std::min(ctx_.deadline, started_ + env_.max_wait);
+    const auto plan = PlanRead(request.consistency(), request.consistency_token());
+    // With a token, a replica that has replayed it may answer first; without one
+    // (or when it has not the document) the primary is watched.
+    if (plan->mode == replicas::ReadMode::kFresh && !env_.reads.replicas.empty()) {
+      phase_.store(kChecking);  // the replica's look, like any look, alone may finish the call
+      env_.reads.replicas.Route(plan->mode, plan->lsn, expires_at_,
+                                [self](const replicas::ReadSource& source) { self->LookFirstAt(source); });
+      return;
+    }
+    if (auto s = env_.registry.Add(get_.id(), shared_from_this(), expires_at_); !s.ok()) {
       return FinishUnregistered(s);
     }
     Wake();  // the first look, after registering
@@ -82,12 +93,42 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
 
   void Look() {
     v1::GetDocumentResponse found;
-    const absl::Status s = env_.logic.Get(get_, &found, ctx_);
-    if (s.ok()) {
-      response_->mutable_document()->Swap(found.mutable_document());
-      return Finish(absl::OkStatus());
-    }
+    const absl::Status s = ReadFrom(env_.reads, env_.reads.replicas.primary(), get_, &found, ctx_);
+    if (s.ok()) return Found(found);
     AfterLook(s);
+  }
+
+  void Found(v1::GetDocumentResponse& found) {
+    response_->mutable_document()->Swap(found.mutable_document());
+    response_->set_served_by(found.served_by());
+    Finish(absl::OkStatus());
+  }
+
+  // Runs in kChecking: a look on the source Route chose; unless a replica finds the
+  // document there, the call registers and watches the primary.
+  void LookFirstAt(const replicas::ReadSource& source) {
+    if (!source.is_replica()) return RegisterAfterLook();
+    auto self = shared_from_this();
+    env_.work_queue.Submit(
+        [self, source] {
+          v1::GetDocumentResponse found;
+          if (ReadFrom(self->env_.reads, source, self->get_, &found, self->ctx_).ok()) return self->Found(found);
+          self->RegisterAfterLook();
+        },
+        [self](const absl::Status&) { self->RegisterAfterLook(); },
+        WorkQueue::Clock::now() + env_.acquire_timeout);
+  }
+
+  // Runs in kChecking: registers, then looks on the primary (or ends, if asked to meanwhile).
+  void RegisterAfterLook() {
+    if (!ending_.load()) {
+      if (auto s = env_.registry.Add(get_.id(), shared_from_this(), expires_at_); !s.ok()) {
+        return FinishUnregistered(s);
+      }
+    }
+    phase_.store(kWaiting);
+    if (ending_.load()) return TryEnd();
+    Wake();
   }
 
   // Runs in kChecking, after a look that did not find the document (or could not run).
@@ -135,6 +176,7 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
   const std::chrono::steady_clock::time_point started_;
   v1::GetDocumentRequest get_;
   db::QueryContext ctx_;
+  std::chrono::steady_clock::time_point expires_at_{};
   bool looked_once_ = false;  // only touched in kChecking
 
   std::atomic<int> phase_{kWaiting};

@@ -8,6 +8,7 @@
 #include "server/exec/work_queue.h"
 #include "server/observability/metrics.h"
 #include "server/service/document_service.h"
+#include "server/service/routed_read.h"
 #include "server/visibility/waiter_registry.h"
 
 namespace docgate::service {
@@ -16,6 +17,7 @@ namespace docgate::service {
 struct WaitEnv {
   WorkQueue& work_queue;
   DocumentService& logic;
+  ReadEnv reads;
   visibility::WaiterRegistry& registry;
   std::chrono::milliseconds acquire_timeout;
   std::chrono::milliseconds max_wait;  // cap on the client's deadline

@@ -76,6 +76,10 @@ constexpr char kAfterCursor[] = "(create_time, id) > ('epoch'::timestamptz + $1:
 constexpr char kWalPosition[] = "docgate_wal_position";
 constexpr char kWalPositionSql[] = "SELECT pg_current_wal_lsn()::text";
 
+constexpr char kReplayed[] = "docgate_replayed";
+constexpr char kReplayedSql[] =
+    "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
+
 constexpr char kVisibleIds[] = "docgate_visible_ids";
 constexpr char kVisibleIdsSql[] = "SELECT id::text FROM documents WHERE id = ANY($1::uuid[])";
 
@@ -126,6 +130,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleIds, kVisibleIdsSql);
+  conn.prepare(kReplayed, kReplayedSql);
   conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
   conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
   conn.prepare(kListStatusFirst, absl::StrCat(select, from_documents, " WHERE status = $2", order, "1"));
@@ -300,6 +305,24 @@ std::vector<std::string> DocumentStore::VisibleIds(pqxx::connection& conn, const
   const pqxx::result r = tx.exec_prepared(kVisibleIds, ids);
   for (pqxx::result::size_type i = 0; i < r.size(); ++i) visible.push_back(r[i][0].as<std::string>());
   return visible;
+}
+
+absl::StatusOr<uint64_t> DocumentStore::CurrentWalPosition(const db::QueryContext& ctx) {
+  return db::WithConnection<uint64_t>(pool_, ctx, db::Retry::kReadOnce,
+                                      [](pqxx::connection& conn) -> absl::StatusOr<uint64_t> {
+                                        pqxx::nontransaction tx(conn);
+                                        return WalPosition(tx);
+                                      });
+}
+
+uint64_t DocumentStore::ReplayedWalPosition(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::row row = tx.exec_prepared1(kReplayed);
+  // NULL on a standby that has replayed nothing yet.
+  if (row[0].is_null()) return 0;
+  const auto lsn = ParseLsn(row[0].as<std::string>());
+  if (!lsn.has_value()) throw std::runtime_error("unexpected WAL position text");
+  return *lsn;
 }
 
 }  // namespace docgate::store

@@ -80,6 +80,14 @@ class DocumentStore {
   // the caller owns (the visibility watcher's). Throws what libpqxx throws.
   static std::vector<std::string> VisibleIds(pqxx::connection& conn, const std::string& ids);
 
+  // The primary's current WAL position (what a replica must replay to be current).
+  absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx);
+
+  // How far the server behind `conn` has replayed WAL: a standby's replay position,
+  // or a primary's current position (a primary has every write). Throws what
+  // libpqxx throws.
+  static uint64_t ReplayedWalPosition(pqxx::connection& conn);
+
  private:
   db::Pool& pool_;
 };

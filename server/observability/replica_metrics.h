@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace docgate {
+
+// Why a read that could have gone to a replica went to the primary (a metric label).
+enum class Fallback { kNoReplica, kWaitExpired, kReplicaFailed };
+
+// The read-replica metrics: docgate_replica_replay_lag_bytes{replica},
+// docgate_replica_in_rotation{replica}, docgate_reads_total{source} and
+// docgate_replica_fallbacks_total{reason}. Thread-safe.
+class ReplicaMetrics {
+ public:
+  explicit ReplicaMetrics(prometheus::Registry& registry);
+
+  // A replica's gauges (made on first use; names are fixed at start).
+  prometheus::Gauge& lag_bytes(const std::string& replica) { return lag_.Add({{"replica", replica}}); }
+  prometheus::Gauge& in_rotation(const std::string& replica) { return rotation_.Add({{"replica", replica}}); }
+
+  // A read served (or, for batched primary reads, routed) by `source`: "primary"
+  // or the served_by name of a replica.
+  void Read(const std::string& source) { reads_.Add({{"source", source}}).Increment(); }
+  void FellBack(Fallback why);
+
+ private:
+  prometheus::Family<prometheus::Gauge>& lag_;
+  prometheus::Family<prometheus::Gauge>& rotation_;
+  prometheus::Family<prometheus::Counter>& reads_;
+  prometheus::Family<prometheus::Counter>& fallbacks_;
+};
+
+}  // namespace docgate

@@ -1,0 +1,192 @@
+#include "server/replicas/replica_set.h"
+
+#include <algorithm>
+
+#include "spdlog/spdlog.h"
+
+namespace docgate::replicas {
+namespace {
+
+constexpr std::chrono::milliseconds kInitialBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{5000};
+// A replay-position query slower than this is cut (and the replica leaves rotation).
+constexpr std::chrono::milliseconds kPollLimit{1000};
+
+}  // namespace
+
+ReplicaSet::ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
+                       ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
+    : primary_{"primary", &primary, -1}, options_(options), metrics_(metrics), watchdog_(watchdog) {
+  for (auto& spec : replicas) {
+    auto r = std::make_unique<Replica>();
+    r->source = ReadSource{"replica:" + spec.endpoint, nullptr, static_cast<int>(replicas_.size())};
+    r->pool = std::move(spec.pool);
+    r->store = std::make_unique<store::DocumentStore>(*r->pool);
+    r->source.store = r->store.get();
+    r->open_monitor = std::move(spec.open_monitor);
+    r->lag = &metrics_.lag_bytes(spec.endpoint);
+    r->rotation = &metrics_.in_rotation(spec.endpoint);
+    replicas_.push_back(std::move(r));
+  }
+  if (!replicas_.empty()) thread_ = std::thread([this] { Loop(); });
+}
+
+ReplicaSet::~ReplicaSet() { Stop(); }
+
+void ReplicaSet::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  Release(/*all=*/true);
+  for (auto& r : replicas_) r->pool->Close();
+}
+
+void ReplicaSet::Route(ReadMode mode, uint64_t lsn, Clock::time_point deadline, Then then) {
+  if (mode == ReadMode::kPrimary || replicas_.empty()) return then(primary_);
+  if (const ReadSource* replica = Pick(mode == ReadMode::kAny ? 0 : lsn)) return then(*replica);
+  if (mode == ReadMode::kAny || !AnyInRotation()) {
+    metrics_.FellBack(Fallback::kNoReplica);
+    return then(primary_);
+  }
+  const auto now = Clock::now();
+  const auto half_left = deadline == Clock::time_point::max() ? options_.max_wait : (deadline - now) / 2;
+  const auto give_up_at = now + std::min<Clock::duration>(options_.max_wait, half_left);
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      waiters_.push_back(Waiter{lsn, give_up_at, std::move(then)});
+      wake_.notify_all();
+      return;
+    }
+  }
+  then(primary_);
+}
+
+void ReplicaSet::MarkFailed(const ReadSource& source) {
+  if (!source.is_replica()) return;
+  Replica& r = *replicas_[static_cast<size_t>(source.replica)];
+  if (r.in_rotation.exchange(false)) {
+    r.rotation->Set(0);
+    spdlog::warn("replica left rotation replica={} reason=\"a read failed\"", r.source.name);
+  }
+}
+
+const ReadSource* ReplicaSet::Pick(uint64_t lsn) {
+  const size_t n = replicas_.size();
+  const size_t start = next_pick_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) {
+    const Replica& r = *replicas_[(start + i) % n];
+    if (r.in_rotation.load() && r.replayed.load() >= lsn) return &r.source;
+  }
+  return nullptr;
+}
+
+bool ReplicaSet::AnyInRotation() const {
+  return std::any_of(replicas_.begin(), replicas_.end(), [](const auto& r) { return r->in_rotation.load(); });
+}
+
+void ReplicaSet::Loop() {
+  auto next_check = Clock::now();
+  while (true) {
+    bool waiting;
+    {
+      std::unique_lock lock(mu_);
+      const auto until = waiters_.empty() ? next_check : std::min(next_check, Clock::now() + options_.tick);
+      wake_.wait_until(lock, until, [&] { return stopping_ || Clock::now() >= until; });
+      if (stopping_) break;
+      waiting = !waiters_.empty();
+    }
+    if (Clock::now() >= next_check) {
+      CheckAll();
+      next_check = Clock::now() + options_.check_interval;
+    } else if (waiting) {
+      for (auto& r : replicas_) {
+        if (r->in_rotation.load()) Poll(*r);
+      }
+    }
+    Release(/*all=*/false);
+  }
+  for (auto& r : replicas_) r->monitor.reset();
+}
+
+void ReplicaSet::CheckAll() {
+  db::QueryContext ctx;
+  ctx.deadline = Clock::now() + kPollLimit;
+  ctx.acquire_by = Clock::now() + kPollLimit / 4;
+  // Without the primary's position (it is away) the last one known serves.
+  if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
+  for (auto& r : replicas_) {
+    const bool was_in = r->in_rotation.load();
+    bool in = Poll(*r);
+    if (in) {
+      const uint64_t replayed = r->replayed.load();
+      const uint64_t lag = primary_lsn_ > replayed ? primary_lsn_ - replayed : 0;
+      r->lag->Set(static_cast<double>(lag));
+      in = lag <= options_.max_lag_bytes;
+    }
+    r->in_rotation.store(in);
+    r->rotation->Set(in ? 1 : 0);
+    if (in != was_in) {
+      spdlog::info("replica {} rotation replica={}", in ? "joined" : "left", r->source.name);
+    }
+  }
+}
+
+bool ReplicaSet::Poll(Replica& r) {
+  if (r.monitor == nullptr) {
+    if (Clock::now() < r.next_connect_at) return false;
+    auto opened = r.open_monitor();
+    if (!opened.ok()) {
+      r.backoff = std::clamp(r.backoff * 2, kInitialBackoff, kMaxBackoff);
+      r.next_connect_at = Clock::now() + r.backoff;
+      r.in_rotation.store(false);
+      return false;
+    }
+    r.monitor = std::move(*opened);
+    r.backoff = std::chrono::milliseconds(0);
+  }
+  const auto ticket = watchdog_.Watch(r.monitor->sock(), Clock::now() + kPollLimit);
+  uint64_t replayed = 0;
+  bool failed = false;
+  try {
+    replayed = store::DocumentStore::ReplayedWalPosition(*r.monitor);
+  } catch (const std::exception&) {
+    failed = true;
+  }
+  if (watchdog_.Unwatch(ticket) != db::QueryWatchdog::Outcome::kNotCut || failed) {
+    r.monitor.reset();
+    r.in_rotation.store(false);
+    return false;
+  }
+  // Replay only moves forward; a restarted replica may report less for a moment.
+  if (replayed > r.replayed.load()) r.replayed.store(replayed);
+  return true;
+}
+
+void ReplicaSet::Release(bool all) {
+  std::vector<std::pair<Then, const ReadSource*>> ready;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    auto keep = waiters_.begin();
+    for (auto& w : waiters_) {
+      const ReadSource* source = all ? nullptr : Pick(w.lsn);
+      if (source != nullptr || all || now >= w.give_up_at) {
+        ready.emplace_back(std::move(w.then), source);
+      } else {
+        *keep++ = std::move(w);
+      }
+    }
+    waiters_.erase(keep, waiters_.end());
+  }
+  for (auto& [then, source] : ready) {
+    if (source == nullptr) metrics_.FellBack(Fallback::kWaitExpired);
+    then(source != nullptr ? *source : primary_);
+  }
+}
+
+}  // namespace docgate::replicas
