@@ -168,24 +168,31 @@ bool ReplicaSet::Poll(Replica& r) {
 }
 
 void ReplicaSet::Release(bool all) {
-  std::vector<std::pair<Then, const ReadSource*>> ready;
+  struct Ready {
+    Then then;
+    const ReadSource* source;  // null: the primary
+    Fallback why;
+  };
+  std::vector<Ready> ready;
   {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
+    // With no replica left in rotation, waiting cannot help.
+    const bool none = all || !AnyInRotation();
     auto keep = waiters_.begin();
     for (auto& w : waiters_) {
       const ReadSource* source = all ? nullptr : Pick(w.lsn);
-      if (source != nullptr || all || now >= w.give_up_at) {
-        ready.emplace_back(std::move(w.then), source);
+      if (source != nullptr || none || now >= w.give_up_at) {
+        ready.push_back(Ready{std::move(w.then), source, none ? Fallback::kNoReplica : Fallback::kWaitExpired});
       } else {
         *keep++ = std::move(w);
       }
     }
     waiters_.erase(keep, waiters_.end());
   }
-  for (auto& [then, source] : ready) {
-    if (source == nullptr) metrics_.FellBack(Fallback::kWaitExpired);
-    then(source != nullptr ? *source : primary_);
+  for (auto& r : ready) {
+    if (r.source == nullptr) metrics_.FellBack(r.why);
+    r.then(r.source != nullptr ? *r.source : primary_);
   }
 }
 

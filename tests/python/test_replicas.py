@@ -112,13 +112,22 @@ def test_a_token_reads_its_write_from_a_lagging_replica(start_docgate, replicate
     assert waited.document.id == other_id
     assert waited.served_by.startswith("replica:")
 
+    # The Python client passes the choice and says who answered.
+    import docgate
+    with docgate.Client(f"127.0.0.1:{d.port}") as client:
+        third = client.create_document("through the client")
+        read = client.get_document(third.document.id, consistency_token=third.consistency_token)
+        assert read.served_by.startswith("replica:")
+        with pytest.raises(docgate.InvalidArgument):
+            client.get_document(third.document.id, consistency=docgate.Consistency.AT_LEAST_AS_FRESH)
+
     # STRONG, or no token at all, reads the primary.
     strong = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency=docgate_pb2.STRONG), timeout=10)
     assert strong.served_by == "primary"
 
     reads = metric_samples(d, "docgate_reads_total")
-    # The token read and WaitVisible; the stale miss served nothing.
-    assert reads[f'{{source="replica:127.0.0.1:{replicated.replica_port}"}}'] == 2
+    # The token reads and WaitVisible; the stale miss served nothing.
+    assert reads[f'{{source="replica:127.0.0.1:{replicated.replica_port}"}}'] == 3
     assert reads['{source="primary"}'] >= 1
     assert f'{{replica="127.0.0.1:{replicated.replica_port}"}}' in metric_samples(d, "docgate_replica_replay_lag_bytes")
 
@@ -146,6 +155,8 @@ def test_reads_with_tokens_survive_a_stopped_replica_and_use_it_again(start_docg
         assert reply.served_by == "primary"
         assert metric_samples(d, "docgate_replica_in_rotation")[
             f'{{replica="127.0.0.1:{replicated.replica_port}"}}'] == 0
+        fallbacks = metric_samples(d, "docgate_replica_fallbacks_total")
+        assert sum(fallbacks.values()) >= 20
     finally:
         replicated.start_replica()
 

@@ -94,6 +94,27 @@ TEST(ConfigTest, CheckConfigRedactsPasswords) {
   }
 }
 
+TEST(ConfigTest, ReplicasComeFromRepeatedFlagsOrOneSpaceSeparatedVariable) {
+  auto from_env = Load({{"DOCGATE_REPLICA_URLS", "postgresql://r1/db  postgresql://r2/db"}}, {});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->config.replica_urls, (std::vector<std::string>{"postgresql://r1/db", "postgresql://r2/db"}));
+  // Flags replace the environment's list rather than adding to it.
+  auto from_flags = Load({{"DOCGATE_REPLICA_URLS", "postgresql://r1/db"}},
+                         {"--replica-url=postgresql://r3/db", "--replica-url", "host=r4 dbname=db"});
+  ASSERT_TRUE(from_flags.ok());
+  EXPECT_EQ(from_flags->config.replica_urls, (std::vector<std::string>{"postgresql://r3/db", "host=r4 dbname=db"}));
+  EXPECT_TRUE(Load({}, {})->config.replica_urls.empty());
+}
+
+TEST(ConfigTest, CheckConfigRedactsReplicaPasswords) {
+  auto inv = Load({}, {"--replica-url=postgresql://u:s3cr3t@r1:5432/db", "--replica-wait-max=250ms"});
+  ASSERT_TRUE(inv.ok());
+  const std::string described = DescribeConfig(inv->config);
+  EXPECT_EQ(described.find("s3cr3t"), std::string::npos) << described;
+  EXPECT_NE(described.find("replica-wait-max = 250ms"), std::string::npos) << described;
+  EXPECT_NE(HelpText().find("DOCGATE_REPLICA_URLS"), std::string::npos);
+}
+
 TEST(ConfigTest, ParsesDurations) {
   EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
   EXPECT_EQ(*ParseDuration("5s"), std::chrono::milliseconds(5000));

@@ -106,28 +106,50 @@ absl::StatusOr<CreateResult> Client::CreateDocument(v1::Document document) {
 
 absl::StatusOr<v1::Document> Client::GetDocument(const std::string& id, bool include_body,
                                                  const std::string& consistency_token) {
-  v1::GetDocumentRequest request;
-  request.set_id(id);
-  request.set_include_body(include_body);
-  request.set_consistency_token(consistency_token);
-  auto reply = Invoke<v1::GetDocumentResponse>(
-      [&](grpc::ClientContext* c, v1::GetDocumentResponse* out) { return stub_->GetDocument(c, request, out); },
-      options_.timeout, &options_.retry, options_);
-  if (!reply.ok()) return reply.status();
-  return std::move(*reply->mutable_document());
+  auto read = GetDocument(id, ReadOptions{include_body, consistency_token});
+  if (!read.ok()) return read.status();
+  return std::move(read->document);
 }
 
 absl::StatusOr<v1::Document> Client::WaitVisible(const std::string& id, bool include_body,
                                                  const std::string& consistency_token) {
-  v1::WaitVisibleRequest request;
+  auto read = WaitVisible(id, ReadOptions{include_body, consistency_token});
+  if (!read.ok()) return read.status();
+  return std::move(read->document);
+}
+
+namespace {
+
+template <typename Request>
+Request ReadRequest(const std::string& id, const ReadOptions& read) {
+  Request request;
   request.set_id(id);
-  request.set_include_body(include_body);
-  request.set_consistency_token(consistency_token);
-  auto reply = Invoke<v1::WaitVisibleResponse>(
-      [&](grpc::ClientContext* c, v1::WaitVisibleResponse* out) { return stub_->WaitVisible(c, request, out); },
-      options_.wait_timeout, &options_.retry, options_);
+  request.set_include_body(read.include_body);
+  request.set_consistency_token(read.consistency_token);
+  request.set_consistency(read.consistency);
+  return request;
+}
+
+template <typename Response>
+absl::StatusOr<ReadResult> ToReadResult(absl::StatusOr<Response> reply) {
   if (!reply.ok()) return reply.status();
-  return std::move(*reply->mutable_document());
+  return ReadResult{std::move(*reply->mutable_document()), reply->served_by()};
+}
+
+}  // namespace
+
+absl::StatusOr<ReadResult> Client::GetDocument(const std::string& id, const ReadOptions& read) {
+  const auto request = ReadRequest<v1::GetDocumentRequest>(id, read);
+  return ToReadResult(Invoke<v1::GetDocumentResponse>(
+      [&](grpc::ClientContext* c, v1::GetDocumentResponse* out) { return stub_->GetDocument(c, request, out); },
+      options_.timeout, &options_.retry, options_));
+}
+
+absl::StatusOr<ReadResult> Client::WaitVisible(const std::string& id, const ReadOptions& read) {
+  const auto request = ReadRequest<v1::WaitVisibleRequest>(id, read);
+  return ToReadResult(Invoke<v1::WaitVisibleResponse>(
+      [&](grpc::ClientContext* c, v1::WaitVisibleResponse* out) { return stub_->WaitVisible(c, request, out); },
+      options_.wait_timeout, &options_.retry, options_));
 }
 
 absl::StatusOr<UpdateResult> Client::UpdateStatus(const std::string& id, v1::DocumentStatus status,

@@ -24,8 +24,11 @@ constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DUR
 
   create --name NAME [--id UUID] [--body-file PATH|-] [--source-uri URI]
          [--content-type TYPE] [--attr KEY=VALUE]...
-  get ID [--body] [--token TOKEN]
-  wait ID [--body] [--token TOKEN]        until the document is visible (or the timeout)
+  get ID [--body] [--token TOKEN] [--consistency C]
+  wait ID [--body] [--token TOKEN] [--consistency C]
+                                          until the document is visible (or the timeout)
+                                          C: strong, at-least-as-fresh (needs --token),
+                                          minimize-latency (replicas; may be stale)
   update-status ID STATUS [--detail TEXT] [--expected-version N]
                                           STATUS: PENDING PROCESSING COMPLETED FAILED
   list [--status STATUS] [--page-size N] [--limit N]
@@ -77,6 +80,13 @@ docgate::v1::DocumentStatus ParseStatus(const std::string& text) {
   return status;
 }
 
+docgate::v1::Consistency ParseConsistency(const std::string& text) {
+  if (text == "strong") return docgate::v1::STRONG;
+  if (text == "at-least-as-fresh") return docgate::v1::AT_LEAST_AS_FRESH;
+  if (text == "minimize-latency") return docgate::v1::MINIMIZE_LATENCY;
+  throw UsageError{"unknown consistency " + text + " (strong, at-least-as-fresh or minimize-latency)"};
+}
+
 std::string ReadBody(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
   std::ifstream in(path, std::ios::binary);
@@ -99,7 +109,7 @@ Args Parse(int argc, char** argv) {
   static const std::map<std::string, bool> kTakesValue = {
       {"addr", true},         {"timeout", true}, {"json", false},    {"name", true},         {"id", true},
       {"body-file", true},    {"source-uri", true}, {"content-type", true}, {"attr", true}, {"body", false},
-      {"token", true},        {"detail", true},  {"expected-version", true}, {"status", true},
+      {"token", true},        {"consistency", true}, {"detail", true},  {"expected-version", true}, {"status", true},
       {"page-size", true},    {"limit", true},   {"help", false}};
   Args args;
   for (int i = 1; i < argc; ++i) {
@@ -201,11 +211,11 @@ int Run(const Args& args) {
   }
   if (command == "get" || command == "wait") {
     const std::string id = Positional(args, 1, "document id");
-    const std::string token = args.Get("token").value_or("");
-    auto doc = command == "get" ? client.GetDocument(id, args.Has("body"), token)
-                                : client.WaitVisible(id, args.Has("body"), token);
+    docgate::ReadOptions read{args.Has("body"), args.Get("token").value_or(""), docgate::v1::CONSISTENCY_UNSPECIFIED};
+    if (auto c = args.Get("consistency")) read.consistency = ParseConsistency(*c);
+    auto doc = command == "get" ? client.GetDocument(id, read) : client.WaitVisible(id, read);
     if (!doc.ok()) return Fail(doc.status());
-    printer.Print(*doc);
+    printer.Print(doc->document);
     return 0;
   }
   if (command == "update-status") {

@@ -13,12 +13,12 @@ from docgate.client import Client
 from docgate.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, DocgateError,
                             FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                             ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
-from docgate.types import CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import Consistency, CreateResult, Document, DocumentStatus, UpdateResult
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "RetryPolicy", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
+    "Client", "RetryPolicy", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
     "DocgateError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
     "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",

@@ -12,7 +12,7 @@ from docgate import errors
 from docgate._pb import docgate_pb2, docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._ids import new_document_id
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
-from docgate.types import CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import Consistency, CreateResult, Document, DocumentStatus, UpdateResult
 
 # Keepalive the server accepts (it allows pings every 10 s, with or without calls):
 # a ping every 30 s finds a dead connection (a NAT that forgot it, a crashed node)
@@ -90,21 +90,27 @@ class Client:
         return CreateResult(Document.from_proto(reply.document), reply.created, reply.consistency_token)
 
     def get_document(self, id: str, *, include_body: bool = False, consistency_token: str = "",
-                     timeout: Optional[float] = None) -> Document:
+                     consistency: Optional[Consistency] = None, timeout: Optional[float] = None) -> Document:
+        """The document. With a write's consistency_token the read sees that write,
+        from a replica that has replayed it or the primary; `consistency` chooses
+        otherwise (see Consistency). Document.served_by says which source answered."""
         stub = self._stub()
-        request = docgate_pb2.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        request = docgate_pb2.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token,
+                                                 consistency=int(consistency or 0))
         reply = self._call(stub.GetDocument, request, timeout, self.retry)
-        return Document.from_proto(reply.document, with_body=include_body)
+        return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
 
     def wait_visible(self, id: str, *, include_body: bool = False, consistency_token: str = "",
-                     timeout: Optional[float] = None) -> Document:
+                     consistency: Optional[Consistency] = None, timeout: Optional[float] = None) -> Document:
         """The document once it is committed and visible (for example a row another
         process inserts in a transaction it has not committed yet). Raises
-        DeadlineExceeded if it does not appear within `timeout` (default wait_timeout)."""
+        DeadlineExceeded if it does not appear within `timeout` (default wait_timeout).
+        With a consistency_token, a replica that has replayed it may answer."""
         stub = self._stub()
-        request = docgate_pb2.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token)
+        request = docgate_pb2.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token,
+                                                 consistency=int(consistency or 0))
         reply = self._call(stub.WaitVisible, request, self.wait_timeout if timeout is None else timeout, self.retry)
-        return Document.from_proto(reply.document, with_body=include_body)
+        return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
 
     def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
                       timeout: Optional[float] = None) -> UpdateResult:

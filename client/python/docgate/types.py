@@ -14,6 +14,17 @@ class DocumentStatus(enum.IntEnum):
     FAILED = 4
 
 
+class Consistency(enum.IntEnum):
+    """Where a read may be served from when docgate has read replicas."""
+    # The primary: every committed write.
+    STRONG = 1
+    # A replica that has replayed the consistency_token's write (waited for a
+    # little), else the primary. The default when a token is given.
+    AT_LEAST_AS_FRESH = 2
+    # Any healthy replica, possibly stale: an explicit opt-in.
+    MINIMIZE_LATENCY = 3
+
+
 def _time(ts: Any) -> Optional[datetime.datetime]:
     if ts is None or (ts.seconds == 0 and ts.nanos == 0):
         return None
@@ -34,11 +45,13 @@ class Document:
     version: int = 0
     create_time: Optional[datetime.datetime] = None
     update_time: Optional[datetime.datetime] = None
+    # Reads only: the source that served it, "primary" or "replica:HOST:PORT".
+    served_by: str = ""
     # The docgate.v1.Document it was made from.
     proto: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_proto(cls, doc: Any, *, with_body: bool = False) -> "Document":
+    def from_proto(cls, doc: Any, *, with_body: bool = False, served_by: str = "") -> "Document":
         return cls(
             id=doc.id,
             name=doc.name,
@@ -51,6 +64,7 @@ class Document:
             version=doc.version,
             create_time=_time(doc.create_time),
             update_time=_time(doc.update_time),
+            served_by=served_by,
             proto=doc,
         )
 

@@ -44,6 +44,20 @@ struct CreateResult {
   std::string consistency_token;
 };
 
+// How a read may be served (GetDocument, WaitVisible).
+struct ReadOptions {
+  bool include_body = false;
+  // A write's token: the read sees that write, wherever it is served.
+  std::string consistency_token;
+  // Where the read may go when docgate has replicas (see docgate.proto).
+  v1::Consistency consistency = v1::CONSISTENCY_UNSPECIFIED;
+};
+
+struct ReadResult {
+  v1::Document document;
+  std::string served_by;  // "primary", or "replica:HOST:PORT"
+};
+
 struct UpdateResult {
   v1::Document document;
   std::string consistency_token;
@@ -69,6 +83,9 @@ class Client {
                                            const std::string& consistency_token = "");
   absl::StatusOr<v1::Document> WaitVisible(const std::string& id, bool include_body = false,
                                            const std::string& consistency_token = "");
+  // The same reads with every option, saying which source served them.
+  absl::StatusOr<ReadResult> GetDocument(const std::string& id, const ReadOptions& read);
+  absl::StatusOr<ReadResult> WaitVisible(const std::string& id, const ReadOptions& read);
   // Never retried: after UNAVAILABLE the update may or may not have happened.
   absl::StatusOr<UpdateResult> UpdateStatus(const std::string& id, v1::DocumentStatus status,
                                             const std::string& detail = "", int64_t expected_version = 0);
