@@ -130,6 +130,8 @@ class Driver {
       case Op::kGet: {
         v1::GetDocumentRequest req;
         req.set_id(picker.WarmIdToGet());
+        req.set_consistency(static_cast<v1::Consistency>(options_.consistency));
+        req.set_consistency_token(options_.token);
         call->get = stub.AsyncGetDocument(&call->context, req, cq);
         call->get->Finish(&call->get_response, &call->status, call);
         break;
@@ -156,6 +158,10 @@ class Driver {
         continue;
       }
       std::unique_ptr<Call> call(static_cast<Call*>(tag));
+      if (call->create != nullptr && call->status.ok() && options_.scenario == Scenario::kReadYourWrites) {
+        ReadBack(*call, queue);  // the operation's second half; it ends there
+        continue;
+      }
       const auto now = Clock::now();
       if (window_.Contains(now)) {
         if (call->status.ok()) {
@@ -169,6 +175,20 @@ class Driver {
       if (dispatching_done_ && outstanding_ == 0) break;
     }
     recorder_.Merge(shard);
+  }
+
+  // Reads the document `created` made, with its token, as part of the same operation.
+  void ReadBack(const Call& created, size_t queue) {
+    auto* call = new Call;
+    call->intended = created.intended;
+    call->slot = created.slot;
+    call->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    v1::GetDocumentRequest req;
+    req.set_id(created.create_response.document().id());
+    req.set_consistency_token(created.create_response.consistency_token());
+    req.set_consistency(static_cast<v1::Consistency>(options_.consistency));
+    call->get = stubs_[call->slot % stubs_.size()]->AsyncGetDocument(&call->context, req, queues_[queue].get());
+    call->get->Finish(&call->get_response, &call->status, call);
   }
 
   // Open loop: the i-th call is due at start + i / rate, late or not.

@@ -37,8 +37,9 @@ struct Flags {
   std::fprintf(problem.empty() ? stdout : stderr,
                "%s%s"
                "usage: loadgen [--target docgate|libpq] [--addr HOST:PORT] [--dsn URL] [--unprepared]\n"
-               "               [--scenario get|create|mix|health] [--concurrency N] [--rate OPS_PER_S]\n"
+               "               [--scenario get|create|mix|health|ryw] [--concurrency N] [--rate OPS_PER_S]\n"
                "               [--duration S] [--warmup S] [--warm-set N] [--threads N] [--channels N]\n"
+               "               [--consistency strong|fresh|any] [--token TOKEN]\n"
                "               [--cpu NAME:PID[:tree]]...\n"
                "       loadgen --seed N --dsn URL\n",
                problem.empty() ? "" : "loadgen: ", problem.empty() ? "" : (problem + "\n").c_str());
@@ -66,6 +67,13 @@ Flags Parse(int argc, char** argv) {
     else if (flag == "--warm-set") f.run.warm_set = std::atoll(value().c_str());
     else if (flag == "--threads") f.run.threads = std::atoi(value().c_str());
     else if (flag == "--channels") f.run.channels = std::atoi(value().c_str());
+    else if (flag == "--consistency") {
+      const std::string c = value();
+      if (c == "strong") f.run.consistency = 1;
+      else if (c == "fresh") f.run.consistency = 2;
+      else if (c == "any") f.run.consistency = 3;
+      else Usage("--consistency is strong, fresh (with --token) or any");
+    } else if (flag == "--token") f.run.token = value();
     else if (flag == "--seed") f.seed = std::atoll(value().c_str());
     else if (flag == "--cpu") {
       WatchedProcess p;
@@ -74,7 +82,9 @@ Flags Parse(int argc, char** argv) {
     } else Usage("unknown flag " + flag);
   }
   if (f.target != "docgate" && f.target != "libpq") Usage("--target is docgate or libpq");
-  if (f.target == "libpq" && f.run.scenario == Scenario::kHealth) Usage("the health scenario is docgate's only");
+  if (f.target == "libpq" && (f.run.scenario == Scenario::kHealth || f.run.scenario == Scenario::kReadYourWrites)) {
+    Usage("the health and ryw scenarios are docgate's only");
+  }
   if ((f.target == "libpq" || f.seed > 0) && f.run.dsn.empty()) Usage("--dsn is required");
   if (f.run.concurrency < 1 || f.run.duration_s <= 0 || f.run.warm_set < 1) Usage("bad numbers");
   return f;
@@ -100,7 +110,7 @@ void Report(const Flags& f, RunTotals totals, const std::map<std::string, double
   int64_t failed = 0;
   for (const auto& [code, n] : totals.errors) failed += n;
   const double done = ok + static_cast<double>(failed);
-  const char* const kScenarioNames[] = {"get", "create", "mix", "health"};
+  const char* const kScenarioNames[] = {"get", "create", "mix", "health", "ryw"};
   const char* scenario = kScenarioNames[static_cast<int>(f.run.scenario)];
   std::printf("{\"target\": \"%s\", \"scenario\": \"%s\", \"concurrency\": %d, \"rate\": %.0f, \"duration_s\": %.3f,"
               " \"ok\": %.0f, \"throughput\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f,"

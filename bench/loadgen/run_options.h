@@ -20,6 +20,8 @@ struct RunOptions {
   std::string addr = "127.0.0.1:50051";
   std::string dsn;
   bool prepared = true;           // libpq: named prepared statements (PgBouncer: false)
+  int consistency = 0;            // docgate GetDocument: docgate.v1.Consistency
+  std::string token;              // docgate GetDocument: consistency_token
 };
 
 // The measurement window, as drivers see it. Begin() is called once connections are

@@ -10,6 +10,7 @@ bool ParseScenario(const std::string& text, Scenario* out) {
   else if (text == "create") *out = Scenario::kCreate;
   else if (text == "mix") *out = Scenario::kMix;
   else if (text == "health") *out = Scenario::kHealth;
+  else if (text == "ryw") *out = Scenario::kReadYourWrites;
   else return false;
   return true;
 }

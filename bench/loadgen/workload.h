@@ -8,8 +8,10 @@ namespace loadgen {
 
 // kMix: 80 % gets, 20 % creates. kHealth: grpc.health.v1 Check, which gRPC's own
 // health service answers without docgate's queue or the database: the floor of
-// any RPC on this machine (docgate only).
-enum class Scenario { kGet, kCreate, kMix, kHealth };
+// any RPC on this machine (docgate only). kReadYourWrites: a create, then a get of
+// it with the create's consistency token, as one operation (docgate only; a
+// NOT_FOUND there is a read that missed its own write).
+enum class Scenario { kGet, kCreate, kMix, kHealth, kReadYourWrites };
 enum class Op { kGet, kCreate, kHealth };
 
 bool ParseScenario(const std::string& text, Scenario* out);
@@ -33,6 +35,7 @@ class OperationPicker {
     switch (scenario_) {
       case Scenario::kGet: return Op::kGet;
       case Scenario::kCreate: return Op::kCreate;
+      case Scenario::kReadYourWrites: return Op::kCreate;
       case Scenario::kHealth: return Op::kHealth;
       case Scenario::kMix: break;
     }

@@ -34,6 +34,25 @@ TEST(ClientRetry, ReadsRetryUnavailableUntilTheyGetAnAnswer) {
   EXPECT_EQ(doc->id(), "0190b0a0-0000-7000-8000-000000000001");
 }
 
+TEST(ClientRetry, ReadOptionsReachTheServerAndServedByComesBack) {
+  auto stub = std::make_shared<v1::MockDocumentServiceStub>();
+  EXPECT_CALL(*stub, WaitVisible(_, _, _))
+      .WillOnce([](grpc::ClientContext*, const v1::WaitVisibleRequest& req, v1::WaitVisibleResponse* out) {
+        EXPECT_EQ(req.consistency(), v1::AT_LEAST_AS_FRESH);
+        EXPECT_EQ(req.consistency_token(), "tok");
+        EXPECT_TRUE(req.include_body());
+        out->mutable_document()->set_id(req.id());
+        out->set_served_by("replica:r1:5432");
+        return grpc::Status::OK;
+      });
+  Client client(stub, FastRetries());
+  auto read = client.WaitVisible("0190b0a0-0000-7000-8000-000000000001",
+                                 ReadOptions{true, "tok", v1::AT_LEAST_AS_FRESH});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->served_by, "replica:r1:5432");
+  EXPECT_EQ(read->document.id(), "0190b0a0-0000-7000-8000-000000000001");
+}
+
 TEST(ClientRetry, GivesUpAfterMaxAttemptsWithTheLastStatus) {
   auto stub = std::make_shared<v1::MockDocumentServiceStub>();
   EXPECT_CALL(*stub, WaitVisible(_, _, _)).Times(4).WillRepeatedly(Return(kUnavailable));
