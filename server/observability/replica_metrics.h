@@ -24,8 +24,7 @@ class ReplicaMetrics {
   prometheus::Gauge& lag_bytes(const std::string& replica) { return lag_.Add({{"replica", replica}}); }
   prometheus::Gauge& in_rotation(const std::string& replica) { return rotation_.Add({{"replica", replica}}); }
 
-  // A read served (or, for batched primary reads, routed) by `source`: "primary"
-  // or the served_by name of a replica.
+  // A read answered by `source`: "primary" or the served_by name of a replica.
   void Read(const std::string& source) { reads_.Add({{"source", source}}).Increment(); }
   void FellBack(Fallback why);
 

@@ -16,7 +16,7 @@ constexpr std::chrono::milliseconds kPollLimit{1000};
 
 ReplicaSet::ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
                        ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
-    : primary_{"primary", &primary, -1}, options_(options), metrics_(metrics), watchdog_(watchdog) {
+    : primary_{kPrimarySource, &primary, -1}, options_(options), metrics_(metrics), watchdog_(watchdog) {
   for (auto& spec : replicas) {
     auto r = std::make_unique<Replica>();
     r->source = ReadSource{"replica:" + spec.endpoint, nullptr, static_cast<int>(replicas_.size())};

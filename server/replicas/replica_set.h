@@ -22,6 +22,9 @@ namespace docgate::replicas {
 
 using Clock = std::chrono::steady_clock;
 
+// The primary's name as a read source (served_by, and the reads metric's label).
+inline constexpr char kPrimarySource[] = "primary";
+
 // A data source a read can go to.
 struct ReadSource {
   std::string name;                       // "primary", or "replica:HOST:PORT": what served_by says

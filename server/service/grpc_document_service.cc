@@ -28,8 +28,15 @@ GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, Wa
       env_(env),
       wait_env_(wait_env),
       read_env_(read_env),
-      get_batcher_(env.work_queue, {}, ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
-                                           [&logic](auto&... args) { logic.GetMany(args...); })),
+      get_batcher_(env.work_queue, {},
+                   ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
+                       [&logic, &metrics = read_env.metrics](const auto& requests, const auto& responses,
+                                                             std::vector<absl::Status>& statuses, const auto& ctx) {
+                         logic.GetMany(requests, responses, statuses, ctx);
+                         for (const auto& s : statuses) {
+                           if (s.ok()) metrics.Read(replicas::kPrimarySource);
+                         }
+                       })),
       create_batcher_(env.work_queue, {},
                       ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
                           [&logic](auto&... args) { logic.CreateMany(args...); })) {}
@@ -48,10 +55,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
   const auto plan = PlanRead(request->consistency(), request->consistency_token());
   if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
     // The primary's batch serves these (and its validation refuses a bad plan).
-    if (plan.ok()) {
-      response->set_served_by(read_env_.replicas.primary().name);
-      read_env_.metrics.Read(read_env_.replicas.primary().name);
-    }
+    response->set_served_by(replicas::kPrimarySource);
     return Call::StartBatched(env_, context, request, response, "GetDocument", get_batcher_);
   }
   return Call::StartRouted(

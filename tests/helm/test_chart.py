@@ -171,6 +171,10 @@ def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_i
     for name in config:
         if name != "DATABASE_URL":
             assert name in help_text, f"docgate knows no {name}"
+    # A list docgate splits on spaces.
+    assert config["DOCGATE_REPLICA_URLS"].split(" ") == [
+        "postgresql://docgate@db-replica-1.example.com:5432/docgate?sslmode=verify-full",
+        "postgresql://docgate@db-replica-2.example.com:5432/docgate?sslmode=verify-full"]
     d = start_docgate(database_url)
     wait_for(lambda: d.health("liveness") == "SERVING", 20, what="the liveness health name served")
     wait_for(lambda: d.health("docgate.v1.DocumentService") == "SERVING", 20, what="the readiness name served")
