@@ -75,7 +75,9 @@ class ReplicaSet {
   ReplicaSet& operator=(const ReplicaSet&) = delete;
 
   bool empty() const { return replicas_.empty(); }
+  size_t size() const { return replicas_.size(); }
   const ReadSource& primary() const { return primary_; }
+  const ReadSource& replica(size_t index) const { return replicas_[index]->source; }
 
   // Chooses the source of a read and calls `then` with it, exactly once: at once,
   // or for a kFresh read that no replica in rotation has replayed yet, from the

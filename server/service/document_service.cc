@@ -62,7 +62,8 @@ absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::Get
 
 void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                               const std::vector<v1::GetDocumentResponse*>& responses,
-                              std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
+                              std::vector<absl::Status>& statuses, const db::QueryContext& ctx,
+                              store::DocumentStore* from) {
   for (const bool with_body : {false, true}) {
     std::vector<size_t> asking;  // indexes of the valid requests with this body choice
     std::vector<std::string> ids;
@@ -74,7 +75,7 @@ void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& 
       ids.push_back(*store::CanonicalUuid(requests[i]->id()));
     }
     if (ids.empty()) continue;
-    auto docs = store_.GetMany(ids, with_body, ctx);
+    auto docs = (from != nullptr ? *from : store_).GetMany(ids, with_body, ctx);
     std::unordered_map<std::string_view, const store::Document*> by_id;
     if (docs.ok()) {
       for (const auto& d : *docs) by_id.emplace(d.id, &d);

@@ -21,6 +21,13 @@ auto ServeWith(ServeMany serve_many) {
   };
 }
 
+// Serves a batch of GetDocument calls from `source` (the replicas and the
+// ReadSources outlive the service).
+auto ServeReads(const ReadEnv& env, const replicas::ReadSource& source) {
+  return ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
+      [env, &source](auto&... args) { ReadManyFrom(env, source, args...); });
+}
+
 }  // namespace
 
 GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env, ReadEnv read_env)
@@ -28,18 +35,20 @@ GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, Wa
       env_(env),
       wait_env_(wait_env),
       read_env_(read_env),
-      get_batcher_(env.work_queue, {},
-                   ServeWith<v1::GetDocumentRequest, v1::GetDocumentResponse>(
-                       [&logic, &metrics = read_env.metrics](const auto& requests, const auto& responses,
-                                                             std::vector<absl::Status>& statuses, const auto& ctx) {
-                         logic.GetMany(requests, responses, statuses, ctx);
-                         for (const auto& s : statuses) {
-                           if (s.ok()) metrics.Read(replicas::kPrimarySource);
-                         }
-                       })),
+      get_batcher_(env.work_queue, {}, ServeReads(read_env, read_env.replicas.primary())),
       create_batcher_(env.work_queue, {},
                       ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
-                          [&logic](auto&... args) { logic.CreateMany(args...); })) {}
+                          [&logic](auto&... args) { logic.CreateMany(args...); })) {
+  for (size_t i = 0; i < read_env.replicas.size(); ++i) {
+    replica_get_batchers_.push_back(
+        std::make_unique<GetBatcher>(env.work_queue, GetBatcher::Options{},
+                                     ServeReads(read_env, read_env.replicas.replica(i))));
+  }
+}
+
+GrpcDocumentService::GetBatcher& GrpcDocumentService::BatcherFor(const replicas::ReadSource& source) {
+  return source.is_replica() ? *replica_get_batchers_[static_cast<size_t>(source.replica)] : get_batcher_;
+}
 
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const v1::CreateDocumentRequest* request,
@@ -55,18 +64,15 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
   const auto plan = PlanRead(request->consistency(), request->consistency_token());
   if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
     // The primary's batch serves these (and its validation refuses a bad plan).
-    response->set_served_by(replicas::kPrimarySource);
     return Call::StartBatched(env_, context, request, response, "GetDocument", get_batcher_);
   }
-  return Call::StartRouted(
-      env_, context, request, response, "GetDocument",
-      [this, plan = *plan](auto deadline, std::function<void(Call::Handler)> queue) {
-        read_env_.replicas.Route(plan.mode, plan.lsn, deadline, [this, queue](const replicas::ReadSource& source) {
-          queue([this, source](const auto& req, auto* resp, const auto& ctx) {
-            return ReadFrom(read_env_, source, req, resp, ctx);
-          });
-        });
-      });
+  return Call::StartRouted(env_, context, request, response, "GetDocument",
+                           [this, plan = *plan](auto deadline, std::function<void(GetBatcher&)> join) {
+                             read_env_.replicas.Route(plan.mode, plan.lsn, deadline,
+                                                      [this, join](const replicas::ReadSource& source) {
+                                                        join(BatcherFor(source));
+                                                      });
+                           });
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include "docgate/v1/docgate.grpc.pb.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
@@ -34,9 +37,14 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   const CallEnv env_;
   const WaitEnv wait_env_;
   const ReadEnv read_env_;
-  // Concurrent GetDocument calls share one query (id = ANY($1)); concurrent
-  // CreateDocument calls one INSERT, so one transaction and one WAL flush.
-  CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse> get_batcher_;
+  using GetBatcher = CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
+  GetBatcher& BatcherFor(const replicas::ReadSource& source);
+
+  // Concurrent GetDocument calls share one query (id = ANY($1)) per source: the
+  // primary's batcher, and one per replica; concurrent CreateDocument calls one
+  // INSERT, so one transaction and one WAL flush.
+  GetBatcher get_batcher_;
+  std::vector<std::unique_ptr<GetBatcher>> replica_get_batchers_;
   CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse> create_batcher_;
 };
 

@@ -11,22 +11,45 @@ bool IsAnswer(const absl::Status& s) {
 
 }  // namespace
 
+void ReadManyFrom(const ReadEnv& env, const replicas::ReadSource& source,
+                  const std::vector<const v1::GetDocumentRequest*>& requests,
+                  const std::vector<v1::GetDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
+                  const db::QueryContext& ctx) {
+  env.logic.GetMany(requests, responses, statuses, ctx, source.store);
+  std::vector<const replicas::ReadSource*> served_by(requests.size(), &source);
+  if (source.is_replica()) {
+    std::vector<size_t> again;  // the reads the replica failed
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      if (!IsAnswer(statuses[i])) again.push_back(i);
+    }
+    if (!again.empty()) {
+      env.replicas.MarkFailed(source);
+      std::vector<const v1::GetDocumentRequest*> retry_requests;
+      std::vector<v1::GetDocumentResponse*> retry_responses;
+      for (size_t i : again) {
+        env.metrics.FellBack(Fallback::kReplicaFailed);
+        responses[i]->Clear();
+        retry_requests.push_back(requests[i]);
+        retry_responses.push_back(responses[i]);
+        served_by[i] = &env.replicas.primary();
+      }
+      std::vector<absl::Status> retry_statuses(again.size());
+      env.logic.GetMany(retry_requests, retry_responses, retry_statuses, ctx);
+      for (size_t k = 0; k < again.size(); ++k) statuses[again[k]] = retry_statuses[k];
+    }
+  }
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (!statuses[i].ok()) continue;
+    responses[i]->set_served_by(served_by[i]->name);
+    env.metrics.Read(served_by[i]->name);
+  }
+}
+
 absl::Status ReadFrom(const ReadEnv& env, const replicas::ReadSource& source, const v1::GetDocumentRequest& request,
                       v1::GetDocumentResponse* response, const db::QueryContext& ctx) {
-  const replicas::ReadSource* from = &source;
-  absl::Status s = env.logic.Get(request, response, ctx, source.store);
-  if (source.is_replica() && !IsAnswer(s)) {
-    env.replicas.MarkFailed(source);
-    env.metrics.FellBack(Fallback::kReplicaFailed);
-    from = &env.replicas.primary();
-    response->Clear();
-    s = env.logic.Get(request, response, ctx, from->store);
-  }
-  if (s.ok()) {
-    response->set_served_by(from->name);
-    env.metrics.Read(from->name);
-  }
-  return s;
+  std::vector<absl::Status> statuses(1);
+  ReadManyFrom(env, source, {&request}, {response}, statuses, ctx);
+  return statuses[0];
 }
 
 }  // namespace docgate::service

@@ -57,22 +57,21 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return call;
   }
 
-  // Picks the handler later: `route` gets the call's deadline and a function to
-  // queue the handler with, and may call it at once or later, from another thread
-  // (a read waiting for a replica). The call holds no thread meanwhile; a cancel or
-  // shutdown before then finishes it, and the late handler is dropped.
+  // Like StartBatched, but the batcher is chosen later: `route` gets the call's
+  // deadline and a function that joins a batcher, and may call it at once or later
+  // from another thread (a read waiting for a replica). The call holds no thread
+  // meanwhile; a cancel or shutdown before then finishes it, and the late join
+  // finds it finished.
+  using Batcher = CallBatcher<Request, Response>;
   using Router = std::function<void(std::chrono::steady_clock::time_point deadline,
-                                    std::function<void(Handler)> queue)>;
+                                    std::function<void(Batcher&)> join)>;
   static grpc::ServerUnaryReactor* StartRouted(const CallEnv& env, grpc::CallbackServerContext* context,
                                                const Request* request, Response* response, const char* method,
                                                const Router& route) {
     auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
-    db::QueryContext ctx = call->CancellableContext(env);
-    const auto deadline = ctx.deadline;
-    WorkQueue* queue = &env.work_queue;
-    route(deadline, [queue, call, phase = call->phase_, ctx = std::move(ctx)](Handler handler) {
-      Submit(*queue, call, phase, ctx, std::move(handler));
-    });
+    BatchedCall<Request, Response> batched = call->ToBatched(env);
+    const auto deadline = batched.ctx.deadline;
+    route(deadline, [batched = std::move(batched)](Batcher& batcher) { batcher.Add(batched); });
     return call;
   }
 
@@ -109,50 +108,43 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void Queue(const CallEnv& env, Handler handler) {
-    Submit(env.work_queue, this, phase_, CancellableContext(env), std::move(handler));
-  }
-
-  // The call's QueryContext, with a cancel signal that OnCancel raises.
-  db::QueryContext CancellableContext(const CallEnv& env) {
     db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
     ctx.cancel = std::make_shared<db::CancelSignal>();
     cancel_ = ctx.cancel;
-    return ctx;
-  }
-
-  // Queues `handler` for `call`. Touches the call only once it owns it (the
-  // phase moved out of kQueued): after another party finished it, gRPC may have
-  // deleted the call already, so this never reads it before.
-  static void Submit(WorkQueue& queue, UnaryCall* call, std::shared_ptr<std::atomic<int>> phase,
-                     db::QueryContext ctx, Handler handler) {
-    const auto acquire_by = ctx.acquire_by;
-    queue.Submit(
-        [call, phase, ctx = std::move(ctx), handler = std::move(handler)] {
+    // The tasks hold the phase, not the call: after another party finished it,
+    // gRPC may delete the call while the task still waits in the queue.
+    auto phase = phase_;
+    env.work_queue.Submit(
+        [this, phase, ctx, handler = std::move(handler)] {
           int expected = kQueued;
           if (!phase->compare_exchange_strong(expected, kRunning)) return;
           absl::Status status;
           try {
-            status = handler(*call->request_, call->response_, ctx);
+            status = handler(*request_, response_, ctx);
           } catch (const std::exception&) {
             status = absl::InternalError("unexpected exception in handler");
           }
-          call->Complete(status);
+          Complete(status);
         },
-        [call, phase](absl::Status status) {
+        [this, phase](absl::Status status) {
           int expected = kQueued;
-          if (phase->compare_exchange_strong(expected, kFinished)) call->Complete(status);
+          if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
         },
-        acquire_by);
+        ctx.acquire_by);
   }
 
-  void Join(const CallEnv& env, CallBatcher<Request, Response>& batcher) {
+  void Join(const CallEnv& env, CallBatcher<Request, Response>& batcher) { batcher.Add(ToBatched(env)); }
+
+  // This call as a batch member. Its functions hold the phase, and touch the call
+  // only once it is theirs (as Queue's tasks do), so it may join a batcher after another
+  // party finished it.
+  BatchedCall<Request, Response> ToBatched(const CallEnv& env) {
     BatchedCall<Request, Response> call;
     call.request = request_;
     call.response = response_;
     // No cancel signal (cancel_ stays null): one client's cancel does not cut the
     // query its batch shares.
     call.ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
-    // As in Queue: the functions hold the phase, and touch the call only once it is theirs.
     auto phase = phase_;
     call.claim = [phase] {
       int expected = kQueued;
@@ -163,7 +155,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       int expected = kQueued;
       if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
     };
-    batcher.Add(std::move(call));
+    return call;
   }
 
   void Complete(const absl::Status& status) {
