@@ -95,8 +95,10 @@ void ReplicaSet::Loop() {
     bool waiting;
     {
       std::unique_lock lock(mu_);
-      const auto until = waiters_.empty() ? next_check : std::min(next_check, Clock::now() + options_.tick);
-      wake_.wait_until(lock, until, [&] { return stopping_ || Clock::now() >= until; });
+      // Polls every tick while reads wait; else sleeps until the next check or the first waiter.
+      const bool idle = waiters_.empty();
+      const auto until = idle ? next_check : std::min(next_check, Clock::now() + options_.tick);
+      wake_.wait_until(lock, until, [&] { return stopping_ || (idle && !waiters_.empty()); });
       if (stopping_) break;
       waiting = !waiters_.empty();
     }
