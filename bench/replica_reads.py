@@ -17,7 +17,7 @@ back (docgate_replica_fallbacks_total). On one machine the replica shares the CP
 with the primary: this shows what routing costs and that nothing is missed, not
 what a second machine would add.
 
-    scripts/dev build && bench/replica_reads.py [--concurrency 16,64] [--apply-delay 0]
+    scripts/dev build && bench/replica_reads.py [--concurrency 16,64] [--apply-delay 0] [--replica-wait-max 2s]
 
 Everything runs on loopback.
 """
@@ -93,6 +93,7 @@ def main():
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warm-set", type=int, default=10000)
     parser.add_argument("--apply-delay", default="0", help="the replica's recovery_min_apply_delay, e.g. 500ms")
+    parser.add_argument("--replica-wait-max", default="2s", help="docgate's --replica-wait-max for R")
     parser.add_argument("--smoke", action="store_true", help="each cell briefly (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -122,7 +123,7 @@ def main():
         alone = Docgate(args.docgate, url)
         servers.append(alone)
         routed = Docgate(args.docgate, url, f"--replica-url={replica['DOCGATE_TEST_DATABASE_URL']}",
-                         "--replica-wait-max=2s")
+                         f"--replica-wait-max={args.replica_wait_max}")
         servers.append(routed)
         wait_for(lambda: 1 in routed.samples("docgate_replica_in_rotation").values(), 30, "the replica in rotation")
         made = routed.stub.CreateDocument(docgate_pb2.CreateDocumentRequest(
@@ -135,7 +136,8 @@ def main():
                  ("replica, any", routed, ["--scenario", "get", "--consistency", "any"]),
                  ("replica, token", routed, ["--scenario", "get", "--consistency", "fresh", "--token", token]),
                  ("read-your-writes", routed, ["--scenario", "ryw"])]
-        print(f"\n## Reads with one replica (apply delay {args.apply_delay}), {args.duration:g} s per cell\n")
+        print(f"\n## Reads with one replica (apply delay {args.apply_delay}, --replica-wait-max"
+              f" {args.replica_wait_max}), {args.duration:g} s per cell\n")
         print("| clients | cell | reads/s | p50 µs | p99 µs | errors | served by | fallbacks |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         failed = False
