@@ -41,7 +41,12 @@ class Replicated:
         replica = _env_of(subprocess.run([SCRIPT, "replica", self.primary_dir, self.replica_dir, APPLY_DELAY],
                                          check=True, capture_output=True, text=True).stdout)
         self.replica_url = replica["DOCGATE_TEST_DATABASE_URL"]
+        self.replica_admin_url = replica["DOCGATE_TEST_ADMIN_URL"]
         self.replica_port = replica["PGPORT"]
+
+    def replica_sql(self, sql):
+        subprocess.run(["psql", self.replica_admin_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True,
+                       capture_output=True)
 
     def stop_replica(self):
         subprocess.run([SCRIPT, "stop", self.replica_dir, "--immediate"], check=True)
@@ -165,6 +170,33 @@ def test_reads_with_tokens_survive_a_stopped_replica_and_use_it_again(start_docg
         reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency_token=token), timeout=10)
         return reply.served_by.startswith("replica:")
     wait_for(served_by_replica, 30, interval=0.2, what="reads served by the restarted replica")
+
+
+def test_a_replica_that_falls_too_far_behind_leaves_rotation_and_returns(start_docgate, replicated):
+    from docgate._pb import docgate_pb2
+    d = start_with_replica(start_docgate, replicated, "--max-replica-lag-bytes=4096")
+    stub = d.stub()
+    label = f'{{replica="127.0.0.1:{replicated.replica_port}"}}'
+    replicated.replica_sql("SELECT pg_wal_replay_pause()")
+    try:
+        # Writes the paused replica cannot replay: its lag passes 4 KiB of WAL.
+        for _ in range(20):
+            doc_id, token = create(stub)
+        wait_for(lambda: metric_samples(d, "docgate_replica_in_rotation")[label] == 0, 10,
+                 what="the lagging replica out of rotation")
+        assert metric_samples(d, "docgate_replica_replay_lag_bytes")[label] > 4096
+        # Reads that may be stale go to the primary too: a replica this far behind is not used.
+        reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency=docgate_pb2.MINIMIZE_LATENCY),
+                                 timeout=10)
+        assert reply.served_by == "primary"
+        reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency_token=token), timeout=10)
+        assert reply.served_by == "primary"
+    finally:
+        replicated.replica_sql("SELECT pg_wal_replay_resume()")
+    wait_for(lambda: metric_samples(d, "docgate_replica_in_rotation")[label] == 1, 10,
+             what="the replica back in rotation once it caught up")
+    reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency_token=token), timeout=10)
+    assert reply.served_by.startswith("replica:")
 
 
 def test_a_thousand_create_then_read_sequences_across_two_instances_never_miss(start_docgate, replicated):
