@@ -68,10 +68,16 @@ void ReplicaSet::Route(ReadMode mode, uint64_t lsn, Clock::time_point deadline, 
 
 void ReplicaSet::MarkFailed(const ReadSource& source) {
   if (!source.is_replica()) return;
-  Replica& r = *replicas_[static_cast<size_t>(source.replica)];
-  if (r.in_rotation.exchange(false)) {
-    r.rotation->Set(0);
-    spdlog::warn("replica left rotation replica={} reason=\"a read failed\"", r.source.name);
+  SetRotation(*replicas_[static_cast<size_t>(source.replica)], false, "a read failed");
+}
+
+void ReplicaSet::SetRotation(Replica& r, bool in, const char* why) {
+  r.rotation->Set(in ? 1 : 0);
+  if (r.in_rotation.exchange(in) == in) return;
+  if (in) {
+    spdlog::info("replica joined rotation replica={}", r.source.name);
+  } else {
+    spdlog::warn("replica left rotation replica={} reason=\"{}\"", r.source.name, why);
   }
 }
 
@@ -122,30 +128,22 @@ void ReplicaSet::CheckAll() {
   // Without the primary's position (it is away) the last one known serves.
   if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
   for (auto& r : replicas_) {
-    const bool was_in = r->in_rotation.load();
-    bool in = Poll(*r);
-    if (in) {
-      const uint64_t replayed = r->replayed.load();
-      const uint64_t lag = primary_lsn_ > replayed ? primary_lsn_ - replayed : 0;
-      r->lag->Set(static_cast<double>(lag));
-      in = lag <= options_.max_lag_bytes;
-    }
-    r->in_rotation.store(in);
-    r->rotation->Set(in ? 1 : 0);
-    if (in != was_in) {
-      spdlog::info("replica {} rotation replica={}", in ? "joined" : "left", r->source.name);
-    }
+    if (!Poll(*r)) continue;  // Poll took it out of rotation
+    const uint64_t replayed = r->replayed.load();
+    const uint64_t lag = primary_lsn_ > replayed ? primary_lsn_ - replayed : 0;
+    r->lag->Set(static_cast<double>(lag));
+    SetRotation(*r, lag <= options_.max_lag_bytes, "lags beyond --max-replica-lag-bytes");
   }
 }
 
 bool ReplicaSet::Poll(Replica& r) {
   if (r.monitor == nullptr) {
-    if (Clock::now() < r.next_connect_at) return false;
+    if (Clock::now() < r.next_connect_at) return false;  // out of rotation since it failed
     auto opened = r.open_monitor();
     if (!opened.ok()) {
       r.backoff = std::clamp(r.backoff * 2, kInitialBackoff, kMaxBackoff);
       r.next_connect_at = Clock::now() + r.backoff;
-      r.in_rotation.store(false);
+      SetRotation(r, false, "cannot connect");
       return false;
     }
     r.monitor = std::move(*opened);
@@ -161,7 +159,7 @@ bool ReplicaSet::Poll(Replica& r) {
   }
   if (watchdog_.Unwatch(ticket) != db::QueryWatchdog::Outcome::kNotCut || failed) {
     r.monitor.reset();
-    r.in_rotation.store(false);
+    SetRotation(r, false, "its replay position cannot be read");
     return false;
   }
   // Replay only moves forward; a restarted replica may report less for a moment.

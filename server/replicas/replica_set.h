@@ -119,6 +119,8 @@ class ReplicaSet {
   // Reads `r`'s replay position on its monitor connection; false (and out of
   // rotation) when it cannot.
   bool Poll(Replica& r);
+  // Puts `r` in or out of rotation, with its gauge, logging a change (and `why` it left).
+  void SetRotation(Replica& r, bool in, const char* why);
   // Hands waiting reads their source: a replica that has caught up, or the primary
   // once their time is up (or `all`: at stop).
   void Release(bool all);

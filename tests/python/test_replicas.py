@@ -158,8 +158,8 @@ def test_reads_with_tokens_survive_a_stopped_replica_and_use_it_again(start_docg
             reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency_token=token), timeout=10)
             assert reply.document.id == doc_id
         assert reply.served_by == "primary"
-        assert metric_samples(d, "docgate_replica_in_rotation")[
-            f'{{replica="127.0.0.1:{replicated.replica_port}"}}'] == 0
+        wait_for(lambda: metric_samples(d, "docgate_replica_in_rotation")[
+            f'{{replica="127.0.0.1:{replicated.replica_port}"}}'] == 0, 5, what="the gauge showing the replica out")
         fallbacks = metric_samples(d, "docgate_replica_fallbacks_total")
         assert sum(fallbacks.values()) >= 20
     finally:
