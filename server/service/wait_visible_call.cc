@@ -44,11 +44,13 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     ctx_.cancel = std::make_shared<db::CancelSignal>();
     expires_at_ = std::min(ctx_.deadline, started_ + env_.max_wait);
     const auto plan = PlanRead(request.consistency(), request.consistency_token());
-    // With a token, a replica that has replayed it may answer first; without one
-    // (or when it has not the document) the primary is watched.
-    if (plan->mode == replicas::ReadMode::kFresh && !env_.reads.replicas.empty()) {
+    // With a token (unless STRONG), a replica that has replayed it may answer first;
+    // without one (or when it has not the document) the primary is watched: a stale
+    // replica could only make the wait longer.
+    const bool token = !request.consistency_token().empty();
+    if (token && plan->mode != replicas::ReadMode::kPrimary && !env_.reads.replicas.empty()) {
       phase_.store(kChecking);  // the replica's look, like any look, alone may finish the call
-      env_.reads.replicas.Route(plan->mode, plan->lsn, expires_at_,
+      env_.reads.replicas.Route(replicas::ReadMode::kFresh, plan->lsn, expires_at_,
                                 [self](const replicas::ReadSource& source) { self->LookFirstAt(source); });
       return;
     }

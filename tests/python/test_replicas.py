@@ -116,6 +116,9 @@ def test_a_token_reads_its_write_from_a_lagging_replica(start_docgate, replicate
                               timeout=10)
     assert waited.document.id == other_id
     assert waited.served_by.startswith("replica:")
+    strong_wait = stub.WaitVisible(docgate_pb2.WaitVisibleRequest(id=other_id, consistency_token=other_token,
+                                                                  consistency=docgate_pb2.STRONG), timeout=10)
+    assert strong_wait.served_by == "primary"
 
     # The Python client passes the choice and says who answered.
     import docgate
