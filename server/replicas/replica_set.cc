@@ -7,23 +7,23 @@
 namespace docgate::replicas {
 namespace {
 
-constexpr std::chrono::milliseconds kInitialBackoff{100};
-constexpr std::chrono::milliseconds kMaxBackoff{5000};
-// A replay-position query slower than this is cut (and the replica leaves rotation).
-constexpr std::chrono::milliseconds kPollLimit{1000};
+// A position query slower than this is cut (and the replica leaves rotation); failed
+// connects to a replica back off from 100 ms to 5 s.
+constexpr db::WatchedConnection::Options kMonitor{std::chrono::milliseconds(1000), std::chrono::milliseconds(100),
+                                                   std::chrono::milliseconds(5000)};
 
 }  // namespace
 
 ReplicaSet::ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
                        ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
-    : primary_{kPrimarySource, &primary, -1}, options_(options), metrics_(metrics), watchdog_(watchdog) {
+    : primary_{kPrimarySource, &primary, -1}, options_(options), metrics_(metrics) {
   for (auto& spec : replicas) {
     auto r = std::make_unique<Replica>();
     r->source = ReadSource{"replica:" + spec.endpoint, nullptr, static_cast<int>(replicas_.size())};
     r->pool = std::move(spec.pool);
     r->store = std::make_unique<store::DocumentStore>(*r->pool);
     r->source.store = r->store.get();
-    r->open_monitor = std::move(spec.open_monitor);
+    r->monitor = std::make_unique<db::WatchedConnection>(std::move(spec.open_monitor), watchdog, kMonitor);
     r->lag = &metrics_.lag_bytes(spec.endpoint);
     r->rotation = &metrics_.in_rotation(spec.endpoint);
     replicas_.push_back(std::move(r));
@@ -118,13 +118,13 @@ void ReplicaSet::Loop() {
     }
     Release(/*all=*/false);
   }
-  for (auto& r : replicas_) r->monitor.reset();
+  for (auto& r : replicas_) r->monitor->Close();
 }
 
 void ReplicaSet::CheckAll() {
   db::QueryContext ctx;
-  ctx.deadline = Clock::now() + kPollLimit;
-  ctx.acquire_by = Clock::now() + kPollLimit / 4;
+  ctx.deadline = Clock::now() + kMonitor.limit;
+  ctx.acquire_by = Clock::now() + kMonitor.limit / 4;
   // Without the primary's position (it is away) the last one known serves.
   if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
   for (auto& r : replicas_) {
@@ -137,33 +137,13 @@ void ReplicaSet::CheckAll() {
 }
 
 bool ReplicaSet::Poll(Replica& r) {
-  if (r.monitor == nullptr) {
-    if (Clock::now() < r.next_connect_at) return false;  // out of rotation since it failed
-    auto opened = r.open_monitor();
-    if (!opened.ok()) {
-      r.backoff = std::clamp(r.backoff * 2, kInitialBackoff, kMaxBackoff);
-      r.next_connect_at = Clock::now() + r.backoff;
-      SetRotation(r, false, "cannot connect");
-      return false;
-    }
-    r.monitor = std::move(*opened);
-    r.backoff = std::chrono::milliseconds(0);
-  }
-  const auto ticket = watchdog_.Watch(r.monitor->sock(), Clock::now() + kPollLimit);
-  uint64_t replayed = 0;
-  bool failed = false;
-  try {
-    replayed = store::DocumentStore::ReplayedWalPosition(*r.monitor);
-  } catch (const std::exception&) {
-    failed = true;
-  }
-  if (watchdog_.Unwatch(ticket) != db::QueryWatchdog::Outcome::kNotCut || failed) {
-    r.monitor.reset();
-    SetRotation(r, false, "its replay position cannot be read");
+  const auto replayed = r.monitor->Run<uint64_t>(&store::DocumentStore::ReplayedWalPosition);
+  if (!replayed.has_value()) {
+    SetRotation(r, false, "it does not answer");
     return false;
   }
   // Replay only moves forward; a restarted replica may report less for a moment.
-  if (replayed > r.replayed.load()) r.replayed.store(replayed);
+  if (*replayed > r.replayed.load()) r.replayed.store(*replayed);
   return true;
 }
 

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <pqxx/connection>
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +13,7 @@
 
 #include "server/db/pool.h"
 #include "server/db/query_watchdog.h"
+#include "server/db/watched_connection.h"
 #include "server/observability/replica_metrics.h"
 #include "server/store/document_store.h"
 
@@ -97,10 +96,7 @@ class ReplicaSet {
     ReadSource source;
     std::unique_ptr<db::Pool> pool;
     std::unique_ptr<store::DocumentStore> store;
-    db::ConnectionOpener open_monitor;
-    std::unique_ptr<pqxx::connection> monitor;  // the monitor thread's only
-    Clock::time_point next_connect_at{};
-    std::chrono::milliseconds backoff{0};
+    std::unique_ptr<db::WatchedConnection> monitor;  // the monitor thread's only
     std::atomic<uint64_t> replayed{0};
     std::atomic<bool> in_rotation{false};
     prometheus::Gauge* lag = nullptr;
@@ -131,7 +127,6 @@ class ReplicaSet {
   ReadSource primary_;
   const ReplicaOptions options_;
   ReplicaMetrics& metrics_;
-  db::QueryWatchdog& watchdog_;
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::atomic<uint64_t> next_pick_{0};
   uint64_t primary_lsn_ = 0;  // monitor thread only

@@ -1,23 +1,19 @@
 #include "server/visibility/visibility_watcher.h"
 
-#include <algorithm>
-
 #include "server/store/document_store.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::visibility {
-namespace {
 
-constexpr std::chrono::milliseconds kInitialBackoff{50};
-constexpr std::chrono::milliseconds kMaxBackoff{1000};
-// A check slower than this is cut (and the connection replaced).
-constexpr std::chrono::milliseconds kCheckLimit{1000};
-
-}  // namespace
-
+// A check slower than a second is cut (and the connection replaced); failed
+// connects back off from 50 ms to 1 s.
 VisibilityWatcher::VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open,
                                      std::chrono::milliseconds tick, db::QueryWatchdog& watchdog)
-    : registry_(registry), open_(std::move(open)), tick_(tick), watchdog_(watchdog), thread_([this] { Loop(); }) {}
+    : registry_(registry),
+      tick_(tick),
+      conn_(std::move(open), watchdog, {std::chrono::milliseconds(1000), std::chrono::milliseconds(50),
+                                        std::chrono::milliseconds(1000)}),
+      thread_([this] { Loop(); }) {}
 
 VisibilityWatcher::~VisibilityWatcher() { Stop(); }
 
@@ -47,38 +43,20 @@ void VisibilityWatcher::Loop() {
     if (registry_.size() > 0) Check();
     SleepFor(tick_);
   }
-  conn_.reset();
+  conn_.Close();
 }
 
 void VisibilityWatcher::Check() {
   const std::string ids = registry_.PendingIdsLiteral();
   if (ids.empty()) return;
-  if (conn_ == nullptr) {
-    if (Clock::now() < next_connect_at_) return;
-    auto opened = open_();
-    if (!opened.ok()) {
-      backoff_ = std::clamp(backoff_ * 2, kInitialBackoff, kMaxBackoff);
-      next_connect_at_ = Clock::now() + backoff_;
-      return;
-    }
-    conn_ = std::move(*opened);
-    backoff_ = std::chrono::milliseconds(0);
-  }
-  const auto ticket = watchdog_.Watch(conn_->sock(), Clock::now() + kCheckLimit);
-  std::vector<std::string> visible;
-  bool failed = false;
-  try {
-    visible = store::DocumentStore::VisibleIds(*conn_, ids);
-  } catch (const std::exception&) {
-    failed = true;
-  }
-  if (watchdog_.Unwatch(ticket) != db::QueryWatchdog::Outcome::kNotCut || failed) {
-    // Lost or cut (or the server restarted): reconnect at the next tick.
-    spdlog::debug("visibility check failed; reconnecting");
-    conn_.reset();
+  const auto visible = conn_.Run<std::vector<std::string>>(
+      [&](pqxx::connection& conn) { return store::DocumentStore::VisibleIds(conn, ids); });
+  if (!visible.has_value()) {
+    // Down, lost or cut (or the server restarted): a new connection at the next tick.
+    spdlog::debug("visibility check failed");
     return;
   }
-  for (const auto& id : visible) registry_.Wake(id);
+  for (const auto& id : *visible) registry_.Wake(id);
 }
 
 }  // namespace docgate::visibility

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "server/db/pool.h"
+#include "server/db/watched_connection.h"
 #include "server/visibility/waiter_registry.h"
 
 namespace docgate::visibility {
@@ -34,12 +35,8 @@ class VisibilityWatcher {
   void SleepFor(std::chrono::milliseconds d);
 
   WaiterRegistry& registry_;
-  const db::ConnectionOpener open_;
   const std::chrono::milliseconds tick_;
-  db::QueryWatchdog& watchdog_;
-  std::unique_ptr<pqxx::connection> conn_;
-  Clock::time_point next_connect_at_{};
-  std::chrono::milliseconds backoff_{0};
+  db::WatchedConnection conn_;  // the Loop thread's only
 
   std::mutex mu_;
   std::condition_variable stop_cv_;
