@@ -1,5 +1,7 @@
 """Small helpers the benchmark scripts share."""
+import signal
 import socket
+import subprocess
 import time
 
 
@@ -16,3 +18,13 @@ def wait_for(condition, timeout, what):
         if time.monotonic() > give_up:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def terminate(proc, grace=15):
+    """SIGTERM, then SIGKILL if `proc` has not exited within `grace` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchlib import free_port, wait_for  # noqa: E402
+from benchlib import free_port, terminate, wait_for  # noqa: E402
 
 TARGETS = ("docgate", "direct", "pgbouncer", "pgbench")
 
@@ -90,12 +90,7 @@ class Process:
             raise SystemExit(f"compare: {what} exited: {self.log.read().decode(errors='replace')[-2000:]}")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
 
 
 def raise_fd_limit():

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchlib import free_port, wait_for  # noqa: E402
+from benchlib import free_port, terminate, wait_for  # noqa: E402
 
 import grpc  # noqa: E402
 from docgate._pb import docgate_pb2, docgate_pb2_grpc  # noqa: E402  (the client package's stubs)
@@ -73,11 +73,7 @@ class Docgate:
         return {m.group(1) or "": float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)}
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
 
 
 def delta(after, before):
