@@ -56,8 +56,9 @@ void WaiterRegistry::ExpireDue(Clock::time_point now) {
     while (!by_expiry_.empty() && by_expiry_.begin()->first <= now) {
       const auto [id, waiter] = by_expiry_.begin()->second;
       auto& entries = by_id_[id];
+      const Waiter* const expiring = waiter;  // C++17 lambdas cannot capture a structured binding
       auto entry =
-          std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.waiter.get() == waiter; });
+          std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.waiter.get() == expiring; });
       expired.push_back(std::move(entry->waiter));
       entries.erase(entry);
       by_expiry_.erase(by_expiry_.begin());
