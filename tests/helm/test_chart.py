@@ -158,6 +158,12 @@ def test_probes_ports_security_and_secret_wiring(tools):
     assert "password" not in json.dumps(container.get("env", [])).lower()
     assert config["DOCGATE_POOL_MAX"] == "24" and config["DOCGATE_VISIBILITY_TICK"] == "10ms"
 
+    # TLS to PostgreSQL: the CA certificate from its Secret, where PGSSLROOTCERT says.
+    ca_volume = pod["spec"]["volumes"][1]["secret"]
+    assert ca_volume["secretName"] == "postgres-ca" and ca_volume["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    ca_mount = container["volumeMounts"][1]
+    assert ca_mount["readOnly"] is True and config["PGSSLROOTCERT"] == ca_mount["mountPath"] + "/ca.crt"
+
     services = {s["metadata"]["name"]: s["spec"] for s in kinds["Service"]}
     assert services["test-docgate-headless"]["clusterIP"] == "None"
     assert services["test-docgate"]["type"] == "LoadBalancer"
@@ -169,7 +175,7 @@ def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_i
     config = next(o for o in render(tools, ALL_ON)["objects"] if o["kind"] == "ConfigMap")["data"]
     help_text = subprocess.run([docgate_bin, "--help"], capture_output=True, text=True, check=True).stdout
     for name in config:
-        if name != "DATABASE_URL":
+        if name != "DATABASE_URL" and not name.startswith("PG"):  # PG*: libpq's own variables
             assert name in help_text, f"docgate knows no {name}"
     # A list docgate splits on spaces.
     assert config["DOCGATE_REPLICA_URLS"].split(" ") == [

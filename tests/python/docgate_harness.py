@@ -199,8 +199,11 @@ def own_cluster():
     script = str(ROOT / "scripts" / "pg-cluster")
 
     class Cluster:
-        def start(self):
-            out = subprocess.run([script, "start", folder], check=True, capture_output=True, text=True).stdout
+        def start(self, tls=False):
+            # Made on the first start; with `tls`, TLS is on from then on.
+            env = {**os.environ, "PG_CLUSTER_SSL": "1" if tls else "0"}
+            out = subprocess.run([script, "start", folder], check=True, capture_output=True, text=True,
+                                 env=env).stdout
             return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
         def stop(self):
