@@ -34,7 +34,8 @@ def test_verify_full_connects_over_tls_and_a_wrong_ca_is_refused(own_cluster, st
                     "-keyout", str(tmp_path / "other.key"), "-out", str(other)], check=True, capture_output=True)
     refused = start_docgate(f"{url}?sslmode=verify-full&sslrootcert={other}")
     wait_for(lambda: "certificate verify failed" in refused.output(), 30, what="the TLS failure logged")
-    assert refused.health() == "NOT_SERVING"
+    # (The pool may log before the gRPC port answers: wait for it rather than ask once.)
+    wait_for(lambda: refused.health() == "NOT_SERVING", 30, what="health NOT_SERVING")
     with pytest.raises(grpc.RpcError) as err:
         refused.stub().GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id), timeout=10)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
