@@ -52,7 +52,8 @@ struct Config {
   std::chrono::milliseconds max_wait{30000};
   // WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED.
   int max_waiters = 100000;
-  // How often the visibility watcher looks for documents others committed.
+  // How often the visibility watcher looks for documents others committed, and the
+  // replica monitor polls replay positions while reads wait for a replica.
   std::chrono::milliseconds visibility_tick{5};
   // Read replicas (libpq URIs or key=value strings; the password file applies to
   // them too). Flag repeatable; environment DOCGATE_REPLICA_URLS, space-separated.
