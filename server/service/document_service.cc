@@ -51,15 +51,6 @@ void DocumentService::Answer(const store::CreateResult& result, v1::CreateDocume
   response->set_consistency_token(store::EncodeConsistencyToken(result.commit_lsn));
 }
 
-absl::Status DocumentService::Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
-                                  const db::QueryContext& ctx, store::DocumentStore* from) {
-  if (auto s = ValidateGet(request); !s.ok()) return s;
-  auto doc = (from != nullptr ? *from : store_).Get(*store::CanonicalUuid(request.id()), request.include_body(), ctx);
-  if (!doc.ok()) return doc.status();
-  ToProto(*doc, response->mutable_document());
-  return absl::OkStatus();
-}
-
 void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                               const std::vector<v1::GetDocumentResponse*>& responses,
                               std::vector<absl::Status>& statuses, const db::QueryContext& ctx,

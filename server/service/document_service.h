@@ -30,11 +30,9 @@ class DocumentService {
   void CreateMany(const std::vector<const v1::CreateDocumentRequest*>& requests,
                   const std::vector<v1::CreateDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
                   const db::QueryContext& ctx);
-  // Reads from `from` (a replica's store), or from the primary when null.
-  absl::Status Get(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response,
-                   const db::QueryContext& ctx, store::DocumentStore* from = nullptr);
-  // Get for many calls at once, with one query for those that want bodies and one
-  // for the rest; statuses[i] is the outcome of requests[i] (each validated alone).
+  // GetDocument for many calls at once, from `from` (a replica's store) or the
+  // primary when null: one query for those that want bodies and one for the rest;
+  // statuses[i] is the outcome of requests[i] (each validated alone).
   void GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                const std::vector<v1::GetDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
                const db::QueryContext& ctx, store::DocumentStore* from = nullptr);

@@ -51,8 +51,6 @@ constexpr char kExistingSql[] =
     ", (name = $2 AND source_uri = $3 AND content_type = $4 AND body = $5 AND attributes = $6::jsonb)"
     " FROM documents WHERE id = $1";
 
-constexpr char kGet[] = "docgate_get";
-constexpr char kGetWithBody[] = "docgate_get_with_body";
 constexpr char kGetMany[] = "docgate_get_many";
 constexpr char kGetManyWithBody[] = "docgate_get_many_with_body";
 constexpr char kAnyId[] = " WHERE id = ANY($1::uuid[])";
@@ -122,8 +120,6 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
   conn.prepare(kInsertMany, absl::StrCat(kInsertManySql, kColumns));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
-  conn.prepare(kGet, absl::StrCat(select, from_documents, " WHERE id = $1"));
-  conn.prepare(kGetWithBody, absl::StrCat(select, ", body", from_documents, " WHERE id = $1"));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
@@ -215,15 +211,6 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
       if (r.ok()) r->commit_lsn = lsn;
     }
     return results;
-  });
-}
-
-absl::StatusOr<Document> DocumentStore::Get(const std::string& id, bool include_body, const db::QueryContext& ctx) {
-  return db::WithConnection<Document>(pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
-    pqxx::nontransaction tx(conn);
-    pqxx::result r = tx.exec_prepared(include_body ? kGetWithBody : kGet, id);
-    if (r.empty()) return absl::NotFoundError("no document has this id");
-    return FromRow(r[0], include_body);
   });
 }
 

@@ -59,9 +59,6 @@ class DocumentStore {
   absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> CreateMany(const std::vector<NewDocument>& docs,
                                                                        const db::QueryContext& ctx);
 
-  // NOT_FOUND when no document has `id`.
-  absl::StatusOr<Document> Get(const std::string& id, bool include_body, const db::QueryContext& ctx);
-
   // The documents among `ids` (canonical UUIDs) that exist, in any order: one query
   // for many point reads. Absent ids are simply missing from the result.
   absl::StatusOr<std::vector<Document>> GetMany(const std::vector<std::string>& ids, bool include_body,
