@@ -20,13 +20,8 @@ ReplicaMetrics::ReplicaMetrics(prometheus::Registry& registry)
                      .Help("Reads that could have gone to a replica but went to the primary, by reason")
                      .Register(registry)) {
   // Present from the start, so that rates work before the first fallback.
-  for (const char* reason : {"no_replica", "wait_expired", "replica_failed"}) fallbacks_.Add({{"reason", reason}});
-  reads_.Add({{"source", "primary"}});
-}
-
-void ReplicaMetrics::FellBack(Fallback why) {
-  static const char* const kReasons[] = {"no_replica", "wait_expired", "replica_failed"};
-  fallbacks_.Add({{"reason", kReasons[static_cast<int>(why)]}}).Increment();
+  const char* const reasons[] = {"no_replica", "wait_expired", "replica_failed"};  // by Fallback
+  for (int i = 0; i < 3; ++i) fallbacks_by_reason_[i] = &fallbacks_.Add({{"reason", reasons[i]}});
 }
 
 }  // namespace docgate

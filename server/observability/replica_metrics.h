@@ -24,15 +24,17 @@ class ReplicaMetrics {
   prometheus::Gauge& lag_bytes(const std::string& replica) { return lag_.Add({{"replica", replica}}); }
   prometheus::Gauge& in_rotation(const std::string& replica) { return rotation_.Add({{"replica", replica}}); }
 
-  // A read answered by `source`: "primary" or the served_by name of a replica.
-  void Read(const std::string& source) { reads_.Add({{"source", source}}).Increment(); }
-  void FellBack(Fallback why);
+  // The counter of reads answered by `source` ("primary" or the served_by name of a
+  // replica). Looked up once per source, at start-up: counting is then one increment.
+  prometheus::Counter& reads(const std::string& source) { return reads_.Add({{"source", source}}); }
+  void FellBack(Fallback why) { fallbacks_by_reason_[static_cast<int>(why)]->Increment(); }
 
  private:
   prometheus::Family<prometheus::Gauge>& lag_;
   prometheus::Family<prometheus::Gauge>& rotation_;
   prometheus::Family<prometheus::Counter>& reads_;
   prometheus::Family<prometheus::Counter>& fallbacks_;
+  prometheus::Counter* fallbacks_by_reason_[3];  // by Fallback
 };
 
 }  // namespace docgate

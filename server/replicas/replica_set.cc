@@ -16,10 +16,11 @@ constexpr db::WatchedConnection::Options kMonitor{std::chrono::milliseconds(1000
 
 ReplicaSet::ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
                        ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
-    : primary_{kPrimarySource, &primary, -1}, options_(options), metrics_(metrics) {
+    : primary_{kPrimarySource, &primary, -1, &metrics.reads(kPrimarySource)}, options_(options), metrics_(metrics) {
   for (auto& spec : replicas) {
     auto r = std::make_unique<Replica>();
-    r->source = ReadSource{"replica:" + spec.endpoint, nullptr, static_cast<int>(replicas_.size())};
+    const std::string name = "replica:" + spec.endpoint;
+    r->source = ReadSource{name, nullptr, static_cast<int>(replicas_.size()), &metrics_.reads(name)};
     r->pool = std::move(spec.pool);
     r->store = std::make_unique<store::DocumentStore>(*r->pool);
     r->source.store = r->store.get();

@@ -29,6 +29,7 @@ struct ReadSource {
   std::string name;                       // "primary", or "replica:HOST:PORT": what served_by says
   store::DocumentStore* store = nullptr;  // its documents
   int replica = -1;                       // the replica's index; -1 for the primary
+  prometheus::Counter* reads = nullptr;   // docgate_reads_total{source=name}
   bool is_replica() const { return replica >= 0; }
 };
 

@@ -41,7 +41,7 @@ void ReadManyFrom(const ReadEnv& env, const replicas::ReadSource& source,
   for (size_t i = 0; i < statuses.size(); ++i) {
     if (!statuses[i].ok()) continue;
     responses[i]->set_served_by(served_by[i]->name);
-    env.metrics.Read(served_by[i]->name);
+    served_by[i]->reads->Increment();
   }
 }
 
