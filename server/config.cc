@@ -141,6 +141,17 @@ Option Int64(std::string name, std::string help, int64_t Config::*field, int64_t
 const std::vector<Option>& Options() {
   static const auto* options = new std::vector<Option>{
       Text("listen", "gRPC listen address", &Config::listen),
+      Text("health-listen", "plaintext gRPC health address for probes, served while TLS is on (empty: off)",
+           &Config::health_listen),
+      Text("tls-cert", "PEM certificate chain of the gRPC port (with --tls-key: TLS on)", &Config::tls_cert),
+      Text("tls-key", "PEM private key of --tls-cert", &Config::tls_key),
+      Text("tls-client-ca", "PEM CA that client certificates must chain to (mutual TLS)", &Config::tls_client_ca),
+      Text("auth-tokens-file", "bearer tokens clients must send: lines of NAME SHA256-HEX read,write (empty: none)",
+           &Config::auth_tokens_file),
+      Duration("credentials-reload-interval", "how often the TLS files and the tokens file are re-read",
+               &Config::credentials_reload_interval),
+      Int("max-concurrent-streams", "calls one client connection may have open at once",
+          &Config::max_concurrent_streams, 1),
       Text("metrics-listen", "Prometheus /metrics address (empty: off)", &Config::metrics_listen),
       Text("database-url", "libpq URI or key=value string (else DATABASE_URL, else PG* variables)",
            &Config::database_url),
@@ -269,6 +280,15 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
   }
   if (inv.config.pool_min_idle > inv.config.pool_max) {
     return absl::InvalidArgumentError("--pool-min-idle must not exceed --pool-max");
+  }
+  if (inv.config.tls_cert.empty() != inv.config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together: give both, or neither");
+  }
+  if (!inv.config.tls_client_ca.empty() && inv.config.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
+  }
+  if (inv.config.credentials_reload_interval < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError("--credentials-reload-interval must be at least 1s");
   }
   return inv;
 }

@@ -26,6 +26,21 @@ struct Limits {
 struct Config {
   // gRPC listen address.
   std::string listen = "0.0.0.0:50051";
+  // Plaintext gRPC health (grpc.health.v1 only) for probes, served while TLS is on:
+  // Kubernetes' gRPC probes cannot speak TLS. Empty turns it off.
+  std::string health_listen = "0.0.0.0:50052";
+  // TLS for the gRPC port: PEM certificate chain and key (both or neither), and for
+  // mutual TLS the CA that client certificates must chain to.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Bearer tokens clients must send (see security/token_file.h); empty: none asked.
+  std::string auth_tokens_file;
+  // How often the TLS files and the tokens file are re-read (rotation without restart).
+  std::chrono::milliseconds credentials_reload_interval{10000};
+  // HTTP/2 streams (calls) one client connection may have open at once; more wait
+  // on the client's side.
+  int max_concurrent_streams = 1024;
   // Prometheus /metrics listen address; empty turns the endpoint off.
   std::string metrics_listen = "0.0.0.0:9464";
   // libpq connection string or URI. Empty: DATABASE_URL, else libpq's PG* variables.

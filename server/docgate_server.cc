@@ -12,6 +12,8 @@
 #include "server/observability/metrics.h"
 #include "server/observability/pool_collector.h"
 #include "server/replicas/replica_set.h"
+#include "server/security/authenticator.h"
+#include "server/security/server_credentials.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/document_store.h"
@@ -25,11 +27,28 @@ namespace {
 // Room for every field but the body at their largest, with margin.
 constexpr int kMessageOverheadBytes = 1024 * 1024;
 
-void SetHealth(grpc::Server& server, bool serving) {
-  auto* health = server.GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus("", serving);
-  health->SetServingStatus(kServiceName, serving);
+// The health of the document API, on the gRPC port and on the probes' port.
+void SetHealth(std::initializer_list<grpc::Server*> servers, bool serving) {
+  for (grpc::Server* server : servers) {
+    auto* health = server == nullptr ? nullptr : server->GetHealthCheckService();
+    if (health == nullptr) continue;
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(kServiceName, serving);
+  }
+}
+
+void SetLiveness(std::initializer_list<grpc::Server*> servers, bool live) {
+  for (grpc::Server* server : servers) {
+    auto* health = server == nullptr ? nullptr : server->GetHealthCheckService();
+    if (health != nullptr) health->SetServingStatus(kLivenessService, live);
+  }
+}
+
+// A server of grpc.health.v1 alone, plaintext: Kubernetes' gRPC probes cannot speak TLS.
+std::unique_ptr<grpc::Server> StartHealthServer(const std::string& listen, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  return builder.BuildAndStart();
 }
 
 }  // namespace
@@ -42,8 +61,18 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   auto settings =
       db::ConnectionSettings::Parse(config.database_url, config.database_password_file, config.connect_timeout);
   if (!settings.ok()) return settings.status();
+  const bool tls = !config.tls_cert.empty();
+  auto credentials = security::MakeServerCredentials(security::TlsFiles{
+      config.tls_cert, config.tls_key, config.tls_client_ca, config.credentials_reload_interval});
+  if (!credentials.ok()) return credentials.status();
 
   std::unique_ptr<DocgateServer> s(new DocgateServer());
+  if (!config.auth_tokens_file.empty()) {
+    auto authenticator = security::Authenticator::Open(config.auth_tokens_file, config.credentials_reload_interval);
+    if (!authenticator.ok()) return authenticator.status();
+    s->authenticator_ = std::move(*authenticator);
+    if (!tls) spdlog::warn("bearer tokens are asked but TLS is off: tokens cross the network in clear text");
+  }
   s->metrics_ = std::make_unique<Metrics>();
   if (!config.metrics_listen.empty()) {
     try {
@@ -97,7 +126,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
   const service::ReadEnv reads{*s->logic_, *s->replicas_, s->metrics_->replicas()};
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
-      *s->logic_, service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
+      *s->logic_, service::CallAuthorization(s->authenticator_.get(), *s->metrics_), service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
       service::WaitEnv{*s->work_queue_, *s->logic_, reads, *s->waiters_, config.acquire_timeout, config.max_wait,
                        *s->metrics_},
       reads);
@@ -105,28 +134,40 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen, *credentials, &s->port_);
   builder.RegisterService(s->grpc_service_.get());
   const int64_t max_message = config.limits.max_body_bytes + kMessageOverheadBytes;
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(max_message, INT32_MAX)));
   // Clients may keep idle connections alive with pings every 10 s or more.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // One connection cannot take the whole server: calls beyond this wait at the client.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     s->server_.reset();
     return absl::FailedPreconditionError("cannot listen on " + config.listen);
   }
+  if (tls && !config.health_listen.empty()) {
+    s->health_server_ = StartHealthServer(config.health_listen, &s->health_port_);
+    if (s->health_server_ == nullptr || s->health_port_ == 0) {
+      return absl::FailedPreconditionError("cannot listen on " + config.health_listen + " for health");
+    }
+  }
   db::Pool* pool = s->pool_.get();
   s->pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
   if (s->exposer_ != nullptr) s->exposer_->RegisterCollectable(s->pool_collector_);
   grpc::Server* server = s->server_.get();
+  grpc::Server* health_server = s->health_server_.get();
   // Liveness: the process serves gRPC, whatever the database does (a liveness probe
   // must not restart docgate because PostgreSQL is down). NOT_SERVING at shutdown.
-  if (auto* health = server->GetHealthCheckService()) health->SetServingStatus(kLivenessService, true);
-  s->pool_->OnReachabilityChange([server](bool reachable) { SetHealth(*server, reachable); });
-  spdlog::info("docgate listening listen={} port={} pool_max={} version={} revision={}", config.listen, s->port_,
-               config.pool_max, kDocgateVersion, kDocgateRevision);
+  SetLiveness({server, health_server}, true);
+  s->pool_->OnReachabilityChange(
+      [server, health_server](bool reachable) { SetHealth({server, health_server}, reachable); });
+  spdlog::info("docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
+               "pool_max={} version={} revision={}",
+               config.listen, s->port_, tls, !config.tls_client_ca.empty(), s->authenticator_ != nullptr,
+               s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
   return s;
 }
 
@@ -139,13 +180,15 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   shut_down_ = true;
   if (server_ != nullptr) {
     pool_->OnReachabilityChange([](bool) {});
-    SetHealth(*server_, false);
-    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(kLivenessService, false);
+    SetHealth({server_.get(), health_server_.get()}, false);
+    SetLiveness({server_.get(), health_server_.get()}, false);
     // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
     waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
     // Waits for in-flight RPCs until the deadline, then cancels what is left.
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
+    // Last: probes see NOT_SERVING until the process is gone.
+    if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   }
   if (watcher_ != nullptr) watcher_->Stop();
   if (replicas_ != nullptr) replicas_->Stop();  // reads still waiting for a replica go to the (closing) queue

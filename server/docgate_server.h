@@ -29,6 +29,9 @@ class PoolCollector;
 namespace replicas {
 class ReplicaSet;
 }
+namespace security {
+class Authenticator;
+}
 namespace visibility {
 class WaiterRegistry;
 class VisibilityWatcher;
@@ -39,8 +42,9 @@ class VisibilityWatcher;
 // until the pool connects. Used by main and by in-process tests.
 class DocgateServer {
  public:
-  // FAILED_PRECONDITION when the listen address cannot be bound; INVALID_ARGUMENT
-  // for a database URL libpq cannot parse.
+  // FAILED_PRECONDITION when a listen address cannot be bound; INVALID_ARGUMENT
+  // for a database URL libpq cannot parse, TLS files that do not load, or a tokens
+  // file that does not parse.
   static absl::StatusOr<std::unique_ptr<DocgateServer>> Start(const Config& config);
   ~DocgateServer();  // Shutdown(0) if not done yet
 
@@ -48,6 +52,9 @@ class DocgateServer {
   int port() const { return port_; }
   // The bound /metrics port, 0 when the endpoint is off.
   int metrics_port() const { return metrics_port_; }
+  // The bound plaintext health port, 0 when none is served (TLS off, or
+  // --health-listen empty).
+  int health_port() const { return health_port_; }
 
   db::PoolStats pool_stats() const;
 
@@ -70,13 +77,16 @@ class DocgateServer {
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<WorkQueue> work_queue_;
+  std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<service::GrpcDocumentService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // plaintext health for probes, while TLS is on
   // Last, so destroyed first: a scrape reads the pool and the metrics.
   std::shared_ptr<PoolCollector> pool_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int health_port_ = 0;
   bool shut_down_ = false;
 };
 

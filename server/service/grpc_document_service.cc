@@ -30,8 +30,10 @@ auto ServeReads(const ReadEnv& env, const replicas::ReadSource& source) {
 
 }  // namespace
 
-GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env, ReadEnv read_env)
+GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env,
+                                         WaitEnv wait_env, ReadEnv read_env)
     : logic_(logic),
+      auth_(auth),
       env_(env),
       wait_env_(wait_env),
       read_env_(read_env),
@@ -53,6 +55,7 @@ GrpcDocumentService::GetBatcher& GrpcDocumentService::BatcherFor(const replicas:
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const v1::CreateDocumentRequest* request,
                                                               v1::CreateDocumentResponse* response) {
+  if (auto* refused = auth_.Refuse(context, "CreateDocument", security::kWrite)) return refused;
   return UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::StartBatched(
       env_, context, request, response, "CreateDocument", create_batcher_);
 }
@@ -60,6 +63,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServ
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,
                                                            const v1::GetDocumentRequest* request,
                                                            v1::GetDocumentResponse* response) {
+  if (auto* refused = auth_.Refuse(context, "GetDocument", security::kRead)) return refused;
   using Call = UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>;
   const auto plan = PlanRead(request->consistency(), request->consistency_token());
   if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
@@ -78,12 +82,14 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,
                                                            const v1::WaitVisibleRequest* request,
                                                            v1::WaitVisibleResponse* response) {
+  if (auto* refused = auth_.Refuse(context, "WaitVisible", security::kRead)) return refused;
   return StartWaitVisible(wait_env_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,
                                                                     const v1::UpdateDocumentStatusRequest* request,
                                                                     v1::UpdateDocumentStatusResponse* response) {
+  if (auto* refused = auth_.Refuse(context, "UpdateDocumentStatus", security::kWrite)) return refused;
   return UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Start(
       env_, context, request, response, "UpdateDocumentStatus",
       [this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
@@ -92,6 +98,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::Callba
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,
                                                              const v1::ListDocumentsRequest* request,
                                                              v1::ListDocumentsResponse* response) {
+  if (auto* refused = auth_.Refuse(context, "ListDocuments", security::kRead)) return refused;
   return UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Start(
       env_, context, request, response, "ListDocuments",
       [this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });

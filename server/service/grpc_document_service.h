@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "docgate/v1/docgate.grpc.pb.h"
+#include "server/service/call_authorization.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
 #include "server/service/unary_call.h"
@@ -13,10 +14,12 @@ namespace docgate::service {
 
 // docgate.v1.DocumentService on gRPC's callback API: each method hands its work
 // to UnaryCall, which runs DocumentService on our threads (GetDocument and
-// CreateDocument in batches). Reads that may use a replica are routed first.
+// CreateDocument in batches). Every call shows its bearer token first (when
+// tokens are asked); reads that may use a replica are routed.
 class GrpcDocumentService final : public v1::DocumentService::CallbackService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallEnv env, WaitEnv wait_env, ReadEnv read_env);
+  GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env, WaitEnv wait_env,
+                      ReadEnv read_env);
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
                                            const v1::CreateDocumentRequest* request,
@@ -34,6 +37,7 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
 
  private:
   DocumentService& logic_;
+  const CallAuthorization auth_;
   const CallEnv env_;
   const WaitEnv wait_env_;
   const ReadEnv read_env_;

@@ -55,9 +55,11 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context) {
 
 namespace {
 
-bool IsOutageCode(absl::StatusCode code) {
+// Codes that come in floods: an outage, or a client (or an attacker) with a bad token.
+bool IsFloodCode(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
-         code == absl::StatusCode::kResourceExhausted;
+         code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnauthenticated ||
+         code == absl::StatusCode::kPermissionDenied;
 }
 
 }  // namespace
@@ -66,9 +68,9 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
                   std::chrono::steady_clock::duration elapsed) {
   // During an outage every request fails the same way: 20 lines at once, then 10 a
   // second, each saying how many it stands for. Other failures are each logged.
-  static LogLimiter outage_lines(20, std::chrono::milliseconds(100));
+  static LogLimiter flood_lines(20, std::chrono::milliseconds(100));
   uint64_t suppressed = 0;
-  if (IsOutageCode(status.code()) && !outage_lines.Allow(suppressed)) return;
+  if (IsFloodCode(status.code()) && !flood_lines.Allow(suppressed)) return;
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const std::string sqlstate = db::SqlStateOf(status).value_or("");
   auto level = spdlog::level::info;
@@ -76,7 +78,9 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
       status.code() == absl::StatusCode::kDataLoss) {
     level = spdlog::level::err;
   } else if (status.code() == absl::StatusCode::kUnavailable ||
-             status.code() == absl::StatusCode::kResourceExhausted) {
+             status.code() == absl::StatusCode::kResourceExhausted ||
+             status.code() == absl::StatusCode::kUnauthenticated ||
+             status.code() == absl::StatusCode::kPermissionDenied) {
     level = spdlog::level::warn;
   }
   spdlog::log(level,

@@ -115,6 +115,23 @@ TEST(ConfigTest, CheckConfigRedactsReplicaPasswords) {
   EXPECT_NE(HelpText().find("DOCGATE_REPLICA_URLS"), std::string::npos);
 }
 
+TEST(ConfigTest, TlsFlagsComeInWorkableSets) {
+  auto on = Load({}, {"--tls-cert=a.crt", "--tls-key=a.key", "--tls-client-ca=ca.crt"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->config.tls_client_ca, "ca.crt");
+  EXPECT_EQ(on->config.health_listen, "0.0.0.0:50052");
+
+  auto cert_alone = Load({}, {"--tls-cert=a.crt"});
+  ASSERT_FALSE(cert_alone.ok());
+  EXPECT_NE(cert_alone.status().message().find("--tls-key"), std::string::npos);
+  EXPECT_FALSE(Load({}, {"--tls-key=a.key"}).ok());
+  auto ca_alone = Load({}, {"--tls-client-ca=ca.crt"});
+  ASSERT_FALSE(ca_alone.ok());
+  EXPECT_NE(ca_alone.status().message().find("--tls-cert"), std::string::npos);
+  EXPECT_FALSE(Load({}, {"--credentials-reload-interval=500ms"}).ok());
+  EXPECT_FALSE(Load({}, {"--max-concurrent-streams=0"}).ok());
+}
+
 TEST(ConfigTest, ParsesDurations) {
   EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
   EXPECT_EQ(*ParseDuration("5s"), std::chrono::milliseconds(5000));

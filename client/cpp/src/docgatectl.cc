@@ -3,6 +3,7 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -39,6 +40,13 @@ constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DUR
   --timeout   the call's deadline, retries included: 500ms, 10s, 2m (default 10s;
               for wait, 30s)
   --json      one JSON object per line instead of text
+  --tls       speak TLS, trusting the system's CAs (implied by the three below)
+  --tls-ca PATH     the PEM CA that signed docgate's certificate
+  --tls-cert PATH   this client's PEM certificate chain, for mutual TLS
+  --tls-key PATH    its PEM private key
+  --auth-token-file PATH
+              a file holding the bearer token (default: $DOCGATE_AUTH_TOKEN);
+              never give a token on the command line, where ps shows it
 
 Exit status: the call's gRPC status code (0 OK, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND,
 14 UNAVAILABLE, ...), 64 for a usage error.
@@ -87,11 +95,15 @@ docgate::v1::Consistency ParseConsistency(const std::string& text) {
   throw UsageError{"unknown consistency " + text + " (strong, at-least-as-fresh or minimize-latency)"};
 }
 
-std::string ReadBody(const std::string& path) {
-  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError{"cannot read " + path};
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string ReadBody(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  return ReadFile(path);
 }
 
 // The command line: global flags anywhere, then the command's positionals and flags.
@@ -110,7 +122,8 @@ Args Parse(int argc, char** argv) {
       {"addr", true},         {"timeout", true}, {"json", false},    {"name", true},         {"id", true},
       {"body-file", true},    {"source-uri", true}, {"content-type", true}, {"attr", true}, {"body", false},
       {"token", true},        {"consistency", true}, {"detail", true},  {"expected-version", true}, {"status", true},
-      {"page-size", true},    {"limit", true},   {"help", false}};
+      {"page-size", true},    {"limit", true},   {"help", false},   {"tls", false},         {"tls-ca", true},
+      {"tls-cert", true},     {"tls-key", true}, {"auth-token-file", true}};
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -166,12 +179,31 @@ std::string Positional(const Args& args, size_t index, const char* what) {
   return args.positional[index];
 }
 
+// TLS and the bearer token, from files (and the token from the environment).
+void SetCredentials(const Args& args, docgate::ClientOptions& options) {
+  options.tls = args.Has("tls") || args.Has("tls-ca") || args.Has("tls-cert") || args.Has("tls-key");
+  if (auto ca = args.Get("tls-ca")) options.tls_root_certs = ReadFile(*ca);
+  if (args.Has("tls-cert") != args.Has("tls-key")) throw UsageError{"--tls-cert and --tls-key go together"};
+  if (auto cert = args.Get("tls-cert")) options.tls_cert_chain = ReadFile(*cert);
+  if (auto key = args.Get("tls-key")) options.tls_private_key = ReadFile(*key);
+  if (auto path = args.Get("auth-token-file")) {
+    options.bearer_token = ReadFile(*path);
+  } else if (const char* token = std::getenv("DOCGATE_AUTH_TOKEN")) {
+    options.bearer_token = token;
+  }
+  // A token file written by `echo` ends in a newline that is not part of the token.
+  while (!options.bearer_token.empty() && std::isspace(static_cast<unsigned char>(options.bearer_token.back()))) {
+    options.bearer_token.pop_back();
+  }
+}
+
 int Run(const Args& args) {
   const std::string command = Positional(args, 0, "command");
   const char* env_addr = std::getenv("DOCGATE_ADDR");
   const std::string addr = args.Get("addr").value_or(env_addr != nullptr ? env_addr : "127.0.0.1:50051");
   docgate::ClientOptions options;
   if (auto t = args.Get("timeout")) options.timeout = options.wait_timeout = ParseTimeout(*t);
+  SetCredentials(args, options);
   const Printer printer(args.Has("json"));
 
   if (command == "health") {

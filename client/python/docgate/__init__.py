@@ -6,10 +6,15 @@
     doc = client.wait_visible(created.document.id)
     client.update_status(doc.id, docgate.DocumentStatus.PROCESSING)
 
+With TLS and a bearer token:
+
+    client = docgate.Client("docgate:50051", auth_token=os.environ["DOCGATE_AUTH_TOKEN"],
+                            credentials=docgate.tls_credentials("/etc/docgate/ca.crt"))
+
 Every failure is a docgate.DocgateError subclass named after its gRPC code.
 """
 from docgate._retry import RetryPolicy
-from docgate.client import Client
+from docgate.client import Client, tls_credentials
 from docgate.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, DocgateError,
                             FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                             ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
@@ -18,7 +23,7 @@ from docgate.types import Consistency, CreateResult, Document, DocumentStatus, U
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "RetryPolicy", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
+    "Client", "tls_credentials", "RetryPolicy", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
     "DocgateError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
     "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",

@@ -51,6 +51,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_channels_in_child)
 
 
+def tls_credentials(root_certificates: Optional[str] = None, certificate_chain: Optional[str] = None,
+                    private_key: Optional[str] = None) -> grpc.ChannelCredentials:
+    """Channel credentials for a docgate serving TLS, from PEM files: the CA that
+    signed docgate's certificate (None: the system's), and for mutual TLS this
+    client's certificate chain and key."""
+    def read(path: Optional[str]) -> Optional[bytes]:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("certificate_chain and private_key go together")
+    return grpc.ssl_channel_credentials(read(root_certificates), read(private_key), read(certificate_chain))
+
+
 class Client:
     """A docgate client. Cheap to make and safe to make at import time: the channel
     is opened at the first call, once per process, so a client made before Celery
@@ -59,18 +74,21 @@ class Client:
     `timeout`: the default deadline of every call but wait_visible, in seconds,
     retries included. `wait_timeout`: wait_visible's default. `retry`: how
     UNAVAILABLE is retried for reads and creates. `credentials`: grpc channel
-    credentials for TLS (plaintext when None). `metadata`: sent with every call.
+    credentials for TLS, e.g. docgate.tls_credentials(...) (plaintext when None).
+    `auth_token`: the bearer token docgate's --auth-tokens-file knows this client
+    by. `metadata`: sent with every call.
     """
 
     def __init__(self, target: str, *, timeout: float = 10.0, wait_timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy(), credentials: Optional[grpc.ChannelCredentials] = None,
-                 metadata: Sequence[Tuple[str, str]] = (), options: Sequence[Tuple[str, object]] = ()):
+                 auth_token: Optional[str] = None, metadata: Sequence[Tuple[str, str]] = (),
+                 options: Sequence[Tuple[str, object]] = ()):
         self.target = target
         self.timeout = timeout
         self.wait_timeout = wait_timeout
         self.retry = retry
         self._credentials = credentials
-        self._metadata = tuple(metadata)
+        self._metadata = tuple(metadata) + ((("authorization", f"Bearer {auth_token}"),) if auth_token else ())
         self._options = _CHANNEL_OPTIONS + tuple(options)
         self._reset_after_fork()
         _clients.add(self)

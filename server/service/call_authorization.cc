@@ -1,0 +1,25 @@
+#include "server/service/call_authorization.h"
+
+#include "server/service/rpc_outcome.h"
+
+namespace docgate::service {
+
+grpc::ServerUnaryReactor* CallAuthorization::Refuse(grpc::CallbackServerContext* context, const char* method,
+                                                    security::Scope needed) const {
+  if (authenticator_ == nullptr) return nullptr;
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<std::string_view> authorization;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization = std::string_view(it->second.data(), it->second.size());
+  }
+  const absl::Status status = authenticator_->Authorize(authorization, needed);
+  if (status.ok()) return nullptr;
+  RpcMetrics& rpc = metrics_.rpc(method);
+  rpc.Started();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishRpc(reactor, context, rpc, RequestIdOf(*context), started, status);
+  return reactor;
+}
+
+}  // namespace docgate::service
