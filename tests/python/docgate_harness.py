@@ -147,14 +147,17 @@ class Docgate:
             return None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
-    def metric(self, name):
-        """The value of an unlabelled metric from /metrics, or None."""
+    def metrics_text(self):
+        """The /metrics page, or "" while it does not answer."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
-                text = r.read().decode()
+                return r.read().decode()
         except OSError:
-            return None
-        for line in text.splitlines():
+            return ""
+
+    def metric(self, name):
+        """The value of an unlabelled metric from /metrics, or None."""
+        for line in self.metrics_text().splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return None
