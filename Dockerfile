@@ -31,5 +31,5 @@ COPY --from=build /src/build/client/cpp/docgatectl /usr/local/bin/docgatectl
 # Numeric, so that Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
 # gRPC, then Prometheus /metrics.
-EXPOSE 50051 9464
+EXPOSE 50051 50052 9464
 ENTRYPOINT ["/usr/local/bin/docgate"]

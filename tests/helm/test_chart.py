@@ -123,12 +123,13 @@ def test_probes_ports_security_and_secret_wiring(tools):
     pod = kinds["Deployment"][0]["spec"]["template"]
     container = pod["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": 50051, "metrics": 9464}
+    assert ports == {"grpc": 50051, "metrics": 9464, "health": 8081}
 
-    # Native gRPC probes: readiness follows the database, liveness does not.
-    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "docgate.v1.DocumentService"}
-    assert container["livenessProbe"]["grpc"] == {"port": 50051, "service": "liveness"}
-    assert container["startupProbe"]["grpc"]["service"] == "liveness"
+    # Native gRPC probes: readiness follows the database, liveness does not. TLS is
+    # on: they ask the plaintext health port.
+    assert container["readinessProbe"]["grpc"] == {"port": 8081, "service": "docgate.v1.DocumentService"}
+    assert container["livenessProbe"]["grpc"] == {"port": 8081, "service": "liveness"}
+    assert container["startupProbe"]["grpc"] == {"port": 8081, "service": "liveness"}
 
     annotations = pod["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9464"
@@ -164,10 +165,44 @@ def test_probes_ports_security_and_secret_wiring(tools):
     ca_mount = container["volumeMounts"][1]
     assert ca_mount["readOnly"] is True and config["PGSSLROOTCERT"] == ca_mount["mountPath"] + "/ca.crt"
 
+    # TLS, mutual TLS and tokens: each Secret mounted whole (a renewed certificate
+    # reaches the pod), at the paths the ConfigMap gives docgate.
+    volumes = {v["name"]: v["secret"] for v in pod["spec"]["volumes"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert volumes["tls"] == {"secretName": "docgate-tls", "defaultMode": 0o400}
+    assert "subPath" not in mounts["tls"] and mounts["tls"]["readOnly"] is True
+    assert config["DOCGATE_TLS_CERT"] == mounts["tls"]["mountPath"] + "/tls.crt"
+    assert config["DOCGATE_TLS_KEY"] == mounts["tls"]["mountPath"] + "/tls.key"
+    assert volumes["client-ca"]["secretName"] == "workers-ca"
+    assert config["DOCGATE_TLS_CLIENT_CA"] == mounts["client-ca"]["mountPath"] + "/ca.crt"
+    assert volumes["auth-tokens"]["secretName"] == "docgate-tokens"
+    assert config["DOCGATE_AUTH_TOKENS_FILE"] == mounts["auth-tokens"]["mountPath"] + "/tokens"
+    assert config["DOCGATE_HEALTH_LISTEN"] == "0.0.0.0:8081"
+    assert config["DOCGATE_CREDENTIALS_RELOAD_INTERVAL"] == "30s" and config["DOCGATE_MAX_CONCURRENT_STREAMS"] == "256"
+
     services = {s["metadata"]["name"]: s["spec"] for s in kinds["Service"]}
     assert services["test-docgate-headless"]["clusterIP"] == "None"
     assert services["test-docgate"]["type"] == "LoadBalancer"
     assert "up to 200 connections" in rendered["notes"]  # maxReplicas 8 x (pool.max 24 + 1)
+
+
+def test_tls_defaults_mutual_tls_from_the_tls_secret_and_refuses_mtls_without_tls(tools, tmp_path):
+    plain = by_kind(render(tools))
+    container = plain["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["grpc"]["port"] == 50051, "without TLS, probes ask the gRPC port"
+    assert not any(k.startswith("DOCGATE_TLS") for k in plain["ConfigMap"][0]["data"])
+
+    same_secret = tmp_path / "mtls.yaml"
+    same_secret.write_text("tls:\n  secretName: docgate-tls\n  clientCA:\n    enabled: true\n")
+    kinds = by_kind(render(tools, same_secret))
+    pod = kinds["Deployment"][0]["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["database-password", "tls"], "ca.crt comes from the TLS Secret"
+    assert kinds["ConfigMap"][0]["data"]["DOCGATE_TLS_CLIENT_CA"] == "/var/run/secrets/docgate/tls/ca.crt"
+
+    no_tls = tmp_path / "mtls-without-tls.yaml"
+    no_tls.write_text("tls:\n  clientCA:\n    enabled: true\n")
+    with pytest.raises(RuntimeError, match="mutual TLS is TLS first"):
+        render(tools, no_tls)
 
 
 def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_it_serves(

@@ -23,3 +23,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "docgate.passwordFile" -}}
 /var/run/secrets/docgate/database/{{ .Values.database.passwordSecret.key }}
 {{- end -}}
+
+{{/* With TLS on, probes ask the plaintext health port. */}}
+{{- define "docgate.probePort" -}}
+{{- if .Values.tls.secretName }}{{ .Values.tls.healthPort }}{{ else }}{{ .Values.grpcPort }}{{ end -}}
+{{- end -}}
+
+{{/* The Secret holding the client CA, when mutual TLS is on and it is not the TLS Secret. */}}
+{{- define "docgate.separateClientCASecret" -}}
+{{- if and .Values.tls.clientCA.enabled .Values.tls.clientCA.secretName (ne .Values.tls.clientCA.secretName .Values.tls.secretName) }}{{ .Values.tls.clientCA.secretName }}{{ end -}}
+{{- end -}}
+
+{{- define "docgate.clientCAFile" -}}
+{{- if include "docgate.separateClientCASecret" . -}}
+/var/run/secrets/docgate/client-ca/{{ .Values.tls.clientCA.key }}
+{{- else -}}
+/var/run/secrets/docgate/tls/{{ .Values.tls.clientCA.key }}
+{{- end -}}
+{{- end -}}
