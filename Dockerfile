@@ -30,6 +30,6 @@ COPY --from=build /src/build/server/docgate /usr/local/bin/docgate
 COPY --from=build /src/build/client/cpp/docgatectl /usr/local/bin/docgatectl
 # Numeric, so that Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-# gRPC, then Prometheus /metrics.
+# gRPC, plaintext health for probes (served while TLS is on), Prometheus /metrics.
 EXPOSE 50051 50052 9464
 ENTRYPOINT ["/usr/local/bin/docgate"]
