@@ -40,7 +40,7 @@ struct Config {
   std::chrono::milliseconds credentials_reload_interval{10000};
   // HTTP/2 streams (calls) one client connection may have open at once; more wait
   // on the client's side.
-  int max_concurrent_streams = 1024;
+  int max_concurrent_streams = 10000;
   // Prometheus /metrics listen address; empty turns the endpoint off.
   std::string metrics_listen = "0.0.0.0:9464";
   // libpq connection string or URI. Empty: DATABASE_URL, else libpq's PG* variables.
