@@ -1,7 +1,10 @@
 #include "server/observability/logging.h"
 
+#include <grpc/support/log.h>
+
 #include <ctime>
 
+#include "server/common/log_limiter.h"
 #include "server/json/escape.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -35,6 +38,23 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// gRPC's own lines (a failed TLS handshake, for one) in our format, so that a JSON
+// log stays JSON; its errors are mostly a peer's (a plaintext client, a port
+// scanner), hence warnings, and rate-limited.
+void LogFromGrpc(gpr_log_func_args* args) {
+  static LogLimiter lines(20, std::chrono::seconds(1));
+  uint64_t suppressed = 0;
+  if (args->severity == GPR_LOG_SEVERITY_ERROR && !lines.Allow(suppressed)) return;
+  const auto level = args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::warn
+                     : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                               : spdlog::level::debug;
+  if (suppressed > 0) {
+    spdlog::log(level, "grpc: {} similar_lines_not_logged={}", args->message, suppressed);
+  } else {
+    spdlog::log(level, "grpc: {}", args->message);
+  }
+}
+
 }  // namespace
 
 std::string JsonEscape(std::string_view text) {
@@ -58,6 +78,7 @@ absl::Status SetUpLogging(const std::string& format, const std::string& level) {
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+  gpr_set_log_function(&LogFromGrpc);
   return absl::OkStatus();
 }
 

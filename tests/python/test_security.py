@@ -2,6 +2,7 @@
 bearer tokens with scopes, health for probes on a plaintext port, the per-connection
 stream limit. Real docgate processes, real TLS handshakes."""
 import hashlib
+import json
 import os
 import subprocess
 import uuid
@@ -72,7 +73,8 @@ def start_tls_docgate(start_docgate, database_url, *args):
 
 
 def test_tls_serves_tls_clients_refuses_plaintext_and_probes_get_plaintext_health(start_docgate, database_url, pki):
-    d = start_tls_docgate(start_docgate, database_url, f"--tls-cert={pki.server_cert}", f"--tls-key={pki.server_key}")
+    d = start_tls_docgate(start_docgate, database_url, f"--tls-cert={pki.server_cert}", f"--tls-key={pki.server_key}",
+                          "--log-format=json")
     assert health(d.health_port, "liveness") == "SERVING"
 
     with tls_channel(d.port, pki.ca.cert) as channel:
@@ -86,6 +88,11 @@ def test_tls_serves_tls_clients_refuses_plaintext_and_probes_get_plaintext_healt
     # The plaintext port serves health and nothing else.
     with grpc.insecure_channel(f"127.0.0.1:{d.health_port}") as probes:
         assert code_of(lambda: create(probes, timeout=3)) == grpc.StatusCode.UNIMPLEMENTED
+    # gRPC's own complaint about the failed handshakes is a line of the JSON log like
+    # any other (a warning: the peer's fault), not a line of gRPC's format on stderr.
+    wait_for(lambda: "Handshake failed" in d.output(), 10, what="the failed handshake logged")
+    lines = [json.loads(line) for line in d.output().splitlines()]
+    assert any(line["level"] == "warning" and line["msg"].startswith("grpc: Handshake failed") for line in lines)
 
 
 def test_mutual_tls_needs_a_client_certificate_from_the_client_ca(start_docgate, database_url, pki):
