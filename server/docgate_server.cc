@@ -126,7 +126,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
   const service::ReadEnv reads{*s->logic_, *s->replicas_, s->metrics_->replicas()};
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
-      *s->logic_, service::CallAuthorization(s->authenticator_.get(), *s->metrics_), service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
+      *s->logic_, service::CallAuthorization(s->authenticator_.get(), *s->metrics_),
+      service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
       service::WaitEnv{*s->work_queue_, *s->logic_, reads, *s->waiters_, config.acquire_timeout, config.max_wait,
                        *s->metrics_},
       reads);
