@@ -52,6 +52,14 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
   for (const char* method : {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "ListDocuments"}) {
     rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling);
   }
+  auto& batch_sizes = prometheus::BuildHistogram()
+                          .Name("docgate_batch_size")
+                          .Help("Calls served by one database round trip (concurrent calls share one)")
+                          .Register(*registry_);
+  for (const char* method : {"CreateDocument", "GetDocument"}) {
+    batch_sizes_[method] = &batch_sizes.Add({{"grpc_method", method}}, prometheus::Histogram::BucketBoundaries{
+                                                                            1, 2, 4, 8, 16, 32, 64, 128, 256});
+  }
 }
 
 }  // namespace docgate

@@ -26,6 +26,10 @@ class Metrics {
   // The gRPC server metrics of a docgate.v1.DocumentService method (by its name).
   RpcMetrics& rpc(const std::string& method) { return rpcs_.at(method); }
 
+  // How many calls each database round trip served, by method (CreateDocument,
+  // GetDocument): the batches of service/call_batcher.h.
+  prometheus::Histogram& batch_size(const std::string& method) { return *batch_sizes_.at(method); }
+
   // WaitVisible.
   prometheus::Gauge& wait_visible_waiters;
   prometheus::Histogram& wait_visible_seconds;
@@ -40,6 +44,7 @@ class Metrics {
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
   std::map<std::string, RpcMetrics> rpcs_;  // made in the constructor, read-only after
+  std::map<std::string, prometheus::Histogram*> batch_sizes_;  // likewise
   DbMetrics db_;
   ReplicaMetrics replicas_;
 

@@ -48,6 +48,8 @@ class CallBatcher {
   struct Options {
     size_t max_batch = 256;
     int max_in_flight = 2;
+    // Told the size of every batch served (the calls claimed); may be empty.
+    std::function<void(size_t)> observe_size;
   };
 
   CallBatcher(WorkQueue& work_queue, Options options, Serve serve)
@@ -133,6 +135,7 @@ class CallBatcher {
       ctx.acquire_by = std::max(ctx.acquire_by, c.ctx.acquire_by);  // the most patient caller's
     }
     if (claimed.empty()) return;
+    if (state.options.observe_size) state.options.observe_size(claimed.size());
     std::vector<absl::Status> statuses(claimed.size(), absl::InternalError("not served"));
     try {
       state.serve(claimed, statuses, ctx);

@@ -28,6 +28,15 @@ auto ServeReads(const ReadEnv& env, const replicas::ReadSource& source) {
       [env, &source](auto&... args) { ReadManyFrom(env, source, args...); });
 }
 
+// A batcher's default options, with the size of each batch counted under `method`.
+template <typename Batcher>
+typename Batcher::Options SizedBatches(Metrics& metrics, const char* method) {
+  typename Batcher::Options options;
+  prometheus::Histogram* sizes = &metrics.batch_size(method);
+  options.observe_size = [sizes](size_t n) { sizes->Observe(static_cast<double>(n)); };
+  return options;
+}
+
 }  // namespace
 
 GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env,
@@ -37,13 +46,14 @@ GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorizati
       env_(env),
       wait_env_(wait_env),
       read_env_(read_env),
-      get_batcher_(env.work_queue, {}, ServeReads(read_env, read_env.replicas.primary())),
-      create_batcher_(env.work_queue, {},
+      get_batcher_(env.work_queue, SizedBatches<GetBatcher>(env.metrics, "GetDocument"),
+                   ServeReads(read_env, read_env.replicas.primary())),
+      create_batcher_(env.work_queue, SizedBatches<decltype(create_batcher_)>(env.metrics, "CreateDocument"),
                       ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
                           [&logic](auto&... args) { logic.CreateMany(args...); })) {
   for (size_t i = 0; i < read_env.replicas.size(); ++i) {
     replica_get_batchers_.push_back(
-        std::make_unique<GetBatcher>(env.work_queue, GetBatcher::Options{},
+        std::make_unique<GetBatcher>(env.work_queue, SizedBatches<GetBatcher>(env.metrics, "GetDocument"),
                                      ServeReads(read_env, read_env.replicas.replica(i))));
   }
 }

@@ -47,6 +47,10 @@ def test_counts_match_known_traffic_by_method_and_code(database_url, start_docga
     assert value(samples, "grpc_server_handled_total", grpc_method="WaitVisible",
                  grpc_code="DeadlineExceeded", **common) == 1
     assert value(samples, "docgate_wait_visible_timeouts_total") == 1
+    # One create at a time: 37 batches of one. The 5 gets: 5 batches of one as well.
+    assert value(samples, "docgate_batch_size_count", grpc_method="CreateDocument") == 37
+    assert value(samples, "docgate_batch_size_sum", grpc_method="CreateDocument") == 37
+    assert value(samples, "docgate_batch_size_count", grpc_method="GetDocument") == 5
     # No series carries an id or any other high-cardinality label.
     assert not any(k == "id" for (_, labels) in samples for (k, _) in labels)
 

@@ -53,8 +53,9 @@ class BusyWorker {
 
 TEST(CallBatcherTest, CallsQueuedMeanwhileAreServedInOneBatch) {
   WorkQueue queue({1, 100});
-  std::vector<size_t> batch_sizes;
-  CallBatcher<int, int> batcher(queue, {256, 1}, [&](const auto& calls, auto& statuses, const auto&) {
+  std::vector<size_t> batch_sizes, observed;
+  CallBatcher<int, int> batcher(queue, {256, 1, [&](size_t n) { observed.push_back(n); }},
+                                [&](const auto& calls, auto& statuses, const auto&) {
     batch_sizes.push_back(calls.size());
     for (size_t i = 0; i < calls.size(); ++i) {
       *calls[i]->response = *calls[i]->request * 10;
@@ -73,6 +74,7 @@ TEST(CallBatcherTest, CallsQueuedMeanwhileAreServedInOneBatch) {
     EXPECT_EQ(probes[i].response, static_cast<int>(i) * 10);
   }
   EXPECT_EQ(batch_sizes, std::vector<size_t>{20});
+  EXPECT_EQ(observed, batch_sizes) << "the size metric sees each batch";
 }
 
 TEST(CallBatcherTest, ACallFinishedElsewhereIsLeftOut) {
