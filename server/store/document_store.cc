@@ -6,7 +6,6 @@
 
 #include <unordered_map>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/store/attributes_json.h"
@@ -34,16 +33,16 @@ constexpr char kInsertSql[] =
     " ON CONFLICT (id) DO NOTHING RETURNING ";
 
 // Many documents in one statement (one transaction, one WAL flush): the columns as
-// arrays, bodies in hex (an array literal of hex needs no escaping).
+// arrays, bodies as a binary bytea[] (ByteaArrayBinary). It returns only what the
+// database chose: the rest of a new row is what the request said.
 constexpr char kInsertMany[] = "docgate_insert_many";
 constexpr char kInsertManySql[] =
     "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
     " version, create_time, update_time)"
-    " SELECT u.id, u.name, u.source_uri, u.content_type, decode(u.body, 'hex'), u.attributes::jsonb, 1, '', 1,"
-    " now(), now()"
-    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now()"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
     " AS u(id, name, source_uri, content_type, body, attributes)"
-    " ON CONFLICT (id) DO NOTHING RETURNING ";
+    " ON CONFLICT (id) DO NOTHING RETURNING id::text, (extract(epoch FROM create_time) * 1000000)::int8";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
@@ -105,6 +104,20 @@ Document FromRow(const pqxx::row& row, bool with_body) {
   return d;
 }
 
+// A row just inserted, as it is stored: the request's fields, the database's time.
+Document NewRow(const NewDocument& doc, int64_t create_time_us) {
+  Document d;
+  d.id = doc.id;
+  d.name = doc.name;
+  d.source_uri = doc.source_uri;
+  d.content_type = doc.content_type;
+  d.attributes = doc.attributes;
+  d.status = DocStatus::kPending;
+  d.version = 1;
+  d.create_time_us = d.update_time_us = create_time_us;
+  return d;
+}
+
 std::string StatusArray(const std::vector<DocStatus>& statuses) {
   std::string out = "{";
   for (DocStatus s : statuses) absl::StrAppend(&out, out.size() > 1 ? "," : "", static_cast<int>(s));
@@ -118,7 +131,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string from_documents = " FROM documents";
   const std::string order = " ORDER BY create_time, id LIMIT $";
   conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
-  conn.prepare(kInsertMany, absl::StrCat(kInsertManySql, kColumns));
+  conn.prepare(kInsertMany, kInsertManySql);
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
@@ -160,39 +173,38 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
 
 absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateMany(
     const std::vector<NewDocument>& docs, const db::QueryContext& ctx) {
-  std::vector<std::string> bodies, attributes;
-  std::vector<std::string_view> ids, names, sources, types;
+  std::vector<std::string> attributes;
+  std::vector<std::string_view> ids, names, sources, types, bodies;
   for (const NewDocument& doc : docs) {
     ids.push_back(doc.id);
     names.push_back(doc.name);
     sources.push_back(doc.source_uri);
     types.push_back(doc.content_type);
-    bodies.push_back(absl::BytesToHexString(doc.body));
+    bodies.push_back(doc.body);
     attributes.push_back(EncodeAttributes(doc.attributes));
   }
-  auto array = [](const std::vector<std::string>& v) {
-    return TextArrayLiteral(std::vector<std::string_view>(v.begin(), v.end()));
-  };
   const std::string id_array = TextArrayLiteral(ids), name_array = TextArrayLiteral(names),
                     source_array = TextArrayLiteral(sources), type_array = TextArrayLiteral(types),
-                    body_array = array(bodies), attribute_array = array(attributes);
+                    body_array = ByteaArrayBinary(bodies),
+                    attribute_array = TextArrayLiteral(std::vector<std::string_view>(attributes.begin(),
+                                                                                     attributes.end()));
   using Results = std::vector<absl::StatusOr<CreateResult>>;
   return db::WithConnection<Results>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
     pqxx::nontransaction tx(conn);
     const pqxx::result inserted =
-        tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_array, attribute_array);
-    std::unordered_map<std::string, Document> new_rows;
+        tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array,
+                         pqxx::binarystring(body_array.data(), body_array.size()), attribute_array);
+    std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
     for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
-      Document d = FromRow(inserted[i], false);
-      new_rows.emplace(d.id, std::move(d));
+      created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
     }
     // A document not inserted existed already (or came earlier in this batch): as
     // in Create, the same content is success, other content ALREADY_EXISTS.
     Results results;
     for (const NewDocument& doc : docs) {
-      if (auto it = new_rows.find(doc.id); it != new_rows.end()) {
-        results.push_back(CreateResult{std::move(it->second), true, 0});
-        new_rows.erase(it);
+      if (auto it = created_at.find(doc.id); it != created_at.end()) {
+        results.push_back(CreateResult{NewRow(doc, it->second), true, 0});
+        created_at.erase(it);  // a second copy of the id in this batch finds the first's row below
         continue;
       }
       const pqxx::binarystring body(doc.body.data(), doc.body.size());

@@ -1,10 +1,11 @@
-// UUIDs, attributes JSON, page tokens and status moves: the store's pure parts.
+// UUIDs, attributes JSON, page tokens, status moves, array encodings: the store's pure parts.
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "server/store/attributes_json.h"
 #include "server/store/page_token.h"
+#include "server/store/pg_array.h"
 #include "server/store/status_moves.h"
 #include "server/store/uuid.h"
 
@@ -108,6 +109,19 @@ TEST(StatusMovesTest, AllowsExactlyTheSpecLifeCycle) {
   EXPECT_TRUE(IsAllowedMove(DocStatus::kFailed, DocStatus::kPending));
   EXPECT_EQ(AllowedSources(DocStatus::kPending).size(), 2u);
   EXPECT_TRUE(AllowedSources(DocStatus::kUnspecified).empty());
+}
+
+TEST(PgArrayTest, ByteaArrayBinaryIsArrayRecvsLayout) {
+  const std::string nul_and_ff("\0\xff", 2);
+  const std::string array = ByteaArrayBinary({"ab", "", nul_and_ff});
+  const std::string expected = std::string("\0\0\0\1", 4)      // one dimension
+                               + std::string("\0\0\0\0", 4)    // no NULLs
+                               + std::string("\0\0\0\x11", 4)  // bytea's type oid, 17
+                               + std::string("\0\0\0\3", 4)    // three elements
+                               + std::string("\0\0\0\1", 4)    // from index 1
+                               + std::string("\0\0\0\2", 4) + "ab" + std::string("\0\0\0\0", 4) +
+                               std::string("\0\0\0\2", 4) + nul_and_ff;
+  EXPECT_EQ(array, expected);
 }
 
 }  // namespace
