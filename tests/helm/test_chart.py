@@ -184,6 +184,8 @@ def test_probes_ports_security_and_secret_wiring(tools):
     assert services["test-docgate-headless"]["clusterIP"] == "None"
     assert services["test-docgate"]["type"] == "LoadBalancer"
     assert "up to 200 connections" in rendered["notes"]  # maxReplicas 8 x (pool.max 24 + 1)
+    assert "client certificates required" in rendered["notes"] and "Bearer TOKEN" in rendered["notes"]
+    assert "docgatectl --addr 127.0.0.1:8081 health" in rendered["notes"]  # probes' port: no TLS needed
 
 
 def test_tls_defaults_mutual_tls_from_the_tls_secret_and_refuses_mtls_without_tls(tools, tmp_path):
