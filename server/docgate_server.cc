@@ -27,20 +27,14 @@ namespace {
 // Room for every field but the body at their largest, with margin.
 constexpr int kMessageOverheadBytes = 1024 * 1024;
 
-// The health of the document API, on the gRPC port and on the probes' port.
-void SetHealth(std::initializer_list<grpc::Server*> servers, bool serving) {
+// Sets each health service name in `names` on every server given: the gRPC port's
+// and, while TLS is on, the probes' plaintext one (null otherwise).
+void SetServing(std::initializer_list<grpc::Server*> servers, std::initializer_list<const char*> names,
+                bool serving) {
   for (grpc::Server* server : servers) {
     auto* health = server == nullptr ? nullptr : server->GetHealthCheckService();
     if (health == nullptr) continue;
-    health->SetServingStatus("", serving);
-    health->SetServingStatus(kServiceName, serving);
-  }
-}
-
-void SetLiveness(std::initializer_list<grpc::Server*> servers, bool live) {
-  for (grpc::Server* server : servers) {
-    auto* health = server == nullptr ? nullptr : server->GetHealthCheckService();
-    if (health != nullptr) health->SetServingStatus(kLivenessService, live);
+    for (const char* name : names) health->SetServingStatus(name, serving);
   }
 }
 
@@ -162,9 +156,10 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   grpc::Server* health_server = s->health_server_.get();
   // Liveness: the process serves gRPC, whatever the database does (a liveness probe
   // must not restart docgate because PostgreSQL is down). NOT_SERVING at shutdown.
-  SetLiveness({server, health_server}, true);
-  s->pool_->OnReachabilityChange(
-      [server, health_server](bool reachable) { SetHealth({server, health_server}, reachable); });
+  SetServing({server, health_server}, {kLivenessService}, true);
+  s->pool_->OnReachabilityChange([server, health_server](bool reachable) {
+    SetServing({server, health_server}, {"", kServiceName}, reachable);
+  });
   spdlog::info("docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
                "pool_max={} version={} revision={}",
                config.listen, s->port_, tls, !config.tls_client_ca.empty(), s->authenticator_ != nullptr,
@@ -181,8 +176,7 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   shut_down_ = true;
   if (server_ != nullptr) {
     pool_->OnReachabilityChange([](bool) {});
-    SetHealth({server_.get(), health_server_.get()}, false);
-    SetLiveness({server_.get(), health_server_.get()}, false);
+    SetServing({server_.get(), health_server_.get()}, {"", kServiceName, kLivenessService}, false);
     // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
     waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
     // Waits for in-flight RPCs until the deadline, then cancels what is left.
