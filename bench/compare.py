@@ -10,13 +10,17 @@ For each scenario (GetDocument on a warm set, CreateDocument with a 1 KiB body, 
               of --pool-max (unnamed statements: PgBouncer 1.18 cannot keep named
               ones in transaction mode)
   pgbench     pgbench -M prepared with the same statements (bench/sql/)
+  floor       bench/grpc_floor: GetDocument and CreateDocument answered at once, with
+              responses the size of docgate's, no database: what gRPC alone costs
+              here, the most any gRPC service could do on this machine (started
+              only for its own cells)
 
 While each runs, pg_stat_activity is sampled every second (client connections by
 application_name and state); CPU time of postgres (postmaster and every backend),
 docgate, PgBouncer and the load generator is read at both ends of the measurement
 window and reported per operation. Prints one table per scenario, with ratios.
 
-    scripts/dev build && bench/compare.py                 # the full matrix (~20 min)
+    scripts/dev build && bench/compare.py                 # the full matrix (~25 min)
     bench/compare.py --scenarios get --concurrency 64     # one cell
     bench/compare.py --smoke                              # every program, briefly (CI)
 
@@ -40,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from benchlib import free_port, terminate, wait_for  # noqa: E402
 
-TARGETS = ("docgate", "direct", "pgbouncer", "pgbench")
+TARGETS = ("docgate", "direct", "pgbouncer", "pgbench", "floor")
 
 
 def port_open(port):
@@ -238,7 +242,15 @@ def zombie_children(pid):
     return zombies
 
 
-def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer):
+def start_floor(binary):
+    port = free_port()
+    proc = Process([binary, "--api", "callback", "--port", str(port)], port, what="grpc_floor")
+    proc.cpu_pid = proc.pid
+    proc.port = port
+    return proc
+
+
+def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer, floor=None):
     cmd = [args.loadgen, "--scenario", scenario, "--concurrency", str(concurrency), "--duration", str(args.duration),
            "--warmup", str(args.warmup), "--warm-set", str(args.warm_set),
            "--cpu", f"postgres:{cluster.postmaster}:tree"]
@@ -248,6 +260,8 @@ def run_loadgen(args, cluster, target, scenario, concurrency, docgate, pgbouncer
     app = ("&" if "?" in cluster.url else "?") + f"application_name=bench-{target}&connect_timeout=10"
     if target == "docgate":
         cmd += ["--target", "docgate", "--addr", f"127.0.0.1:{docgate.port}", "--cpu", f"docgate:{docgate.cpu_pid}"]
+    elif target == "floor":
+        cmd += ["--target", "docgate", "--addr", f"127.0.0.1:{floor.port}", "--cpu", f"floor:{floor.cpu_pid}"]
     elif target == "direct":
         cmd += ["--target", "libpq", "--dsn", cluster.url + app]
     else:
@@ -324,13 +338,16 @@ def fmt_cell(r):
 def print_tables(results, scenarios, concurrencies, targets):
     for scenario in scenarios:
         print(f"\n### {scenario}\n")
-        print("| clients | " + " | ".join(targets) + " | docgate/direct | docgate/pgbouncer |")
-        print("| --- " * (len(targets) + 3) + "|")
+        ceiling = "floor" in targets
+        print("| clients | " + " | ".join(targets) + " | docgate/direct | docgate/pgbouncer |"
+              + (" floor/direct |" if ceiling else ""))
+        print("| --- " * (len(targets) + 3 + ceiling) + "|")
         for c in concurrencies:
             row = {t: results.get((scenario, c, t)) for t in targets}
             print(f"| {c} | " + " | ".join(fmt_cell(row[t]) for t in targets)
                   + f" | {fmt_ratio(row.get('docgate'), row.get('direct'))}"
-                  + f" | {fmt_ratio(row.get('docgate'), row.get('pgbouncer'))} |")
+                  + f" | {fmt_ratio(row.get('docgate'), row.get('pgbouncer'))} |"
+                  + (f" {fmt_ratio(row.get('floor'), row.get('direct'))} |" if ceiling else ""))
     latency_rows = [(s, c) for s in scenarios for c in concurrencies
                     if results.get((s, c, "docgate")) and results.get((s, c, "direct"))]
     if latency_rows:
@@ -351,6 +368,7 @@ def main():
     build = ROOT / "build"
     parser.add_argument("--docgate", default=str(build / "server" / "docgate"))
     parser.add_argument("--loadgen", default=str(build / "bench" / "loadgen"))
+    parser.add_argument("--grpc-floor", default=str(build / "bench" / "grpc_floor"))
     parser.add_argument("--scenarios", default="get,create,mix")
     parser.add_argument("--concurrency", default="1,16,64,256,1024")
     parser.add_argument("--targets", default=",".join(TARGETS))
@@ -390,6 +408,12 @@ def main():
                     wait_for_quiet(cluster)
                     if target == "pgbench":
                         r = run_pgbench(args, cluster, scenario, c)
+                    elif target == "floor":
+                        floor = start_floor(args.grpc_floor)
+                        try:
+                            r = run_loadgen(args, cluster, target, scenario, c, docgate, pgbouncer, floor)
+                        finally:
+                            floor.stop()
                     else:
                         r = run_loadgen(args, cluster, target, scenario, c, docgate, pgbouncer)
                     results[(scenario, c, target)] = r
@@ -406,7 +430,7 @@ def main():
             cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
     failed = [k for k, r in results.items() if "failed" in r and k[2] == "docgate"]
-    docgate_errors = sum(sum(r.get("errors", {}).values()) for k, r in results.items() if k[2] == "docgate")
+    docgate_errors = sum(sum(r.get("errors", {}).values()) for k, r in results.items() if k[2] in ("docgate", "floor"))
     if args.smoke and (failed or docgate_errors or len(results) != len(scenarios) * len(concurrencies) * len(targets)
                        or any("failed" in r for r in results.values())):
         print("compare: smoke failed", file=sys.stderr)

@@ -1,6 +1,8 @@
-// grpc_floor: GetDocument answered at once (no queue, no database) on gRPC's
-// callback API or on its completion-queue async API, to measure what gRPC alone
-// costs on this machine and which server API costs less (bench/RESULTS.md).
+// grpc_floor: GetDocument and CreateDocument answered at once (no queue, no
+// database) with responses the size of docgate's, on gRPC's callback API or (reads
+// only) on its completion-queue async API: what gRPC alone costs on this machine,
+// the ceiling for any gRPC service here, and which server API costs less
+// (bench/RESULTS.md; bench/compare.py runs it as the target "floor").
 //
 //   grpc_floor --api callback|async --port PORT [--threads N]
 //
@@ -21,10 +23,40 @@ namespace {
 
 namespace v1 = docgate::v1;
 
+// What docgate returns for a document of the warm set (bench/loadgen's seed),
+// without its body, as GetDocument and CreateDocument answer by default.
+void FillDocument(const std::string& id, v1::Document* doc) {
+  doc->set_id(id);
+  doc->set_name("warm");
+  doc->set_source_uri("s3://bench/warm");
+  doc->set_content_type("text/plain");
+  doc->set_status(v1::PENDING);
+  doc->set_version(1);
+  doc->mutable_create_time()->set_seconds(1795000000);
+  doc->mutable_create_time()->set_nanos(123456000);
+  *doc->mutable_update_time() = doc->create_time();
+}
+
+void Answer(const v1::GetDocumentRequest& request, v1::GetDocumentResponse* response) {
+  FillDocument(request.id(), response->mutable_document());
+  response->set_served_by("primary");
+}
+
 class CallbackFloor final : public v1::DocumentService::CallbackService {
   grpc::ServerUnaryReactor* GetDocument(grpc::CallbackServerContext* context, const v1::GetDocumentRequest* request,
                                         v1::GetDocumentResponse* response) override {
-    response->mutable_document()->set_id(request->id());
+    Answer(*request, response);
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
+                                           const v1::CreateDocumentRequest* request,
+                                           v1::CreateDocumentResponse* response) override {
+    FillDocument(request->document().id(), response->mutable_document());
+    response->set_created(true);
+    response->set_consistency_token("AQAAAAABY2RlZmdoaWprbG0");  // as long as docgate's
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -46,7 +78,7 @@ class AsyncCall {
       return;
     }
     new AsyncCall(service_, cq_);  // the next call on this queue
-    response_.mutable_document()->set_id(request_.id());
+    Answer(request_, &response_);
     answered_ = true;
     responder_.Finish(response_, grpc::Status::OK, this);
   }
