@@ -87,6 +87,13 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void OnDone() override { delete this; }
 
+  // Once the call is finished its reactions are trivial (OnDone deletes it; OnCancel
+  // finds nothing to do), so gRPC may run them on the thread that completes the call
+  // instead of handing each to its executor: one context switch less per call.
+  // Before that, OnCancel does real work and goes through the executor as usual.
+  // (gRPC marks this hook as internal; its own DefaultReactor uses it the same way.)
+  bool InternalInlineable() override { return phase_->load() == kFinished; }
+
  private:
   enum Phase { kQueued, kRunning, kFinished };
 
