@@ -20,7 +20,7 @@ application_name and state); CPU time of postgres (postmaster and every backend)
 docgate, PgBouncer and the load generator is read at both ends of the measurement
 window and reported per operation. Prints one table per scenario, with ratios.
 
-    scripts/dev build && bench/compare.py                 # the full matrix (~25 min)
+    scripts/dev build && bench/compare.py                 # the full matrix (~10 min)
     bench/compare.py --scenarios get --concurrency 64     # one cell
     bench/compare.py --smoke                              # every program, briefly (CI)
 
