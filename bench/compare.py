@@ -17,7 +17,7 @@ For each scenario (GetDocument on a warm set, CreateDocument with a 1 KiB body, 
 
 While each runs, pg_stat_activity is sampled every second (client connections by
 application_name and state); CPU time of postgres (postmaster and every backend),
-docgate, PgBouncer and the load generator is read at both ends of the measurement
+docgate, PgBouncer, grpc_floor and the load generator is read at both ends of the measurement
 window and reported per operation. Prints one table per scenario, with ratios.
 
     scripts/dev build && bench/compare.py                 # the full matrix (~10 min)
@@ -430,8 +430,8 @@ def main():
             cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
     failed = [k for k, r in results.items() if "failed" in r and k[2] == "docgate"]
-    docgate_errors = sum(sum(r.get("errors", {}).values()) for k, r in results.items() if k[2] in ("docgate", "floor"))
-    if args.smoke and (failed or docgate_errors or len(results) != len(scenarios) * len(concurrencies) * len(targets)
+    grpc_errors = sum(sum(r.get("errors", {}).values()) for k, r in results.items() if k[2] in ("docgate", "floor"))
+    if args.smoke and (failed or grpc_errors or len(results) != len(scenarios) * len(concurrencies) * len(targets)
                        or any("failed" in r for r in results.values())):
         print("compare: smoke failed", file=sys.stderr)
         return 1
