@@ -3,10 +3,9 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/read_file.h"
 
 namespace docgate::db {
 namespace {
@@ -80,11 +79,9 @@ absl::StatusOr<ConnectionSettings> ConnectionSettings::Parse(const std::string& 
 
 absl::StatusOr<std::string> ConnectionSettings::ConnInfo() const {
   if (password_file_.empty()) return Join(params_, /*redact=*/false);
-  std::ifstream in(password_file_);
-  if (!in) return absl::UnavailableError(absl::StrCat("cannot read the database password file ", password_file_));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string password = buffer.str();
+  auto contents = ReadWholeFile(password_file_);
+  if (!contents) return absl::UnavailableError(absl::StrCat("cannot read the database password file ", password_file_));
+  std::string password = std::move(*contents);
   while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) password.pop_back();
   auto params = params_;
   params.erase(std::remove_if(params.begin(), params.end(), [](const auto& p) { return p.first == "password"; }),

@@ -2,23 +2,21 @@
 
 #include <openssl/crypto.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/read_file.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::security {
 namespace {
 
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return text.str();
+// The tokens of `contents`, the file at `path`: INVALID_ARGUMENT when they do not
+// parse or there are none (an emptied file would lock every client out).
+absl::StatusOr<std::vector<TokenEntry>> TokensOf(const std::string& path, const std::string& contents) {
+  auto tokens = ParseTokenFile(contents);
+  if (!tokens.ok()) return tokens.status();
+  if (tokens->empty()) return absl::InvalidArgumentError("the tokens file " + path + " holds no token");
+  return tokens;
 }
 
 // The token of "Bearer TOKEN" (the scheme is case-insensitive, RFC 6750).
@@ -36,11 +34,10 @@ std::optional<std::string_view> BearerToken(std::string_view authorization) {
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Open(const std::string& path,
                                                                    std::chrono::milliseconds reload_interval) {
-  auto contents = ReadFile(path);
+  auto contents = ReadWholeFile(path);
   if (!contents) return absl::InvalidArgumentError("cannot read the tokens file " + path);
-  auto tokens = ParseTokenFile(*contents);
+  auto tokens = TokensOf(path, *contents);
   if (!tokens.ok()) return tokens.status();
-  if (tokens->empty()) return absl::InvalidArgumentError("the tokens file " + path + " holds no token");
   return std::unique_ptr<Authenticator>(
       new Authenticator(path, std::move(*contents), std::move(*tokens), reload_interval));
 }
@@ -91,12 +88,12 @@ absl::Status Authenticator::Authorize(std::optional<std::string_view> authorizat
 
 absl::Status Authenticator::Reload() {
   std::lock_guard reloading(reload_mu_);
-  auto contents = ReadFile(path_);
+  auto contents = ReadWholeFile(path_);
   if (!contents) return absl::InvalidArgumentError("cannot read the tokens file " + path_);
   if (*contents == contents_) return absl::OkStatus();
+  auto tokens = TokensOf(path_, *contents);
+  if (!tokens.ok()) return tokens.status();  // reported again at each look until mended
   contents_ = std::move(*contents);
-  auto tokens = ParseTokenFile(contents_);
-  if (!tokens.ok()) return tokens.status();
   spdlog::info("tokens file reloaded path={} tokens={}", path_, tokens->size());
   std::lock_guard lock(mu_);
   tokens_ = std::make_shared<const std::vector<TokenEntry>>(std::move(*tokens));

@@ -22,7 +22,8 @@ class Authenticator {
  public:
   // Reads `path` now: INVALID_ARGUMENT when it cannot be read or parsed, or holds
   // no token. Then re-reads it every `reload_interval` on a thread of its own; a
-  // changed file that does not parse keeps the previous tokens, with an error logged.
+  // changed file that does not parse, or holds no token, keeps the previous tokens,
+  // with an error logged at every look until it is mended.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Open(const std::string& path,
                                                              std::chrono::milliseconds reload_interval);
   // Fixed tokens, no file (for tests).
@@ -48,7 +49,7 @@ class Authenticator {
 
   const std::string path_;
   std::mutex reload_mu_;
-  std::string contents_;  // the file as last read; guarded by reload_mu_
+  std::string contents_;  // the file whose tokens are in use; guarded by reload_mu_
   mutable std::mutex mu_;
   std::shared_ptr<const std::vector<TokenEntry>> tokens_;  // guarded by mu_
   bool stopping_ = false;                                   // guarded by mu_

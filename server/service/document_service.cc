@@ -20,7 +20,9 @@ void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentReque
     statuses[i] = ValidateCreate(*requests[i], limits_);
     if (!statuses[i].ok()) continue;
     store::NewDocument doc = NewDocumentFromProto(requests[i]->document());
-    if (doc.body.size() > kMaxBatchedBodyBytes) {  // large bodies go alone: no hex copy of megabytes
+    // Large bodies go alone: no copy of megabytes into the batch's array, and the
+    // batch's other creates do not wait on its transfer.
+    if (doc.body.size() > kMaxBatchedBodyBytes) {
       auto result = store_.Create(doc, ctx);
       statuses[i] = result.status();
       if (result.ok()) Answer(*result, responses[i]);

@@ -85,6 +85,12 @@ TEST(AuthenticatorTest, ARewrittenFileTakesEffectAndABrokenOneIsIgnored) {
   // A file that does not parse (a half-written edit): the tokens read before stay.
   std::ofstream(path) << "new " << Hex(HashToken("new-token")) << " read,admin\n";
   EXPECT_EQ((*auth)->Reload().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*auth)->Reload().code(), absl::StatusCode::kInvalidArgument) << "said again until mended";
+  EXPECT_TRUE((*auth)->Authorize("Bearer new-token", kWrite).ok());
+
+  // An emptied file would lock every client out: refused, as at start.
+  std::ofstream(path) << "# nobody\n";
+  EXPECT_EQ((*auth)->Reload().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE((*auth)->Authorize("Bearer new-token", kWrite).ok());
   std::remove(path.c_str());
 }
