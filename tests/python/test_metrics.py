@@ -36,6 +36,11 @@ def test_counts_match_known_traffic_by_method_and_code(database_url, start_docga
     send_known_traffic(stub)  # 37 creates, 5 gets of missing ids
     with pytest.raises(grpc.RpcError):
         stub.WaitVisible(docgate_pb2.WaitVisibleRequest(id=str(uuid.uuid4())), timeout=0.2)
+    # The client's deadline fires on its own clock, a moment before the server ends the
+    # call; and one scrape collects the families one after another. Wait until the call
+    # is counted as handled (its last count), then read everything from a fresh scrape.
+    wait_for(lambda: value(scrape(d), "grpc_server_handled_total", grpc_method="WaitVisible") == 1, 5,
+             what="the WaitVisible call ended on the server")
 
     samples = scrape(d)
     common = {"grpc_type": "unary", "grpc_service": "docgate.v1.DocumentService"}
