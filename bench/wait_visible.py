@@ -106,8 +106,12 @@ def main():
     try:
         a = Instance("A", args.binary, urls["DOCGATE_TEST_DATABASE_URL"], args.tick)
         b = Instance("B", args.binary, urls["DOCGATE_TEST_DATABASE_URL"], args.tick)
+        # docgate serves metrics before it listens for gRPC: wait for the gRPC port itself.
         for inst in (a, b):
-            wait_for(lambda: inst.metric("docgate_wait_visible_waiters") is not None, 30, f"{inst.name} metrics")
+            try:
+                grpc.channel_ready_future(inst.channel).result(timeout=30)
+            except grpc.FutureTimeoutError:
+                raise SystemExit(f"timed out waiting for docgate {inst.name} to listen")
         # Warm both pools and the schema.
         for inst in (a, b):
             inst.stub.CreateDocument(docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(name="warm")),
