@@ -48,7 +48,7 @@ GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorizati
       read_env_(read_env),
       get_batcher_(env.work_queue, SizedBatches<GetBatcher>(env.metrics, "GetDocument"),
                    ServeReads(read_env, read_env.replicas.primary())),
-      create_batcher_(env.work_queue, SizedBatches<decltype(create_batcher_)>(env.metrics, "CreateDocument"),
+      create_batcher_(env.work_queue, SizedBatches<CreateBatcher>(env.metrics, "CreateDocument"),
                       ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
                           [&logic](auto&... args) { logic.CreateMany(args...); })) {
   for (size_t i = 0; i < read_env.replicas.size(); ++i) {

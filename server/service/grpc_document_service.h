@@ -42,6 +42,7 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   const WaitEnv wait_env_;
   const ReadEnv read_env_;
   using GetBatcher = CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
+  using CreateBatcher = CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;
   GetBatcher& BatcherFor(const replicas::ReadSource& source);
 
   // Concurrent GetDocument calls share one query (id = ANY($1)) per source: the
@@ -49,7 +50,7 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   // INSERT, so one transaction and one WAL flush.
   GetBatcher get_batcher_;
   std::vector<std::unique_ptr<GetBatcher>> replica_get_batchers_;
-  CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse> create_batcher_;
+  CreateBatcher create_batcher_;
 };
 
 }  // namespace docgate::service
