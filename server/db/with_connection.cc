@@ -41,8 +41,12 @@ void BoundStatements(Lease& lease, int timeout_ms) {
   lease.statement_timeout_ms() = timeout_ms;
 }
 
-Clock::time_point CutOff(int timeout_ms) {
-  return Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
+Clock::time_point CutOff(int timeout_ms, const QueryContext& ctx) {
+  const auto after_timeout = Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
+  if (ctx.deadline == Clock::time_point::max()) return after_timeout;
+  // statement_timeout ends at least kClientClockMargin before the deadline, so
+  // PostgreSQL, when it answers at all, still answers first.
+  return std::min(after_timeout, ctx.deadline - kClientClockMargin / 2);
 }
 
 absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut) {
@@ -76,9 +80,16 @@ void ReportFailure(DbObserver* observer, const absl::Status& status, bool connec
   }
 }
 
+absl::Status FinalStatus(const absl::Status& explained, Retry retry, bool sent, bool cut, bool lost) {
+  // Reported as retryable only because creates are idempotent by id.
+  if (retry == Retry::kNever && sent && (cut || lost)) return UnknownOutcome();
+  return explained;
+}
+
 absl::Status UnknownOutcome() {
   return absl::UnavailableError(
-      "connection lost during the write: its outcome is unknown; retrying a create with the same id is safe");
+      "the write was sent but its connection was lost or cut before the result came: its outcome is unknown;"
+      " retrying a create with the same id is safe, a status move should read the document first");
 }
 
 }  // namespace docgate::db::internal

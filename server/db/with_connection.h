@@ -49,9 +49,10 @@ int StatementTimeoutFor(const QueryContext& ctx);
 void BoundStatements(Lease& lease, int timeout_ms);
 
 // When the watchdog cuts a call still running: after PostgreSQL's own timeout
-// should have ended it. A responsive server always answers by then, so a cut means
-// the server or the network stopped answering.
-Clock::time_point CutOff(int timeout_ms);
+// should have ended it, and before the RPC's deadline, so that the caller hears
+// what happened before its own timer gives up. A responsive server always answers
+// by then, so a cut means the server or the network stopped answering.
+Clock::time_point CutOff(int timeout_ms, const QueryContext& ctx);
 
 // The status the caller sees for a failed attempt: cancellation and the deadline
 // take precedence over what the broken call itself reported.
@@ -66,8 +67,16 @@ bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, 
 // connection without a SQLSTATE counts as class 08.
 void ReportFailure(DbObserver* observer, const absl::Status& status, bool connection_lost);
 
-// UNAVAILABLE for a write whose connection was lost before its result arrived.
+// UNAVAILABLE, "outcome unknown": what a write's caller is told when its statement
+// was sent and its connection was then lost or cut before the result came.
 absl::Status UnknownOutcome();
+
+// The status of a failed attempt that is not retried. A write (Retry::kNever) whose
+// statements were `sent` and whose connection was then `cut` or `lost` may still
+// commit in PostgreSQL, whatever the deadline or the client did meanwhile: it gets
+// UnknownOutcome(), never DEADLINE_EXCEEDED or CANCELLED ("it did not happen").
+// Otherwise `explained` (Explain's answer) stands.
+absl::Status FinalStatus(const absl::Status& explained, Retry retry, bool sent, bool cut, bool lost);
 
 }  // namespace internal
 
@@ -88,12 +97,14 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
 
     QueryWatchdog& watchdog = pool.watchdog();
     const int timeout_ms = internal::StatementTimeoutFor(ctx);
-    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(timeout_ms));
+    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(timeout_ms, ctx));
     if (ctx.cancel != nullptr) ctx.cancel->SetHook([&watchdog, ticket] { watchdog.CutNow(ticket); });
     absl::StatusOr<T> result = absl::InternalError("not run");
     bool unusable = false;
+    bool sent = false;  // fn's statements may have reached PostgreSQL
     try {
       internal::BoundStatements(*lease, timeout_ms);
+      sent = true;
       result = fn(lease->connection());
     } catch (const std::exception& e) {
       unusable = LeavesConnectionUnusable(e);
@@ -109,10 +120,7 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     const bool lost = unusable && !cut;
     const absl::Status status = internal::Explain(result.status(), ctx, cut);
     if (internal::ShouldRetry(status, lost, retry, attempt, lost_before, ctx)) continue;
-    // A write whose connection dropped mid-way may or may not have committed.
-    // Reported as retryable only because creates are idempotent by id.
-    if (lost && retry == Retry::kNever && absl::IsUnavailable(status)) return internal::UnknownOutcome();
-    return status;
+    return internal::FinalStatus(status, retry, sent, cut, lost);
   }
 }
 

@@ -212,6 +212,26 @@ def own_cluster():
         def stop(self):
             subprocess.run([script, "stop", folder, "--immediate"], check=True)
 
+        def processes(self):
+            """The postmaster's pid and its children's (every backend and helper)."""
+            with open(os.path.join(folder, "data", "postmaster.pid")) as f:
+                postmaster = int(f.readline())
+            children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
+            return [postmaster, *(int(p) for p in children.split())]
+
+        @contextlib.contextmanager
+        def frozen(self):
+            """PostgreSQL stopped dead (SIGSTOP on the postmaster and its children) for
+            the block: connections stay open, nothing answers."""
+            pids = self.processes()
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                yield
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+
     cluster = Cluster()
     yield cluster
     subprocess.run([script, "stop", folder, "--immediate"], check=False)

@@ -75,5 +75,52 @@ TEST(WithConnectionTest, CancellationAndTheDeadlineExplainAFailure) {
   EXPECT_NE(std::string(internal::UnknownOutcome().message()).find("same id is safe"), std::string::npos);
 }
 
+TEST(WithConnectionTest, AWriteSentThenCutOrLostHasAnUnknownOutcome) {
+  const absl::Status deadline = absl::DeadlineExceededError("deadline passed while the query ran");
+  const absl::Status cancelled = absl::CancelledError("cancelled by the client");
+  const absl::Status lost = absl::UnavailableError("database connection lost");
+  const absl::Status refused = absl::AlreadyExistsError("different content");
+  struct Case {
+    absl::Status explained;
+    Retry retry;
+    bool sent, cut, lost;
+    absl::StatusCode want;
+  };
+  const Case cases[] = {
+      // PostgreSQL may still commit these: never "it did not happen".
+      {deadline, Retry::kNever, true, true, false, absl::StatusCode::kUnavailable},
+      {cancelled, Retry::kNever, true, true, false, absl::StatusCode::kUnavailable},
+      {deadline, Retry::kNever, true, false, true, absl::StatusCode::kUnavailable},
+      {lost, Retry::kNever, true, false, true, absl::StatusCode::kUnavailable},
+      // Cut before the write's statements were sent: nothing was written.
+      {deadline, Retry::kNever, false, true, false, absl::StatusCode::kDeadlineExceeded},
+      {cancelled, Retry::kNever, false, true, false, absl::StatusCode::kCancelled},
+      // PostgreSQL answered: the outcome is known.
+      {refused, Retry::kNever, true, false, false, absl::StatusCode::kAlreadyExists},
+      {deadline, Retry::kNever, true, false, false, absl::StatusCode::kDeadlineExceeded},
+      // A read changes nothing.
+      {deadline, Retry::kReadOnce, true, true, false, absl::StatusCode::kDeadlineExceeded},
+  };
+  for (const auto& c : cases) {
+    const absl::Status got = internal::FinalStatus(c.explained, c.retry, c.sent, c.cut, c.lost);
+    EXPECT_EQ(got.code(), c.want) << c.explained << " sent=" << c.sent << " cut=" << c.cut << " lost=" << c.lost;
+    if (c.want == absl::StatusCode::kUnavailable) {
+      EXPECT_NE(std::string(got.message()).find("outcome is unknown"), std::string::npos);
+    }
+  }
+}
+
+TEST(WithConnectionTest, TheWatchdogCutsBeforeTheDeadlineAndAfterTheStatementTimeout) {
+  for (const int left_ms : {30, 90, 150, 400, 1000, 2000, 10000}) {
+    const auto ctx = WithTimeLeft(milliseconds(left_ms));
+    const int timeout_ms = internal::StatementTimeoutFor(ctx);
+    const auto cut = internal::CutOff(timeout_ms, ctx);
+    EXPECT_LT(cut, ctx.deadline) << left_ms;
+    EXPECT_GT(cut, Clock::now() + milliseconds(timeout_ms)) << left_ms;
+  }
+  // Without a deadline, the cut follows the statement timeout.
+  EXPECT_GT(internal::CutOff(30000, QueryContext{}), Clock::now() + milliseconds(30000));
+}
+
 }  // namespace
 }  // namespace docgate::db
