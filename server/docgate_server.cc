@@ -14,6 +14,7 @@
 #include "server/replicas/replica_set.h"
 #include "server/security/authenticator.h"
 #include "server/security/server_credentials.h"
+#include "server/service/call_gate.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/document_store.h"
@@ -118,12 +119,13 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   // One worker per connection: more could only wait for the pool.
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
+  s->gate_ = std::make_unique<service::CallGate>();
   const service::ReadEnv reads{*s->logic_, *s->replicas_, s->metrics_->replicas()};
   s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
       *s->logic_, service::CallAuthorization(s->authenticator_.get(), *s->metrics_),
-      service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_},
+      service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_, *s->gate_},
       service::WaitEnv{*s->work_queue_, *s->logic_, reads, *s->waiters_, config.acquire_timeout, config.max_wait,
-                       *s->metrics_},
+                       *s->metrics_, *s->gate_},
       reads);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -171,25 +173,46 @@ db::PoolStats DocgateServer::pool_stats() const { return pool_->Stats(); }
 
 size_t DocgateServer::waiters() const { return waiters_->size(); }
 
+bool DocgateServer::Drain(std::chrono::milliseconds grace) {
+  if (drained_.has_value()) return *drained_;
+  if (server_ == nullptr) {  // Start failed half-way: nothing was served
+    drained_ = true;
+    return true;
+  }
+  const auto give_up = std::chrono::steady_clock::now() + grace;
+  pool_->OnReachabilityChange([](bool) {});
+  SetServing({server_.get(), health_server_.get()}, {"", kServiceName, kLivenessService}, false);
+  gate_->Close();
+  // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
+  waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
+  drained_ = gate_->WaitDrained(give_up);
+  if (!*drained_) {
+    spdlog::warn("shutdown grace over with calls still running calls={} grace_ms={}", gate_->active(),
+                 grace.count());
+    return false;
+  }
+  watcher_->Stop();
+  replicas_->Stop();
+  work_queue_->Shutdown();
+  pool_->Close();
+  return true;
+}
+
 void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  Drain(grace);
   if (server_ != nullptr) {
-    pool_->OnReachabilityChange([](bool) {});
-    SetServing({server_.get(), health_server_.get()}, {"", kServiceName, kLivenessService}, false);
-    // Waiters end now, so that their clients retry elsewhere instead of waiting out the grace.
-    waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
-    // Waits for in-flight RPCs until the deadline, then cancels what is left.
-    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    // Nothing of ours runs any more (or the grace is over): gRPC may cancel what is left.
+    server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
-    // Last: probes see NOT_SERVING until the process is gone.
     if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   }
+  // After a drain that timed out, or a Start that failed half-way.
   if (watcher_ != nullptr) watcher_->Stop();
-  if (replicas_ != nullptr) replicas_->Stop();  // reads still waiting for a replica go to the (closing) queue
+  if (replicas_ != nullptr) replicas_->Stop();
   if (work_queue_ != nullptr) work_queue_->Shutdown();
   if (pool_ != nullptr) pool_->Close();
-  spdlog::info("docgate stopped");
 }
 
 }  // namespace docgate

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "server/config.h"
@@ -20,6 +21,7 @@ namespace store {
 class DocumentStore;
 }
 namespace service {
+class CallGate;
 class DocumentService;
 class GrpcDocumentService;
 }  // namespace service
@@ -61,8 +63,19 @@ class DocgateServer {
   // WaitVisible calls waiting now.
   size_t waiters() const;
 
-  // Health NOT_SERVING, stop accepting, let in-flight RPCs run for up to `grace`,
-  // cancel the rest, then close the pool. Idempotent.
+  // SIGTERM's part: health NOT_SERVING; every call that arrives from now on is
+  // answered UNAVAILABLE ("shutting down; retry", never CANCELLED); WaitVisible
+  // waiters end UNAVAILABLE; calls already admitted run to their end for up to
+  // `grace`. When they all ended, background work stops and the pool closes, and
+  // Drain returns true; false when calls still ran at the end of the grace.
+  // gRPC keeps its connections: the process is meant to exit next, its clients
+  // seeing the connection close (UNAVAILABLE). gRPC's own Server::Shutdown is not
+  // used for this because it answers calls that arrive during it CANCELLED
+  // (grpc/grpc#41785). Idempotent.
+  bool Drain(std::chrono::milliseconds grace);
+
+  // Drain, then gRPC's shutdown too, for a server that lives on in the process
+  // (tests). Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
@@ -77,6 +90,7 @@ class DocgateServer {
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<WorkQueue> work_queue_;
+  std::unique_ptr<service::CallGate> gate_;  // outlives the server: its calls leave it when done
   std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<service::GrpcDocumentService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
@@ -87,6 +101,7 @@ class DocgateServer {
   int port_ = 0;
   int metrics_port_ = 0;
   int health_port_ = 0;
+  std::optional<bool> drained_;  // set by the first Drain
   bool shut_down_ = false;
 };
 

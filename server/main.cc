@@ -1,5 +1,6 @@
 // docgate: wiring only. Config, logging, then either `migrate` or the server.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("shutting down signal={} grace_ms={}", signal, config.shutdown_grace.count());
-  (*server)->Shutdown(config.shutdown_grace);
-  return 0;
+  const bool drained = (*server)->Drain(config.shutdown_grace);
+  spdlog::info("docgate stopped drained={}", drained);
+  spdlog::default_logger()->flush();
+  // Out without gRPC's shutdown (see DocgateServer::Drain): the connections close
+  // with the process, and a client still sending sees UNAVAILABLE.
+  std::_Exit(0);
 }

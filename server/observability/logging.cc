@@ -1,5 +1,6 @@
 #include "server/observability/logging.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
 #include <ctime>
@@ -55,7 +56,31 @@ void LogFromGrpc(gpr_log_func_args* args) {
   }
 }
 
+thread_local ProtobufLogCapture* protobuf_capture = nullptr;
+
+// Protobuf's own lines (a string that is not UTF-8, mostly: a client's bytes) in our
+// format, or into the capture of the thread that is parsing; rate-limited.
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* /*file*/, int /*line*/,
+                     const std::string& message) {
+  if (protobuf_capture != nullptr) return protobuf_capture->Append(message);
+  static LogLimiter lines(20, std::chrono::seconds(1));
+  uint64_t suppressed = 0;
+  if (!lines.Allow(suppressed)) return;
+  const auto ours = level >= google::protobuf::LOGLEVEL_FATAL   ? spdlog::level::critical
+                    : level >= google::protobuf::LOGLEVEL_ERROR ? spdlog::level::warn
+                                                                : spdlog::level::info;
+  if (suppressed > 0) {
+    spdlog::log(ours, "protobuf: {} similar_lines_not_logged={}", message, suppressed);
+  } else {
+    spdlog::log(ours, "protobuf: {}", message);
+  }
+}
+
 }  // namespace
+
+ProtobufLogCapture::ProtobufLogCapture() : outer_(protobuf_capture) { protobuf_capture = this; }
+
+ProtobufLogCapture::~ProtobufLogCapture() { protobuf_capture = outer_; }
 
 std::string JsonEscape(std::string_view text) {
   std::string out;
@@ -79,6 +104,7 @@ absl::Status SetUpLogging(const std::string& format, const std::string& level) {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   gpr_set_log_function(&LogFromGrpc);
+  google::protobuf::SetLogHandler(&LogFromProtobuf);
   return absl::OkStatus();
 }
 

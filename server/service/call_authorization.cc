@@ -7,7 +7,6 @@ namespace docgate::service {
 grpc::ServerUnaryReactor* CallAuthorization::Refuse(grpc::CallbackServerContext* context, const char* method,
                                                     security::Scope needed) const {
   if (authenticator_ == nullptr) return nullptr;
-  const auto started = std::chrono::steady_clock::now();
   std::optional<std::string_view> authorization;
   const auto& metadata = context->client_metadata();
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
@@ -15,11 +14,7 @@ grpc::ServerUnaryReactor* CallAuthorization::Refuse(grpc::CallbackServerContext*
   }
   const absl::Status status = authenticator_->Authorize(authorization, needed);
   if (status.ok()) return nullptr;
-  RpcMetrics& rpc = metrics_.rpc(method);
-  rpc.Started();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  FinishRpc(reactor, context, rpc, RequestIdOf(*context), started, status);
-  return reactor;
+  return RefuseRpc(context, metrics_.rpc(method), status);
 }
 
 }  // namespace docgate::service

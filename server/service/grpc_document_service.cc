@@ -62,56 +62,72 @@ GrpcDocumentService::GetBatcher& GrpcDocumentService::BatcherFor(const replicas:
   return source.is_replica() ? *replica_get_batchers_[static_cast<size_t>(source.replica)] : get_batcher_;
 }
 
+grpc::ServerUnaryReactor* GrpcDocumentService::Admit(grpc::CallbackServerContext* context, const char* method,
+                                                     security::Scope scope) {
+  if (auto* refused = auth_.Refuse(context, method, scope)) return refused;
+  if (env_.gate.Enter()) return nullptr;
+  return RefuseRpc(context, env_.metrics.rpc(method), absl::UnavailableError("server is shutting down; retry"));
+}
+
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
-                                                              const v1::CreateDocumentRequest* request,
-                                                              v1::CreateDocumentResponse* response) {
-  if (auto* refused = auth_.Refuse(context, "CreateDocument", security::kWrite)) return refused;
-  return UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::StartBatched(
-      env_, context, request, response, "CreateDocument", create_batcher_);
+                                                              const grpc::ByteBuffer* request,
+                                                              grpc::ByteBuffer* response) {
+  if (auto* refused = Admit(context, "CreateDocument", security::kWrite)) return refused;
+  auto* call = UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(env_, context, request,
+                                                                                        response, "CreateDocument");
+  if (call->parsed()) call->Join(create_batcher_);
+  return call;
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,
-                                                           const v1::GetDocumentRequest* request,
-                                                           v1::GetDocumentResponse* response) {
-  if (auto* refused = auth_.Refuse(context, "GetDocument", security::kRead)) return refused;
-  using Call = UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>;
-  const auto plan = PlanRead(request->consistency(), request->consistency_token());
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  if (auto* refused = Admit(context, "GetDocument", security::kRead)) return refused;
+  auto* call =
+      UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response, "GetDocument");
+  if (!call->parsed()) return call;
+  const auto plan = PlanRead(call->request().consistency(), call->request().consistency_token());
   if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
     // The primary's batch serves these (and its validation refuses a bad plan).
-    return Call::StartBatched(env_, context, request, response, "GetDocument", get_batcher_);
+    call->Join(get_batcher_);
+    return call;
   }
-  return Call::StartRouted(env_, context, request, response, "GetDocument",
-                           [this, plan = *plan](auto deadline, std::function<void(GetBatcher&)> join) {
-                             read_env_.replicas.Route(plan.mode, plan.lsn, deadline,
-                                                      [this, join](const replicas::ReadSource& source) {
-                                                        join(BatcherFor(source));
-                                                      });
-                           });
+  call->Route([this, plan = *plan](auto deadline, std::function<void(GetBatcher&)> join) {
+    read_env_.replicas.Route(plan.mode, plan.lsn, deadline,
+                             [this, join](const replicas::ReadSource& source) { join(BatcherFor(source)); });
+  });
+  return call;
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,
-                                                           const v1::WaitVisibleRequest* request,
-                                                           v1::WaitVisibleResponse* response) {
-  if (auto* refused = auth_.Refuse(context, "WaitVisible", security::kRead)) return refused;
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  if (auto* refused = Admit(context, "WaitVisible", security::kRead)) return refused;
   return StartWaitVisible(wait_env_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,
-                                                                    const v1::UpdateDocumentStatusRequest* request,
-                                                                    v1::UpdateDocumentStatusResponse* response) {
-  if (auto* refused = auth_.Refuse(context, "UpdateDocumentStatus", security::kWrite)) return refused;
-  return UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Start(
-      env_, context, request, response, "UpdateDocumentStatus",
-      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
+                                                                    const grpc::ByteBuffer* request,
+                                                                    grpc::ByteBuffer* response) {
+  if (auto* refused = Admit(context, "UpdateDocumentStatus", security::kWrite)) return refused;
+  auto* call = UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Accept(
+      env_, context, request, response, "UpdateDocumentStatus");
+  if (call->parsed()) {
+    call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
+  }
+  return call;
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,
-                                                             const v1::ListDocumentsRequest* request,
-                                                             v1::ListDocumentsResponse* response) {
-  if (auto* refused = auth_.Refuse(context, "ListDocuments", security::kRead)) return refused;
-  return UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Start(
-      env_, context, request, response, "ListDocuments",
-      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  if (auto* refused = Admit(context, "ListDocuments", security::kRead)) return refused;
+  auto* call = UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(env_, context, request,
+                                                                                      response, "ListDocuments");
+  if (call->parsed()) {
+    call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
+  }
+  return call;
 }
 
 }  // namespace docgate::service

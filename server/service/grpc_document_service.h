@@ -12,28 +12,33 @@
 
 namespace docgate::service {
 
-// docgate.v1.DocumentService on gRPC's callback API: each method hands its work
-// to UnaryCall, which runs DocumentService on our threads (GetDocument and
+// Every method of docgate.v1.DocumentService on gRPC's callback API, taking and
+// giving bytes: we parse requests ourselves (wire_format.h).
+using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocument<
+    v1::DocumentService::WithRawCallbackMethod_GetDocument<v1::DocumentService::WithRawCallbackMethod_WaitVisible<
+        v1::DocumentService::WithRawCallbackMethod_UpdateDocumentStatus<
+            v1::DocumentService::WithRawCallbackMethod_ListDocuments<v1::DocumentService::Service>>>>>;
+
+// docgate.v1.DocumentService: each method hands its work to UnaryCall, which
+// parses the request and runs DocumentService on our threads (GetDocument and
 // CreateDocument in batches). Every call shows its bearer token first (when
 // tokens are asked); reads that may use a replica are routed.
-class GrpcDocumentService final : public v1::DocumentService::CallbackService {
+class GrpcDocumentService final : public RawDocumentService {
  public:
   GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env, WaitEnv wait_env,
                       ReadEnv read_env);
 
-  grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context,
-                                           const v1::CreateDocumentRequest* request,
-                                           v1::CreateDocumentResponse* response) override;
-  grpc::ServerUnaryReactor* GetDocument(grpc::CallbackServerContext* context, const v1::GetDocumentRequest* request,
-                                        v1::GetDocumentResponse* response) override;
-  grpc::ServerUnaryReactor* WaitVisible(grpc::CallbackServerContext* context, const v1::WaitVisibleRequest* request,
-                                        v1::WaitVisibleResponse* response) override;
+  grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetDocument(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* WaitVisible(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpdateDocumentStatus(grpc::CallbackServerContext* context,
-                                                 const v1::UpdateDocumentStatusRequest* request,
-                                                 v1::UpdateDocumentStatusResponse* response) override;
-  grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context,
-                                          const v1::ListDocumentsRequest* request,
-                                          v1::ListDocumentsResponse* response) override;
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
 
  private:
   DocumentService& logic_;
@@ -44,6 +49,9 @@ class GrpcDocumentService final : public v1::DocumentService::CallbackService {
   using GetBatcher = CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
   using CreateBatcher = CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;
   GetBatcher& BatcherFor(const replicas::ReadSource& source);
+  // nullptr when the call may go on (and must leave the gate when done); else the
+  // reactor of a call already refused: a bad token, or the server shutting down.
+  grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* context, const char* method, security::Scope scope);
 
   // Concurrent GetDocument calls share one query (id = ANY($1)) per source: the
   // primary's batcher, and one per replica; concurrent CreateDocument calls one

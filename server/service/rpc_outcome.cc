@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/log_limiter.h"
 #include "server/db/sql_errors.h"
+#include "server/service/wire_format.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::service {
@@ -92,13 +93,23 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
 
 void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, RpcMetrics& rpc,
                const std::string& request_id, std::chrono::steady_clock::time_point started,
-               const absl::Status& status) {
+               absl::Status status, Reply reply) {
+  if (status.ok() && reply.message != nullptr) status = SerializeReply(*reply.message, reply.bytes);
   const auto took = std::chrono::steady_clock::now() - started;
   context->AddTrailingMetadata("x-request-id", request_id);
   if (!status.ok()) LogFailedRpc(rpc.method().c_str(), request_id, status, took);
   grpc::Status wire = ToGrpcStatus(status, request_id);
   rpc.Handled(wire.error_code(), took);
   reactor->Finish(std::move(wire));
+}
+
+grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc,
+                                    const absl::Status& status) {
+  const auto started = std::chrono::steady_clock::now();
+  rpc.Started();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishRpc(reactor, context, rpc, RequestIdOf(*context), started, status);
+  return reactor;
 }
 
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context,

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
@@ -29,11 +30,23 @@ std::string RequestIdOf(const grpc::CallbackServerContext& context);
 void LogFailedRpc(const char* method, const std::string& request_id, const absl::Status& status,
                   std::chrono::steady_clock::duration elapsed);
 
-// Ends a call: the request id trailer, the failure log line, the one status
-// conversion, the gRPC server metrics, Finish(). Call exactly once per reactor.
+// A call's response and the bytes gRPC sends for it (the methods are raw).
+struct Reply {
+  const google::protobuf::Message* message = nullptr;
+  grpc::ByteBuffer* bytes = nullptr;
+};
+
+// Ends a call: the reply serialized (when `status` is OK and `reply` given), the
+// request id trailer, the failure log line, the one status conversion, the gRPC
+// server metrics, Finish(). Call exactly once per reactor.
 void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context, RpcMetrics& rpc,
                const std::string& request_id, std::chrono::steady_clock::time_point started,
-               const absl::Status& status);
+               absl::Status status, Reply reply = {});
+
+// Ends a call at once, before any work: `status` counted and logged like any
+// failed call. Returns the reactor to give gRPC.
+grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc,
+                                    const absl::Status& status);
 
 // The database limits of a call that arrived at `started`: its own deadline and the
 // acquire timeout counted from its arrival. No cancel signal: a caller whose query

@@ -12,8 +12,10 @@
 #include "server/db/with_connection.h"
 #include "server/exec/work_queue.h"
 #include "server/service/call_batcher.h"
+#include "server/service/call_gate.h"
 #include "server/observability/metrics.h"
 #include "server/service/rpc_outcome.h"
+#include "server/service/wire_format.h"
 
 namespace docgate::service {
 
@@ -22,57 +24,56 @@ struct CallEnv {
   WorkQueue& work_queue;
   std::chrono::milliseconds acquire_timeout;
   Metrics& metrics;
+  CallGate& gate;  // every call was admitted by it, and leaves it when done
 };
 
 // The reactor of one unary RPC, and the single wrapper every handler goes through:
-// request id in, deadline and cancellation, the one status conversion, the failure
-// log line, request id out in trailing metadata.
+// the request's bytes parsed (INVALID_ARGUMENT when they do not), request id in,
+// deadline and cancellation, the one status conversion, the failure log line,
+// request id out in trailing metadata, the reply's bytes.
 //
 // The handler runs on a WorkQueue thread, never on gRPC's. Exactly one party
 // finishes the call: the handler when it ran, or else whoever saw it end first
 // (a client cancel or the deadline, a full or expired queue). A handler that has
 // started always runs to its end, so request and response stay valid for it.
 // Deletes itself when gRPC is done with it.
+//
+// Use: Accept, then (if parsed()) exactly one of Run, Join or Route; give gRPC the call.
 template <typename Request, typename Response>
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   using Handler = std::function<absl::Status(const Request&, Response*, const db::QueryContext&)>;
-
-  // Queues `handler` and returns the reactor for gRPC.
-  static grpc::ServerUnaryReactor* Start(const CallEnv& env, grpc::CallbackServerContext* context,
-                                         const Request* request, Response* response, const char* method,
-                                         Handler handler) {
-    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
-    call->Queue(env, std::move(handler));
-    return call;
-  }
-
-  // Like Start, but the call joins `batcher`, to be served in one batch with the
-  // calls of its kind that arrive meanwhile.
-  static grpc::ServerUnaryReactor* StartBatched(const CallEnv& env, grpc::CallbackServerContext* context,
-                                                const Request* request, Response* response, const char* method,
-                                                CallBatcher<Request, Response>& batcher) {
-    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
-    call->Join(env, batcher);
-    return call;
-  }
-
-  // Like StartBatched, but the batcher is chosen later: `route` gets the call's
-  // deadline and a function that joins a batcher, and may call it at once or later
-  // from another thread (a read waiting for a replica). The call holds no thread
-  // meanwhile; a cancel or shutdown before then finishes it, and the late join
-  // finds it finished.
   using Batcher = CallBatcher<Request, Response>;
+
+  // Makes the call and parses its request; a request that does not parse has
+  // finished the call (INVALID_ARGUMENT), and parsed() is false.
+  static UnaryCall* Accept(const CallEnv& env, grpc::CallbackServerContext* context, const grpc::ByteBuffer* bytes,
+                           grpc::ByteBuffer* reply, const char* method) {
+    auto* call = new UnaryCall(env, context, reply, env.metrics.rpc(method));
+    if (auto s = ParseRequest(*bytes, &call->request_); !s.ok()) call->Complete(s);
+    return call;
+  }
+
+  bool parsed() const { return phase_->load() == kQueued; }
+  const Request& request() const { return request_; }
+
+  // Queues `handler` on the work queue.
+  void Run(Handler handler) { Queue(std::move(handler)); }
+
+  // The call joins `batcher`, to be served in one batch with the calls of its kind
+  // that arrive meanwhile.
+  void Join(Batcher& batcher) { batcher.Add(ToBatched()); }
+
+  // Like Join, but the batcher is chosen later: `route` gets the call's deadline and
+  // a function that joins a batcher, and may call it at once or later from another
+  // thread (a read waiting for a replica). The call holds no thread meanwhile; a
+  // cancel or shutdown before then finishes it, and the late join finds it finished.
   using Router = std::function<void(std::chrono::steady_clock::time_point deadline,
                                     std::function<void(Batcher&)> join)>;
-  static grpc::ServerUnaryReactor* StartRouted(const CallEnv& env, grpc::CallbackServerContext* context,
-                                               const Request* request, Response* response, const char* method,
-                                               const Router& route) {
-    auto* call = new UnaryCall(context, request, response, env.metrics.rpc(method));
-    BatchedCall<Request, Response> batched = call->ToBatched(env);
+  void Route(const Router& route) {
+    BatchedCall<Request, Response> batched = ToBatched();
     const auto deadline = batched.ctx.deadline;
     route(deadline, [batched = std::move(batched)](Batcher& batcher) { batcher.Add(batched); });
-    return call;
   }
 
   void OnCancel() override {
@@ -85,7 +86,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    env_.gate.Leave();
+    delete this;
+  }
 
   // Once the call is finished its reactions are trivial (OnDone deletes it; OnCancel
   // finds nothing to do), so gRPC may run them on the thread that completes the call
@@ -97,10 +101,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   enum Phase { kQueued, kRunning, kFinished };
 
-  UnaryCall(grpc::CallbackServerContext* context, const Request* request, Response* response, RpcMetrics& rpc)
-      : context_(context),
-        request_(request),
-        response_(response),
+  UnaryCall(const CallEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply, RpcMetrics& rpc)
+      : env_(env),
+        context_(context),
+        reply_(reply),
         rpc_(rpc),
         request_id_(RequestIdOf(*context)),
         started_(std::chrono::steady_clock::now()),
@@ -114,20 +118,20 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return phase_->compare_exchange_strong(expected, kFinished);
   }
 
-  void Queue(const CallEnv& env, Handler handler) {
-    db::QueryContext ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+  void Queue(Handler handler) {
+    db::QueryContext ctx = QueryContextFor(*context_, started_, env_.acquire_timeout);
     ctx.cancel = std::make_shared<db::CancelSignal>();
     cancel_ = ctx.cancel;
     // The tasks hold the phase, not the call: after another party finished it,
     // gRPC may delete the call while the task still waits in the queue.
     auto phase = phase_;
-    env.work_queue.Submit(
+    env_.work_queue.Submit(
         [this, phase, ctx, handler = std::move(handler)] {
           int expected = kQueued;
           if (!phase->compare_exchange_strong(expected, kRunning)) return;
           absl::Status status;
           try {
-            status = handler(*request_, response_, ctx);
+            status = handler(request_, &response_, ctx);
           } catch (const std::exception&) {
             status = absl::InternalError("unexpected exception in handler");
           }
@@ -140,18 +144,16 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
         ctx.acquire_by);
   }
 
-  void Join(const CallEnv& env, CallBatcher<Request, Response>& batcher) { batcher.Add(ToBatched(env)); }
-
   // This call as a batch member. Its functions hold the phase, and touch the call
   // only once it is theirs (as Queue's tasks do), so it may join a batcher after another
   // party finished it.
-  BatchedCall<Request, Response> ToBatched(const CallEnv& env) {
+  BatchedCall<Request, Response> ToBatched() {
     BatchedCall<Request, Response> call;
-    call.request = request_;
-    call.response = response_;
+    call.request = &request_;
+    call.response = &response_;
     // No cancel signal (cancel_ stays null): one client's cancel does not cut the
     // query its batch shares.
-    call.ctx = QueryContextFor(*context_, started_, env.acquire_timeout);
+    call.ctx = QueryContextFor(*context_, started_, env_.acquire_timeout);
     auto phase = phase_;
     call.claim = [phase] {
       int expected = kQueued;
@@ -167,12 +169,14 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void Complete(const absl::Status& status) {
     phase_->store(kFinished);
-    FinishRpc(this, context_, rpc_, request_id_, started_, status);
+    FinishRpc(this, context_, rpc_, request_id_, started_, status, Reply{&response_, reply_});
   }
 
+  const CallEnv env_;
   grpc::CallbackServerContext* const context_;
-  const Request* const request_;
-  Response* const response_;
+  grpc::ByteBuffer* const reply_;
+  Request request_;
+  Response response_;
   RpcMetrics& rpc_;
   const std::string request_id_;
   const std::chrono::steady_clock::time_point started_;

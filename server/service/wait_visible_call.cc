@@ -7,6 +7,7 @@
 #include "server/service/routed_read.h"
 #include "server/service/rpc_outcome.h"
 #include "server/service/validation.h"
+#include "server/service/wire_format.h"
 #include "server/store/uuid.h"
 
 namespace docgate::service {
@@ -24,18 +25,20 @@ constexpr char kMethod[] = "WaitVisible";
 class WaitState final : public visibility::Waiter, public std::enable_shared_from_this<WaitState> {
  public:
   WaitState(const WaitEnv& env, grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* context,
-            v1::WaitVisibleResponse* response)
+            grpc::ByteBuffer* reply)
       : env_(env),
         reactor_(reactor),
         context_(context),
-        response_(response),
+        reply_(reply),
         request_id_(RequestIdOf(*context)),
         started_(std::chrono::steady_clock::now()) {
     env_.metrics.rpc(kMethod).Started();
   }
 
-  void Begin(const v1::WaitVisibleRequest& request) {
+  void Begin(const grpc::ByteBuffer& bytes) {
     auto self = shared_from_this();  // finishing may delete the reactor, our other owner
+    v1::WaitVisibleRequest request;
+    if (auto s = ParseRequest(bytes, &request); !s.ok()) return FinishUnregistered(s);
     if (auto s = ValidateWaitVisible(request); !s.ok()) return FinishUnregistered(s);
     get_.set_id(*store::CanonicalUuid(request.id()));
     get_.set_consistency_token(request.consistency_token());
@@ -101,8 +104,8 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
   }
 
   void Found(v1::GetDocumentResponse& found) {
-    response_->mutable_document()->Swap(found.mutable_document());
-    response_->set_served_by(found.served_by());
+    response_.mutable_document()->Swap(found.mutable_document());
+    response_.set_served_by(found.served_by());
     Finish(absl::OkStatus());
   }
 
@@ -162,7 +165,8 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     env_.metrics.wait_visible_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     if (absl::IsDeadlineExceeded(status)) env_.metrics.wait_visible_timeouts.Increment();
-    FinishRpc(reactor_, context_, env_.metrics.rpc(kMethod), request_id_, started_, status);
+    FinishRpc(reactor_, context_, env_.metrics.rpc(kMethod), request_id_, started_, status,
+              Reply{&response_, reply_});
   }
 
   void FinishUnregistered(const absl::Status& status) {
@@ -173,7 +177,8 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
   const WaitEnv env_;
   grpc::ServerUnaryReactor* const reactor_;  // valid until Finish
   grpc::CallbackServerContext* const context_;
-  v1::WaitVisibleResponse* const response_;
+  grpc::ByteBuffer* const reply_;  // valid until Finish
+  v1::WaitVisibleResponse response_;
   const std::string request_id_;
   const std::chrono::steady_clock::time_point started_;
   v1::GetDocumentRequest get_;
@@ -190,22 +195,25 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
 
 class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
  public:
-  WaitVisibleReactor(const WaitEnv& env, grpc::CallbackServerContext* context, v1::WaitVisibleResponse* response)
-      : state_(std::make_shared<WaitState>(env, this, context, response)) {}
+  WaitVisibleReactor(const WaitEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply)
+      : gate_(env.gate), state_(std::make_shared<WaitState>(env, this, context, reply)) {}
 
-  void Begin(const v1::WaitVisibleRequest& request) { state_->Begin(request); }
+  void Begin(const grpc::ByteBuffer& request) { state_->Begin(request); }
   void OnCancel() override { state_->OnCancel(); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    gate_.Leave();
+    delete this;
+  }
 
  private:
+  CallGate& gate_;
   std::shared_ptr<WaitState> state_;
 };
 
 }  // namespace
 
 grpc::ServerUnaryReactor* StartWaitVisible(const WaitEnv& env, grpc::CallbackServerContext* context,
-                                           const v1::WaitVisibleRequest* request,
-                                           v1::WaitVisibleResponse* response) {
+                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
   auto* reactor = new WaitVisibleReactor(env, context, response);
   reactor->Begin(*request);
   return reactor;
