@@ -17,6 +17,7 @@
 #include "server/service/call_gate.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
+#include "server/store/cluster.h"
 #include "server/store/document_store.h"
 #include "server/visibility/visibility_watcher.h"
 #include "server/visibility/waiter_registry.h"
@@ -85,8 +86,13 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   pool_options.max_lifetime = config.pool_max_lifetime;
   pool_options.idle_timeout = config.pool_idle_timeout;
   pool_options.observer = &s->metrics_->db();
+  s->cluster_ = std::make_unique<store::Cluster>();
+  store::Cluster* cluster = s->cluster_.get();
   s->pool_ = std::make_unique<db::Pool>(
-      pool_options, db::MakeOpener(*settings, config.auto_migrate, &store::DocumentStore::PrepareStatements));
+      pool_options, db::MakeOpener(*settings, config.auto_migrate, [cluster](pqxx::connection& conn) {
+        store::DocumentStore::PrepareStatements(conn);
+        cluster->Learn(conn);
+      }));
   s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
   std::vector<replicas::ReplicaSpec> replica_specs;
   for (const auto& url : config.replica_urls) {
@@ -115,7 +121,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
       config.visibility_tick, s->pool_->watchdog());
   visibility::WaiterRegistry* waiters = s->waiters_.get();
   s->logic_ = std::make_unique<service::DocumentService>(
-      *s->store_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); });
+      *s->store_, *s->cluster_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); });
   // One worker per connection: more could only wait for the pool.
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});

@@ -18,8 +18,9 @@ class Exposer;
 namespace docgate {
 
 namespace store {
+class Cluster;
 class DocumentStore;
-}
+}  // namespace store
 namespace service {
 class CallGate;
 class DocumentService;
@@ -83,6 +84,7 @@ class DocgateServer {
 
   // Destroyed in reverse order: the server before what its handlers use.
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<store::Cluster> cluster_;  // before the pool: its connections' set-up learns it
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<store::DocumentStore> store_;
   std::unique_ptr<replicas::ReplicaSet> replicas_;

@@ -50,20 +50,49 @@ void DocumentService::Answer(const store::CreateResult& result, v1::CreateDocume
   if (result.created && on_commit_) on_commit_(result.document.id);
   ToProto(result.document, response->mutable_document());
   response->set_created(result.created);
-  response->set_consistency_token(store::EncodeConsistencyToken(result.commit_lsn));
+  response->set_consistency_token(TokenFor(result.commit_lsn));
+}
+
+std::string DocumentService::TokenFor(uint64_t lsn) {
+  cluster_.Reached(lsn);
+  // Known: the write ran on a primary connection, whose set-up learned the cluster.
+  return store::EncodeConsistencyToken(cluster_.system_identifier().value_or(0), lsn);
+}
+
+void DocumentService::RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<uint64_t>& positions,
+                                               std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
+  uint64_t furthest = 0;
+  for (size_t i : valid) furthest = std::max(furthest, positions[i]);
+  if (furthest <= cluster_.reached()) return;  // the usual case: no query
+  const auto now = store_.CurrentWalPosition(ctx);
+  if (now.ok()) cluster_.Reached(*now);
+  for (size_t i : valid) {
+    if (positions[i] <= cluster_.reached()) continue;
+    statuses[i] = now.ok() ? absl::InvalidArgumentError(
+                                 "consistency_token: names a WAL position the database has not reached")
+                           : now.status();
+  }
 }
 
 void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                               const std::vector<v1::GetDocumentResponse*>& responses,
                               std::vector<absl::Status>& statuses, const db::QueryContext& ctx,
                               store::DocumentStore* from) {
+  std::vector<size_t> valid;
+  std::vector<uint64_t> positions(requests.size(), 0);  // each token's WAL position
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto plan = ValidateGet(*requests[i], cluster_);
+    statuses[i] = plan.status();
+    if (!plan.ok()) continue;
+    valid.push_back(i);
+    positions[i] = plan->lsn;
+  }
+  RefuseUnreachedPositions(valid, positions, statuses, ctx);
   for (const bool with_body : {false, true}) {
     std::vector<size_t> asking;  // indexes of the valid requests with this body choice
     std::vector<std::string> ids;
     for (size_t i = 0; i < requests.size(); ++i) {
-      if (requests[i]->include_body() != with_body) continue;
-      statuses[i] = ValidateGet(*requests[i]);
-      if (!statuses[i].ok()) continue;
+      if (requests[i]->include_body() != with_body || !statuses[i].ok()) continue;
       asking.push_back(i);
       ids.push_back(*store::CanonicalUuid(requests[i]->id()));
     }
@@ -96,7 +125,7 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document.id);
   ToProto(result->document, response->mutable_document());
-  response->set_consistency_token(store::EncodeConsistencyToken(result->commit_lsn));
+  response->set_consistency_token(TokenFor(result->commit_lsn));
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 #include "docgate/v1/docgate.pb.h"
 #include "server/config.h"
 #include "server/db/with_connection.h"
+#include "server/store/cluster.h"
 #include "server/store/document_store.h"
 
 namespace docgate::service {
@@ -21,8 +22,12 @@ class DocumentService {
   // in-process waiters); must not block.
   using CommitListener = std::function<void(const std::string& id)>;
 
-  DocumentService(store::DocumentStore& store, Limits limits, CommitListener on_commit = nullptr)
-      : store_(store), limits_(limits), on_commit_(std::move(on_commit)) {}
+  // `cluster` binds the tokens this service issues and checks those it is given.
+  DocumentService(store::DocumentStore& store, store::Cluster& cluster, Limits limits,
+                  CommitListener on_commit = nullptr)
+      : store_(store), cluster_(cluster), limits_(limits), on_commit_(std::move(on_commit)) {}
+
+  const store::Cluster& cluster() const { return cluster_; }
 
   // CreateDocument for many calls at once: one INSERT for all (bodies up to
   // kMaxBatchedBodyBytes; larger ones go alone). statuses[i] is the outcome of
@@ -32,7 +37,9 @@ class DocumentService {
                   const db::QueryContext& ctx);
   // GetDocument for many calls at once, from `from` (a replica's store) or the
   // primary when null: one query for those that want bodies and one for the rest;
-  // statuses[i] is the outcome of requests[i] (each validated alone).
+  // statuses[i] is the outcome of requests[i] (each validated alone). A token whose
+  // position the primary has not reached is INVALID_ARGUMENT: when one is beyond
+  // what this instance has seen, the primary is asked its position, once a batch.
   void GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                const std::vector<v1::GetDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
                const db::QueryContext& ctx, store::DocumentStore* from = nullptr);
@@ -48,8 +55,15 @@ class DocumentService {
  private:
   // Fills a create's response and tells the commit listener.
   void Answer(const store::CreateResult& result, v1::CreateDocumentResponse* response);
+  // A token for a write that reached `lsn`, which the primary has reached too.
+  std::string TokenFor(uint64_t lsn);
+  // Refuses (in `statuses`) the reads among `valid` whose token names a position the
+  // primary has not reached.
+  void RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<uint64_t>& positions,
+                                std::vector<absl::Status>& statuses, const db::QueryContext& ctx);
 
   store::DocumentStore& store_;
+  store::Cluster& cluster_;
   const Limits limits_;
   const CommitListener on_commit_;
 };

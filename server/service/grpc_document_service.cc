@@ -86,7 +86,8 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
   auto* call =
       UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response, "GetDocument");
   if (!call->parsed()) return call;
-  const auto plan = PlanRead(call->request().consistency(), call->request().consistency_token());
+  const auto plan =
+      PlanRead(call->request().consistency(), call->request().consistency_token(), read_env_.logic.cluster());
   if (!plan.ok() || plan->mode == replicas::ReadMode::kPrimary || read_env_.replicas.empty()) {
     // The primary's batch serves these (and its validation refuses a bad plan).
     call->Join(get_batcher_);

@@ -1,14 +1,13 @@
 #include "server/service/read_plan.h"
 
 #include "docgate/v1/docgate.pb.h"
-#include "server/store/consistency_token.h"
 
 namespace docgate::service {
 
-absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token) {
+absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token, const store::Cluster& cluster) {
   ReadPlan plan;
   if (!token.empty()) {
-    auto lsn = store::DecodeConsistencyToken(token);
+    auto lsn = cluster.TokenPosition(token);
     if (!lsn.ok()) return lsn.status();
     plan.lsn = *lsn;
   }

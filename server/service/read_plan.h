@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/replicas/replica_set.h"
+#include "server/store/cluster.h"
 
 namespace docgate::service {
 
@@ -14,8 +15,10 @@ struct ReadPlan {
   uint64_t lsn = 0;  // kFresh: the token's WAL position
 };
 
-// INVALID_ARGUMENT, naming the field, for an unknown consistency, a malformed
-// token, or AT_LEAST_AS_FRESH without a token.
-absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token);
+// INVALID_ARGUMENT, naming the field, for an unknown consistency, a token that
+// `cluster` did not issue, or AT_LEAST_AS_FRESH without a token; UNAVAILABLE while
+// the cluster is not known yet (no primary connection has opened). Whether the
+// token's position was reached is checked where the read runs (DocumentService).
+absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token, const store::Cluster& cluster);
 
 }  // namespace docgate::service

@@ -74,14 +74,14 @@ absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limi
   return absl::OkStatus();
 }
 
-absl::Status ValidateGet(const v1::GetDocumentRequest& request) {
+absl::StatusOr<ReadPlan> ValidateGet(const v1::GetDocumentRequest& request, const store::Cluster& cluster) {
   if (auto s = CheckId("id", request.id()); !s.ok()) return s;
-  return PlanRead(request.consistency(), request.consistency_token()).status();
+  return PlanRead(request.consistency(), request.consistency_token(), cluster);
 }
 
-absl::Status ValidateWaitVisible(const v1::WaitVisibleRequest& request) {
+absl::StatusOr<ReadPlan> ValidateWaitVisible(const v1::WaitVisibleRequest& request, const store::Cluster& cluster) {
   if (auto s = CheckId("id", request.id()); !s.ok()) return s;
-  return PlanRead(request.consistency(), request.consistency_token()).status();
+  return PlanRead(request.consistency(), request.consistency_token(), cluster);
 }
 
 absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits) {

@@ -5,6 +5,8 @@
 #include "absl/status/status.h"
 #include "docgate/v1/docgate.pb.h"
 #include "server/config.h"
+#include "server/service/read_plan.h"
+#include "server/store/cluster.h"
 
 namespace docgate::service {
 
@@ -12,8 +14,10 @@ namespace docgate::service {
 // message begins with the offending field's path (for example "document.name: ...").
 // Nothing is written when validation fails: it runs before any database work.
 absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limits& limits);
-absl::Status ValidateGet(const v1::GetDocumentRequest& request);
-absl::Status ValidateWaitVisible(const v1::WaitVisibleRequest& request);
+// Reads also plan where they may go (read_plan.h): a consistency token `cluster`
+// did not issue is INVALID_ARGUMENT, and UNAVAILABLE while the cluster is unknown.
+absl::StatusOr<ReadPlan> ValidateGet(const v1::GetDocumentRequest& request, const store::Cluster& cluster);
+absl::StatusOr<ReadPlan> ValidateWaitVisible(const v1::WaitVisibleRequest& request, const store::Cluster& cluster);
 absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits);
 absl::Status ValidateList(const v1::ListDocumentsRequest& request);
 

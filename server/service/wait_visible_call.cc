@@ -39,14 +39,14 @@ class WaitState final : public visibility::Waiter, public std::enable_shared_fro
     auto self = shared_from_this();  // finishing may delete the reactor, our other owner
     v1::WaitVisibleRequest request;
     if (auto s = ParseRequest(bytes, &request); !s.ok()) return FinishUnregistered(s);
-    if (auto s = ValidateWaitVisible(request); !s.ok()) return FinishUnregistered(s);
+    const auto plan = ValidateWaitVisible(request, env_.logic.cluster());
+    if (!plan.ok()) return FinishUnregistered(plan.status());
     get_.set_id(*store::CanonicalUuid(request.id()));
     get_.set_consistency_token(request.consistency_token());
     get_.set_include_body(request.include_body());
     ctx_ = QueryContextFor(*context_, started_, env_.acquire_timeout);
     ctx_.cancel = std::make_shared<db::CancelSignal>();
     expires_at_ = std::min(ctx_.deadline, started_ + env_.max_wait);
-    const auto plan = PlanRead(request.consistency(), request.consistency_token());
     // With a token (unless STRONG), a replica that has replayed it may answer first;
     // without one (or when it has not the document) the primary is watched: a stale
     // replica could only make the wait longer.

@@ -7,12 +7,16 @@ namespace {
 
 constexpr size_t kChecksumSize = 8;
 
-uint64_t Checksum(const std::string& payload) {
+uint64_t Checksum(const std::string& payload, uint64_t binding) {
   uint64_t h = 0xcbf29ce484222325ULL ^ 0x646f636761746531ULL;  // FNV-1a, salted for docgate
-  for (unsigned char c : payload) {
+  const auto add = [&h](unsigned char c) {
     h ^= c;
     h *= 0x100000001b3ULL;
+  };
+  if (binding != 0) {
+    for (int i = 7; i >= 0; --i) add(static_cast<unsigned char>((binding >> (8 * i)) & 0xff));
   }
+  for (unsigned char c : payload) add(c);
   return h;
 }
 
@@ -28,20 +32,20 @@ uint64_t ReadBigEndian64(const std::string& bytes, size_t at) {
   return v;
 }
 
-std::string Seal(const std::string& payload) {
+std::string Seal(const std::string& payload, uint64_t binding) {
   std::string raw = payload;
-  AppendBigEndian64(raw, Checksum(payload));
+  AppendBigEndian64(raw, Checksum(payload, binding));
   return absl::WebSafeBase64Escape(raw);
 }
 
-std::optional<std::string> Unseal(const std::string& token) {
+std::optional<std::string> Unseal(const std::string& token, uint64_t binding) {
   std::string raw;
   if (token.empty() || !absl::WebSafeBase64Unescape(token, &raw) || raw.size() <= kChecksumSize) return std::nullopt;
   // One token, one spelling: the decoder ignores the unused low bits of the last
   // character, so without this check several strings would unseal to the same bytes.
   if (absl::WebSafeBase64Escape(raw) != token) return std::nullopt;
   std::string payload = raw.substr(0, raw.size() - kChecksumSize);
-  if (ReadBigEndian64(raw, payload.size()) != Checksum(payload)) return std::nullopt;
+  if (ReadBigEndian64(raw, payload.size()) != Checksum(payload, binding)) return std::nullopt;
   return payload;
 }
 

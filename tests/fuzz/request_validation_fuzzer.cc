@@ -17,6 +17,16 @@ namespace {
 
 using namespace docgate;
 
+// A cluster whose tokens are checked (a token must be of this one).
+const store::Cluster& Cluster() {
+  static const store::Cluster* cluster = [] {
+    auto* c = new store::Cluster();
+    c->SetSystemIdentifier(1111);
+    return c;
+  }();
+  return *cluster;
+}
+
 template <typename Request, typename Validate>
 void Check(const uint8_t* data, size_t size, Validate validate) {
   Request request;
@@ -58,10 +68,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       });
       break;
     case 1:
-      Check<v1::GetDocumentRequest>(data, size, [](const auto& r) { return service::ValidateGet(r); });
+      Check<v1::GetDocumentRequest>(data, size, [](const auto& r) { return service::ValidateGet(r, Cluster()).status(); });
       break;
     case 2:
-      Check<v1::WaitVisibleRequest>(data, size, [](const auto& r) { return service::ValidateWaitVisible(r); });
+      Check<v1::WaitVisibleRequest>(data, size, [](const auto& r) { return service::ValidateWaitVisible(r, Cluster()).status(); });
       break;
     case 3:
       Check<v1::UpdateDocumentStatusRequest>(data, size,

@@ -69,12 +69,14 @@ TEST(ValidationTest, RejectsEachInvalidCreateNamingTheField) {
 }
 
 TEST(ValidationTest, ReadsNeedAUuidAndATokenThisServerIssued) {
+  store::Cluster cluster;
+  cluster.SetSystemIdentifier(1111);
   v1::GetDocumentRequest get;
-  EXPECT_EQ(ValidateGet(get).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateGet(get, cluster).status().code(), absl::StatusCode::kInvalidArgument);
   get.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
-  EXPECT_TRUE(ValidateGet(get).ok());
+  EXPECT_TRUE(ValidateGet(get, cluster).ok());
   get.set_consistency_token("forged");
-  EXPECT_EQ(ValidateGet(get).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateGet(get, cluster).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ValidationTest, UpdateNeedsAKnownStatusAndSaneVersion) {

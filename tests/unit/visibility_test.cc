@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "server/store/consistency_token.h"
+#include "server/store/sealed_token.h"
 #include "server/visibility/waiter_registry.h"
 
 namespace docgate {
@@ -83,14 +84,33 @@ TEST(WaiterRegistryTest, EndAllEndsEveryoneAndRefusesNewcomers) {
 }
 
 TEST(ConsistencyTokenTest, RoundTripsAndRejectsForgeries) {
+  const uint64_t cluster = 7713780524097078169u;
   const uint64_t lsn = (uint64_t{0x16} << 32) | 0xB374D848;
-  const std::string token = store::EncodeConsistencyToken(lsn);
-  EXPECT_EQ(*store::DecodeConsistencyToken(token), lsn);
+  const std::string token = store::EncodeConsistencyToken(cluster, lsn);
+  EXPECT_EQ(*store::DecodeConsistencyToken(token, cluster), lsn);
   std::string tampered = token;
   tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
   for (const std::string& bad : {std::string("16/B374D848"), tampered, std::string("x"), token + "A"}) {
-    EXPECT_EQ(store::DecodeConsistencyToken(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(store::DecodeConsistencyToken(bad, cluster).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(ConsistencyTokenTest, IsBoundToTheClusterThatIssuedIt) {
+  const std::string token = store::EncodeConsistencyToken(1111, 42);
+  EXPECT_EQ(*store::DecodeConsistencyToken(token, 1111), 42u);
+  EXPECT_EQ(store::DecodeConsistencyToken(token, 2222).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store::DecodeConsistencyToken(token, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConsistencyTokenTest, AcceptsTheUnboundTokensOfDocgate01) {
+  // docgate 0.1's spelling: 'C', the position, sealed with nothing. Its position is
+  // checked against the primary's like any other (DocumentService).
+  std::string payload(1, 'C');
+  store::AppendBigEndian64(payload, 42);
+  EXPECT_EQ(*store::DecodeConsistencyToken(store::Seal(payload), 1111), 42u);
+  // The new kind sealed with nothing is not a 0.1 token.
+  EXPECT_EQ(store::DecodeConsistencyToken(store::EncodeConsistencyToken(0, 42), 1111).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ConsistencyTokenTest, ParsesPostgresLsnText) {

@@ -1,0 +1,56 @@
+#include "server/store/cluster.h"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+
+#include "server/store/consistency_token.h"
+#include "spdlog/spdlog.h"
+
+namespace docgate::store {
+
+void Cluster::Learn(pqxx::connection& conn) {
+  uint64_t id = 0;
+  try {
+    pqxx::nontransaction tx(conn);
+    id = static_cast<uint64_t>(tx.exec1("SELECT system_identifier FROM pg_control_system()")[0].as<int64_t>());
+  } catch (const pqxx::broken_connection&) {
+    throw;  // the connection is gone: the pool discards it as for any failed set-up
+  } catch (const std::exception&) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      spdlog::warn("cannot read the database's system identifier (pg_control_system): consistency tokens "
+                   "are not bound to this cluster; their positions are still checked");
+    }
+  }
+  const uint64_t before = system_identifier_.load();
+  if (known_.load() && before != id) {
+    spdlog::warn("the database cluster behind the primary changed: tokens it issued before are refused now");
+  }
+  SetSystemIdentifier(id);
+}
+
+void Cluster::SetSystemIdentifier(uint64_t id) {
+  system_identifier_.store(id);
+  known_.store(true);
+}
+
+std::optional<uint64_t> Cluster::system_identifier() const {
+  if (!known_.load()) return std::nullopt;
+  return system_identifier_.load();
+}
+
+absl::StatusOr<uint64_t> Cluster::TokenPosition(const std::string& token) const {
+  const auto id = system_identifier();
+  if (!id.has_value()) {
+    return absl::UnavailableError("the database has not been reached yet: the consistency token cannot be checked");
+  }
+  return DecodeConsistencyToken(token, *id);
+}
+
+void Cluster::Reached(uint64_t lsn) {
+  uint64_t seen = reached_.load(std::memory_order_relaxed);
+  while (lsn > seen && !reached_.compare_exchange_weak(seen, lsn, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace docgate::store
