@@ -38,6 +38,17 @@ CREATE TABLE documents (
 CREATE INDEX documents_by_create_time ON documents (create_time, id);
 CREATE INDEX documents_by_status_create_time ON documents (status, create_time, id);
 )sql"},
+    // A producer that writes plain SQL (the pattern WaitVisible exists for) need
+    // not know docgate's bookkeeping: INSERT (id, name) is a PENDING document.
+    // Catalog-only: no table rewrite.
+    {2, "documents_defaults",
+     R"sql(
+ALTER TABLE documents
+  ALTER COLUMN status SET DEFAULT 1,
+  ALTER COLUMN version SET DEFAULT 1,
+  ALTER COLUMN create_time SET DEFAULT now(),
+  ALTER COLUMN update_time SET DEFAULT now();
+)sql"},
 };
 
 }  // namespace

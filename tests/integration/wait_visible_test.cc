@@ -124,13 +124,18 @@ TEST_F(WaitVisibleTest, RowInsertedWithPlainSqlWakesAWaiter) {
   auto call = StartWait(*stub_, id, outcomes);
   ASSERT_TRUE(WaitForWaiters(1, seconds(5)));
   {
+    // The minimal INSERT README shows a legacy producer: the rest has defaults.
     pqxx::nontransaction tx(db_->admin());
-    tx.exec("INSERT INTO documents (id, name, status, version, create_time, update_time) VALUES (" + tx.quote(id) +
-            ", 'by sql', 1, 1, now(), now())");
+    tx.exec("INSERT INTO documents (id, name) VALUES (" + tx.quote(id) + ", 'by sql')");
   }
   ASSERT_TRUE(outcomes.WaitFor(1, seconds(5)));
   EXPECT_EQ(outcomes.Count(grpc::StatusCode::OK), 1);
-  EXPECT_EQ(call->response.document().name(), "by sql");
+  const v1::Document& doc = call->response.document();
+  EXPECT_EQ(doc.name(), "by sql");
+  EXPECT_EQ(doc.status(), v1::PENDING);
+  EXPECT_EQ(doc.version(), 1);
+  EXPECT_GT(doc.create_time().seconds(), 0);
+  EXPECT_EQ(doc.update_time().seconds(), doc.create_time().seconds());
 }
 
 TEST_F(WaitVisibleTest, AThousandWaitersThenTheirCreatesAllReturn) {

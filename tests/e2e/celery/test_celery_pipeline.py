@@ -180,8 +180,8 @@ def test_the_seed_race_a_producer_that_commits_after_enqueueing(pipeline, databa
     workers run before the rows exist. wait_visible waits for the commit."""
     client, process = pipeline.client, pipeline.tasks.process_document
     ids = [str(uuid.uuid4()) for _ in range(40)]
-    rows = ", ".join(f"('{i}', 'seed-race-{n}', 1, 1, now(), now())" for n, i in enumerate(ids))
-    insert = f"INSERT INTO documents (id, name, status, version, create_time, update_time) VALUES {rows};"
+    rows = ", ".join(f"('{i}', 'seed-race-{n}')" for n, i in enumerate(ids))
+    insert = f"INSERT INTO documents (id, name) VALUES {rows};"
     with open_transaction(database_url, insert, "seed-producer") as commit:
         with pytest.raises(pipeline.tasks.docgate.NotFound):
             client.get_document(ids[0])  # the race is real: not committed, not visible
