@@ -111,7 +111,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   replica_options.max_lag_bytes = static_cast<uint64_t>(config.max_replica_lag_bytes);
   replica_options.max_wait = config.replica_wait_max;
   replica_options.tick = config.visibility_tick;
-  s->replicas_ = std::make_unique<replicas::ReplicaSet>(*s->store_, std::move(replica_specs), replica_options,
+  s->replicas_ = std::make_unique<replicas::ReplicaSet>(*s->store_, *s->cluster_, std::move(replica_specs),
+                                                        replica_options,
                                                         s->metrics_->replicas(), s->pool_->watchdog());
   s->waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
                                                              &s->metrics_->wait_visible_waiters);

@@ -14,9 +14,12 @@ constexpr db::WatchedConnection::Options kMonitor{std::chrono::milliseconds(1000
 
 }  // namespace
 
-ReplicaSet::ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
-                       ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
-    : primary_{kPrimarySource, &primary, -1, &metrics.reads(kPrimarySource)}, options_(options), metrics_(metrics) {
+ReplicaSet::ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, std::vector<ReplicaSpec> replicas,
+                       ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
+    : primary_{kPrimarySource, &primary, -1, &metrics.reads(kPrimarySource)},
+      cluster_(cluster),
+      options_(options),
+      metrics_(metrics) {
   for (auto& spec : replicas) {
     auto r = std::make_unique<Replica>();
     const std::string name = "replica:" + spec.endpoint;
@@ -128,6 +131,7 @@ void ReplicaSet::CheckAll() {
   ctx.acquire_by = Clock::now() + kMonitor.limit / 4;
   // Without the primary's position (it is away) the last one known serves.
   if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
+  cluster_.Reached(primary_lsn_);
   for (auto& r : replicas_) {
     if (!Poll(*r)) continue;  // Poll took it out of rotation
     const uint64_t replayed = r->replayed.load();
@@ -145,6 +149,7 @@ bool ReplicaSet::Poll(Replica& r) {
   }
   // Replay only moves forward; a restarted replica may report less for a moment.
   if (*replayed > r.replayed.load()) r.replayed.store(*replayed);
+  cluster_.Reached(*replayed);  // replayed there, so written on the primary
   return true;
 }
 

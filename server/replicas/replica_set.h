@@ -15,6 +15,7 @@
 #include "server/db/query_watchdog.h"
 #include "server/db/watched_connection.h"
 #include "server/observability/replica_metrics.h"
+#include "server/store/cluster.h"
 #include "server/store/document_store.h"
 
 namespace docgate::replicas {
@@ -68,8 +69,10 @@ class ReplicaSet {
  public:
   using Then = std::function<void(const ReadSource&)>;
 
-  ReplicaSet(store::DocumentStore& primary, std::vector<ReplicaSpec> replicas, ReplicaOptions options,
-             ReplicaMetrics& metrics, db::QueryWatchdog& watchdog);
+  // Every position the monitor sees reached (the primary's, a replica's replay) is
+  // told to `cluster`: a token routed to a replica then costs no check on the primary.
+  ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, std::vector<ReplicaSpec> replicas,
+             ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog);
   ~ReplicaSet();  // Stop()
   ReplicaSet(const ReplicaSet&) = delete;
   ReplicaSet& operator=(const ReplicaSet&) = delete;
@@ -126,6 +129,7 @@ class ReplicaSet {
   bool AnyInRotation() const;
 
   ReadSource primary_;
+  store::Cluster& cluster_;
   const ReplicaOptions options_;
   ReplicaMetrics& metrics_;
   std::vector<std::unique_ptr<Replica>> replicas_;

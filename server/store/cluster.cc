@@ -13,9 +13,10 @@ void Cluster::Learn(pqxx::connection& conn) {
   try {
     pqxx::nontransaction tx(conn);
     id = static_cast<uint64_t>(tx.exec1("SELECT system_identifier FROM pg_control_system()")[0].as<int64_t>());
-  } catch (const pqxx::broken_connection&) {
-    throw;  // the connection is gone: the pool discards it as for any failed set-up
-  } catch (const std::exception&) {
+  } catch (const pqxx::sql_error& e) {
+    // Only a role that may not call it (42501), or a server without it (42883), is
+    // lasting; anything else fails this connection's set-up, to be tried again.
+    if (e.sqlstate() != "42501" && e.sqlstate() != "42883") throw;
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
       spdlog::warn("cannot read the database's system identifier (pg_control_system): consistency tokens "

@@ -19,7 +19,8 @@ class Cluster {
  public:
   // A connection set-up step for the primary's connections: reads the system
   // identifier. A role that may not read it (pg_control_system) is logged once and
-  // leaves tokens bound to 0 (unbound); the connection is not refused for it.
+  // leaves tokens bound to 0 (unbound); the connection is not refused for it. Any
+  // other failure throws, as a failed set-up does.
   void Learn(pqxx::connection& conn);
 
   // Set for tests, and by Learn.
