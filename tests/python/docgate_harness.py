@@ -216,8 +216,16 @@ def own_cluster():
             """The postmaster's pid and its children's (every backend and helper)."""
             with open(os.path.join(folder, "data", "postmaster.pid")) as f:
                 postmaster = int(f.readline())
-            children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
-            return [postmaster, *(int(p) for p in children.split())]
+            children = []
+            for entry in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        # pid (comm) state ppid ...: comm may hold spaces, so split after it.
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                            children.append(int(entry))
+                except (ValueError, IndexError, OSError):
+                    continue  # not a process, or gone meanwhile
+            return [postmaster, *children]
 
         @contextlib.contextmanager
         def frozen(self):
