@@ -180,6 +180,11 @@ const std::vector<Option>& Options() {
       Duration("replica-wait-max", "longest wait for a replica to replay a token before reading the primary",
                &Config::replica_wait_max),
       Bool("auto-migrate", "apply schema migrations at start", &Config::auto_migrate),
+      Text("broker-url", "Celery broker for enqueued tasks: redis://[:PASSWORD@]HOST[:PORT][/DB] (empty: none)",
+           &Config::broker_url),
+      Text("broker-password-file", "file holding the broker password", &Config::broker_password_file),
+      Duration("outbox-poll-interval", "how often the outbox is looked at besides after own commits",
+               &Config::outbox_poll_interval),
       Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
       OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),
       OneOf("log-level", "least severe level logged", &Config::log_level,
@@ -193,6 +198,14 @@ const std::vector<Option>& Options() {
       Limit("max-body-bytes", "largest body (the gRPC receive limit follows it)", &Limits::max_body_bytes),
   };
   return *options;
+}
+
+// scheme://USER:PASSWORD@host... -> scheme://***@host...
+std::string RedactUserInfo(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + "***@" + url.substr(at + 1);
 }
 
 const Option* FindOption(const std::string& name) {
@@ -313,6 +326,7 @@ std::string DescribeConfig(const Config& config) {
   for (const auto& o : Options()) {
     std::string value = o.show(config);
     if (o.name == "database-url") value = db::RedactConnectionString(value);
+    if (o.name == "broker-url") value = RedactUserInfo(value);
     out << o.name << " = " << value << "\n";
   }
   return out.str();

@@ -78,6 +78,14 @@ struct Config {
   // An AT_LEAST_AS_FRESH read waits this long for a replica to replay its token,
   // then goes to the primary.
   std::chrono::milliseconds replica_wait_max{1000};
+  // The Celery broker tasks are delivered to: redis://[:PASSWORD@]HOST[:PORT][/DB].
+  // Empty: no broker, and a write that asks to enqueue tasks is refused.
+  std::string broker_url;
+  // A file holding the broker's password (a Kubernetes secret); wins over the URL's.
+  std::string broker_password_file;
+  // How often the outbox is looked at besides the wake-up after this instance's own
+  // commits: what delivers the tasks an instance left when it crashed.
+  std::chrono::milliseconds outbox_poll_interval{1000};
   // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
   std::chrono::milliseconds shutdown_grace{10000};
   // "text" or "json".

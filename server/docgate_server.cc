@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/exposer.h>
+#include <unistd.h>
 
 #include "server/build_info.h"
 #include "server/db/connect.h"
@@ -12,6 +13,7 @@
 #include "server/observability/metrics.h"
 #include "server/observability/pool_collector.h"
 #include "server/replicas/replica_set.h"
+#include "server/outbox/outbox_relay.h"
 #include "server/security/authenticator.h"
 #include "server/security/server_credentials.h"
 #include "server/service/call_gate.h"
@@ -25,6 +27,14 @@
 
 namespace docgate {
 namespace {
+
+// A broker that takes longer than this to connect or answer is treated as down.
+constexpr std::chrono::milliseconds kBrokerTimeout{2000};
+
+std::string HostName() {
+  char name[256] = {};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("unknown");
+}
 
 // Room for every field but the body at their largest, with margin.
 constexpr int kMessageOverheadBytes = 1024 * 1024;
@@ -120,9 +130,20 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
       *s->waiters_,
       db::MakeOpener(settings->ForRole("visibility"), /*migrate=*/false, &store::DocumentStore::PrepareStatements),
       config.visibility_tick, s->pool_->watchdog());
+  service::DocumentService::EnqueueListener on_enqueued;
+  if (!config.broker_url.empty()) {
+    auto broker = outbox::BrokerAddress::Parse(config.broker_url, config.broker_password_file);
+    if (!broker.ok()) return broker.status();
+    s->outbox_store_ = std::make_unique<store::OutboxStore>(*s->pool_);
+    s->relay_ = std::make_unique<outbox::OutboxRelay>(
+        *s->outbox_store_, std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
+        outbox::RelayOptions{config.outbox_poll_interval, 100, "docgate@" + HostName()}, s->metrics_->outbox());
+    on_enqueued = [relay = s->relay_.get()] { relay->Wake(); };
+  }
   visibility::WaiterRegistry* waiters = s->waiters_.get();
   s->logic_ = std::make_unique<service::DocumentService>(
-      *s->store_, *s->cluster_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); });
+      *s->store_, *s->cluster_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); },
+      std::move(on_enqueued));
   // One worker per connection: more could only wait for the pool.
   s->work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
@@ -200,6 +221,7 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
   }
   watcher_->Stop();
   replicas_->Stop();
+  if (relay_ != nullptr) relay_->Stop();  // what it has not delivered waits in the outbox
   work_queue_->Shutdown();
   pool_->Close();
   return true;
@@ -218,6 +240,7 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   // After a drain that timed out, or a Start that failed half-way.
   if (watcher_ != nullptr) watcher_->Stop();
   if (replicas_ != nullptr) replicas_->Stop();
+  if (relay_ != nullptr) relay_->Stop();
   if (work_queue_ != nullptr) work_queue_->Shutdown();
   if (pool_ != nullptr) pool_->Close();
 }

@@ -35,6 +35,12 @@ class ReplicaSet;
 namespace security {
 class Authenticator;
 }
+namespace outbox {
+class OutboxRelay;
+}
+namespace store {
+class OutboxStore;
+}
 namespace visibility {
 class WaiterRegistry;
 class VisibilityWatcher;
@@ -90,6 +96,8 @@ class DocgateServer {
   std::unique_ptr<replicas::ReplicaSet> replicas_;
   std::unique_ptr<visibility::WaiterRegistry> waiters_;
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
+  std::unique_ptr<store::OutboxStore> outbox_store_;
+  std::unique_ptr<outbox::OutboxRelay> relay_;  // null without a broker
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<WorkQueue> work_queue_;
   std::unique_ptr<service::CallGate> gate_;  // outlives the server: its calls leave it when done

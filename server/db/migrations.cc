@@ -49,6 +49,24 @@ ALTER TABLE documents
   ALTER COLUMN create_time SET DEFAULT now(),
   ALTER COLUMN update_time SET DEFAULT now();
 )sql"},
+    // Celery tasks written with a write, in its transaction, and delivered to the
+    // broker after its commit; a row is deleted once the broker has it.
+    {3, "outbox",
+     R"sql(
+CREATE TABLE docgate_outbox (
+  task_id         uuid        PRIMARY KEY,
+  document_id     uuid        NOT NULL,
+  task            text        NOT NULL,
+  queue           text        NOT NULL,
+  args            jsonb       NOT NULL,
+  kwargs          jsonb       NOT NULL,
+  countdown_s     integer     NOT NULL DEFAULT 0,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  attempts        integer     NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX docgate_outbox_due ON docgate_outbox (next_attempt_at);
+)sql"},
 };
 
 }  // namespace

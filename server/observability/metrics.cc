@@ -30,7 +30,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Add({})),
       registry_(std::move(registry)),
       db_(*registry_),
-      replicas_(*registry_) {
+      replicas_(*registry_),
+      outbox_(*registry_) {
   prometheus::BuildGauge()
       .Name("docgate_build_info")
       .Help("Always 1; the labels say which docgate this is")

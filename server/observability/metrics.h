@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include "server/observability/db_metrics.h"
+#include "server/observability/outbox_metrics.h"
 #include "server/observability/replica_metrics.h"
 #include "server/observability/rpc_metrics.h"
 
@@ -40,6 +41,8 @@ class Metrics {
 
   ReplicaMetrics& replicas() { return replicas_; }
 
+  OutboxMetrics& outbox() { return outbox_; }
+
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -47,6 +50,7 @@ class Metrics {
   std::map<std::string, prometheus::Histogram*> batch_sizes_;  // likewise
   DbMetrics db_;
   ReplicaMetrics replicas_;
+  OutboxMetrics outbox_;
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
 };

@@ -44,4 +44,19 @@ store::NewDocument NewDocumentFromProto(const v1::Document& from) {
   return doc;
 }
 
+std::vector<store::Task> TasksFromProto(const google::protobuf::RepeatedPtrField<v1::CeleryTask>& from) {
+  std::vector<store::Task> tasks;
+  tasks.reserve(static_cast<size_t>(from.size()));
+  for (const v1::CeleryTask& t : from) {
+    tasks.push_back(store::Task{store::NewUuidV7(), t.task(), t.queue().empty() ? "celery" : t.queue(),
+                                t.args_json().empty() ? "[]" : t.args_json(),
+                                t.kwargs_json().empty() ? "{}" : t.kwargs_json(), t.countdown_seconds()});
+  }
+  return tasks;
+}
+
+void TaskIdsToProto(const std::vector<store::Task>& tasks, google::protobuf::RepeatedPtrField<std::string>* to) {
+  for (const store::Task& t : tasks) to->Add(std::string(t.id));
+}
+
 }  // namespace docgate::service

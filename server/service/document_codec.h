@@ -12,4 +12,11 @@ void ToProto(const store::Document& from, v1::Document* to);
 // here (UUIDv7) when the client left it empty.
 store::NewDocument NewDocumentFromProto(const v1::Document& from);
 
+// The validated tasks of a write, each with a new task id (UUIDv7); an empty queue
+// is "celery", empty arguments [] and {}.
+std::vector<store::Task> TasksFromProto(const google::protobuf::RepeatedPtrField<v1::CeleryTask>& from);
+
+// The ids of `tasks`, into a response's task_ids.
+void TaskIdsToProto(const std::vector<store::Task>& tasks, google::protobuf::RepeatedPtrField<std::string>* to);
+
 }  // namespace docgate::service

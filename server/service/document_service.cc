@@ -16,16 +16,20 @@ void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentReque
                                  std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
   std::vector<size_t> batched;  // indexes of the valid requests that share the INSERT
   std::vector<store::NewDocument> docs;
+  bool enqueued = false;
   for (size_t i = 0; i < requests.size(); ++i) {
     statuses[i] = ValidateCreate(*requests[i], limits_);
+    if (statuses[i].ok()) statuses[i] = CheckBroker(requests[i]->enqueue_size());
     if (!statuses[i].ok()) continue;
     store::NewDocument doc = NewDocumentFromProto(requests[i]->document());
+    doc.tasks = TasksFromProto(requests[i]->enqueue());
     // Large bodies go alone: no copy of megabytes into the batch's array, and the
-    // batch's other creates do not wait on its transfer.
-    if (doc.body.size() > kMaxBatchedBodyBytes) {
+    // batch's other creates do not wait on its transfer. (With tasks they join the
+    // batch, whose statement writes tasks too.)
+    if (doc.body.size() > kMaxBatchedBodyBytes && doc.tasks.empty()) {
       auto result = store_.Create(doc, ctx);
       statuses[i] = result.status();
-      if (result.ok()) Answer(*result, responses[i]);
+      if (result.ok()) Answer(*result, doc.tasks, responses[i]);
       continue;
     }
     batched.push_back(i);
@@ -40,17 +44,27 @@ void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentReque
     } else if (!(*results)[k].ok()) {
       statuses[i] = (*results)[k].status();
     } else {
-      Answer(*(*results)[k], responses[i]);
+      enqueued = Answer(*(*results)[k], docs[k].tasks, responses[i]) || enqueued;
       statuses[i] = absl::OkStatus();
     }
   }
+  if (enqueued) on_enqueued_();
 }
 
-void DocumentService::Answer(const store::CreateResult& result, v1::CreateDocumentResponse* response) {
+bool DocumentService::Answer(const store::CreateResult& result, const std::vector<store::Task>& tasks,
+                             v1::CreateDocumentResponse* response) {
   if (result.created && on_commit_) on_commit_(result.document.id);
   ToProto(result.document, response->mutable_document());
   response->set_created(result.created);
   response->set_consistency_token(TokenFor(result.commit_lsn));
+  if (!result.created || tasks.empty()) return false;
+  TaskIdsToProto(tasks, response->mutable_task_ids());
+  return true;
+}
+
+absl::Status DocumentService::CheckBroker(int tasks) const {
+  if (tasks == 0 || on_enqueued_) return absl::OkStatus();
+  return absl::FailedPreconditionError("enqueue: this server has no broker to deliver tasks to (--broker-url)");
 }
 
 std::string DocumentService::TokenFor(uint64_t lsn) {
@@ -119,13 +133,18 @@ void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& 
 absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
                                            v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx) {
   if (auto s = ValidateUpdateStatus(request, limits_); !s.ok()) return s;
+  if (auto s = CheckBroker(request.enqueue_size()); !s.ok()) return s;
   store::StatusUpdate update{*store::CanonicalUuid(request.id()), static_cast<store::DocStatus>(request.status()),
-                             request.status_detail(), request.expected_version()};
+                             request.status_detail(), request.expected_version(), TasksFromProto(request.enqueue())};
   auto result = store_.UpdateStatus(update, ctx);
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document.id);
   ToProto(result->document, response->mutable_document());
   response->set_consistency_token(TokenFor(result->commit_lsn));
+  if (!update.tasks.empty()) {
+    TaskIdsToProto(update.tasks, response->mutable_task_ids());
+    on_enqueued_();
+  }
   return absl::OkStatus();
 }
 

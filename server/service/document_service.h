@@ -22,10 +22,18 @@ class DocumentService {
   // in-process waiters); must not block.
   using CommitListener = std::function<void(const std::string& id)>;
 
+  // Called right after a write that enqueued tasks committed (to wake the outbox
+  // relay); must not block. Null: no broker, and a write with tasks is refused.
+  using EnqueueListener = std::function<void()>;
+
   // `cluster` binds the tokens this service issues and checks those it is given.
   DocumentService(store::DocumentStore& store, store::Cluster& cluster, Limits limits,
-                  CommitListener on_commit = nullptr)
-      : store_(store), cluster_(cluster), limits_(limits), on_commit_(std::move(on_commit)) {}
+                  CommitListener on_commit = nullptr, EnqueueListener on_enqueued = nullptr)
+      : store_(store),
+        cluster_(cluster),
+        limits_(limits),
+        on_commit_(std::move(on_commit)),
+        on_enqueued_(std::move(on_enqueued)) {}
 
   const store::Cluster& cluster() const { return cluster_; }
 
@@ -53,8 +61,12 @@ class DocumentService {
   static constexpr size_t kMaxBatchedBodyBytes = 16 * 1024;
 
  private:
-  // Fills a create's response and tells the commit listener.
-  void Answer(const store::CreateResult& result, v1::CreateDocumentResponse* response);
+  // Fills a create's response (the ids of `tasks` when it created the document) and
+  // tells the commit listener; true when tasks were enqueued.
+  bool Answer(const store::CreateResult& result, const std::vector<store::Task>& tasks,
+              v1::CreateDocumentResponse* response);
+  // FAILED_PRECONDITION for a write with tasks on a server without a broker.
+  absl::Status CheckBroker(int tasks) const;
   // A token for a write that reached `lsn`, which the primary has reached too.
   std::string TokenFor(uint64_t lsn);
   // Refuses (in `statuses`) the reads among `valid` whose token names a position the
@@ -66,6 +78,7 @@ class DocumentService {
   store::Cluster& cluster_;
   const Limits limits_;
   const CommitListener on_commit_;
+  const EnqueueListener on_enqueued_;
 };
 
 }  // namespace docgate::service

@@ -2,6 +2,9 @@
 
 #include <string_view>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/strings/str_cat.h"
 #include "server/service/read_plan.h"
 #include "server/store/uuid.h"
@@ -49,6 +52,63 @@ absl::Status CheckAttributes(const google::protobuf::Map<std::string, std::strin
   return absl::OkStatus();
 }
 
+// Limits of CeleryTask (docgate.proto).
+constexpr int kMaxTasks = 16;
+constexpr size_t kMaxTaskNameBytes = 255;
+constexpr size_t kMaxTaskJsonBytes = 64 * 1024;
+constexpr int kMaxCountdownSeconds = 86400;
+
+bool IsTaskNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+         c == ':' || c == '-';
+}
+
+absl::Status CheckTaskName(const std::string& field, const std::string& name, bool required) {
+  if (name.empty()) return required ? Invalid(field.c_str(), "required") : absl::OkStatus();
+  if (name.size() > kMaxTaskNameBytes) return Invalid(field.c_str(), "longer than 255 bytes");
+  for (char c : name) {
+    if (!IsTaskNameChar(c)) return Invalid(field.c_str(), "only ASCII letters, digits and _.:- are allowed");
+  }
+  return absl::OkStatus();
+}
+
+// `json` (empty allowed) parses as `shape` (a JSON array into ListValue, an object
+// into Struct), within the size limit, and holds no U+0000, which jsonb refuses.
+absl::Status CheckTaskJson(const std::string& field, const std::string& json, google::protobuf::Message&& shape,
+                           const char* expected) {
+  if (json.empty()) return absl::OkStatus();
+  if (json.size() > kMaxTaskJsonBytes) return Invalid(field.c_str(), "larger than 64 KiB");
+  if (json.find('\0') != std::string::npos || json.find("\\u0000") != std::string::npos) {
+    return Invalid(field.c_str(), "must not contain U+0000");
+  }
+  if (!google::protobuf::util::JsonStringToMessage(json, &shape).ok()) {
+    return Invalid(field.c_str(), absl::StrCat("must be ", expected));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTasks(const google::protobuf::RepeatedPtrField<v1::CeleryTask>& tasks) {
+  if (tasks.size() > kMaxTasks) return Invalid("enqueue", "more than 16 tasks");
+  for (int i = 0; i < tasks.size(); ++i) {
+    const v1::CeleryTask& t = tasks[i];
+    const std::string at = absl::StrCat("enqueue[", i, "].");
+    if (auto s = CheckTaskName(at + "task", t.task(), true); !s.ok()) return s;
+    if (auto s = CheckTaskName(at + "queue", t.queue(), false); !s.ok()) return s;
+    if (auto s = CheckTaskJson(at + "args_json", t.args_json(), google::protobuf::ListValue(), "a JSON array");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = CheckTaskJson(at + "kwargs_json", t.kwargs_json(), google::protobuf::Struct(), "a JSON object");
+        !s.ok()) {
+      return s;
+    }
+    if (t.countdown_seconds() < 0 || t.countdown_seconds() > kMaxCountdownSeconds) {
+      return Invalid((at + "countdown_seconds").c_str(), "must be 0..86400");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limits& limits) {
@@ -71,7 +131,7 @@ absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limi
   if (!d.status_detail().empty()) {
     return Invalid("document.status_detail", "set it with UpdateDocumentStatus");
   }
-  return absl::OkStatus();
+  return CheckTasks(request.enqueue());
 }
 
 absl::StatusOr<ReadPlan> ValidateGet(const v1::GetDocumentRequest& request, const store::Cluster& cluster) {
@@ -92,7 +152,7 @@ absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request
     return s;
   }
   if (request.expected_version() < 0) return Invalid("expected_version", "must not be negative");
-  return absl::OkStatus();
+  return CheckTasks(request.enqueue());
 }
 
 absl::Status ValidateList(const v1::ListDocumentsRequest& request) {

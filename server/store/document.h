@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace docgate::store {
 
@@ -33,6 +34,16 @@ struct Document {
   int64_t update_time_us = 0;
 };
 
+// A Celery task to deliver once the write it comes with has committed, validated.
+struct Task {
+  std::string id;  // the Celery task id (UUIDv7), made when the write is made
+  std::string task;
+  std::string queue;
+  std::string args_json;    // a JSON array
+  std::string kwargs_json;  // a JSON object
+  int32_t countdown_seconds = 0;
+};
+
 // What a client gives to create a document, already validated.
 struct NewDocument {
   std::string id;  // lowercase canonical UUID, chosen by the client or the server
@@ -41,6 +52,7 @@ struct NewDocument {
   std::string content_type;
   std::string body;
   Attributes attributes;
+  std::vector<Task> tasks;  // written with the document only when it is created
 };
 
 }  // namespace docgate::store

@@ -44,6 +44,23 @@ constexpr char kInsertManySql[] =
     " AS u(id, name, source_uri, content_type, body, attributes)"
     " ON CONFLICT (id) DO NOTHING RETURNING id::text, (extract(epoch FROM create_time) * 1000000)::int8";
 
+// The same, with Celery tasks written to the outbox in the same statement (so the
+// same transaction), for the documents actually inserted only: a create that finds
+// its id taken enqueues nothing.
+constexpr char kInsertManyWithTasks[] = "docgate_insert_many_with_tasks";
+constexpr char kInsertManyWithTasksSql[] =
+    "WITH ins AS (INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status,"
+    " status_detail, version, create_time, update_time)"
+    " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now()"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
+    " AS u(id, name, source_uri, content_type, body, attributes)"
+    " ON CONFLICT (id) DO NOTHING RETURNING id, create_time),"
+    " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
+    " FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
+    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)"
+    " SELECT id::text, (extract(epoch FROM create_time) * 1000000)::int8 FROM ins";
+
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
 constexpr char kExistingSql[] =
@@ -58,6 +75,17 @@ constexpr char kUpdateStatus[] = "docgate_update_status";
 constexpr char kUpdateStatusSql[] =
     "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
     " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING ";
+
+// The same, with Celery tasks written in the same statement, only when the move matched.
+constexpr char kUpdateStatusWithTasks[] = "docgate_update_status_with_tasks";
+constexpr char kUpdateStatusWithTasksSql[] =
+    "WITH upd AS (UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
+    " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING *),"
+    " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown FROM upd,"
+    " unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[])"
+    " AS t(task_id, task, queue, args, kwargs, countdown))"
+    " SELECT ";
 
 constexpr char kStatusOf[] = "docgate_status_of";
 constexpr char kStatusOfSql[] = "SELECT status, version FROM documents WHERE id = $1";
@@ -118,6 +146,25 @@ Document NewRow(const NewDocument& doc, int64_t create_time_us) {
   return d;
 }
 
+// The columns of tasks as array literals, each task under `document_id` (empty:
+// the statement supplies it).
+struct TaskArrays {
+  std::vector<std::string> ids, document_ids, names, queues, args, kwargs, countdowns;
+
+  void Add(const Task& t, const std::string& document_id) {
+    ids.push_back(t.id);
+    if (!document_id.empty()) document_ids.push_back(document_id);
+    names.push_back(t.task);
+    queues.push_back(t.queue);
+    args.push_back(t.args_json);
+    kwargs.push_back(t.kwargs_json);
+    countdowns.push_back(std::to_string(t.countdown_seconds));
+  }
+  static std::string Literal(const std::vector<std::string>& values) {
+    return TextArrayLiteral(std::vector<std::string_view>(values.begin(), values.end()));
+  }
+};
+
 std::string StatusArray(const std::vector<DocStatus>& statuses) {
   std::string out = "{";
   for (DocStatus s : statuses) absl::StrAppend(&out, out.size() > 1 ? "," : "", static_cast<int>(s));
@@ -132,10 +179,12 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string order = " ORDER BY create_time, id LIMIT $";
   conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
   conn.prepare(kInsertMany, kInsertManySql);
+  conn.prepare(kInsertManyWithTasks, kInsertManyWithTasksSql);
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
+  conn.prepare(kUpdateStatusWithTasks, absl::StrCat(kUpdateStatusWithTasksSql, kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleIds, kVisibleIdsSql);
@@ -175,7 +224,12 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
     const std::vector<NewDocument>& docs, const db::QueryContext& ctx) {
   std::vector<std::string> attributes;
   std::vector<std::string_view> ids, names, sources, types, bodies;
+  TaskArrays tasks;
+  std::unordered_map<std::string_view, bool> seen;  // a second copy of an id cannot be created: no tasks
   for (const NewDocument& doc : docs) {
+    if (seen.emplace(doc.id, true).second) {
+      for (const Task& t : doc.tasks) tasks.Add(t, doc.id);
+    }
     ids.push_back(doc.id);
     names.push_back(doc.name);
     sources.push_back(doc.source_uri);
@@ -191,9 +245,16 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
   using Results = std::vector<absl::StatusOr<CreateResult>>;
   return db::WithConnection<Results>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
     pqxx::nontransaction tx(conn);
+    const pqxx::binarystring body_param(body_array.data(), body_array.size());
     const pqxx::result inserted =
-        tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array,
-                         pqxx::binarystring(body_array.data(), body_array.size()), attribute_array);
+        tasks.ids.empty()
+            ? tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_param,
+                               attribute_array)
+            : tx.exec_prepared(kInsertManyWithTasks, id_array, name_array, source_array, type_array, body_param,
+                               attribute_array, TaskArrays::Literal(tasks.ids), TaskArrays::Literal(tasks.document_ids),
+                               TaskArrays::Literal(tasks.names), TaskArrays::Literal(tasks.queues),
+                               TaskArrays::Literal(tasks.args), TaskArrays::Literal(tasks.kwargs),
+                               TaskArrays::Literal(tasks.countdowns));
     std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
     for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
       created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
@@ -245,12 +306,20 @@ absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& upd
     pqxx::nontransaction tx(conn);
     const std::string sources = StatusArray(AllowedSources(update.status));
     const int to = static_cast<int>(update.status);
+    TaskArrays tasks;
+    for (const Task& t : update.tasks) tasks.Add(t, "");
     // The update states its own conditions; only when it matches nothing do we
     // read the row to say why. A concurrent change between the two reads can make
     // the move possible after all, hence the loop (bounded: versions only grow).
     for (int attempt = 0; attempt < 3; ++attempt) {
       pqxx::result r =
-          tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version);
+          tasks.ids.empty()
+              ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version)
+              : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
+                                 update.expected_version, TaskArrays::Literal(tasks.ids),
+                                 TaskArrays::Literal(tasks.names), TaskArrays::Literal(tasks.queues),
+                                 TaskArrays::Literal(tasks.args), TaskArrays::Literal(tasks.kwargs),
+                                 TaskArrays::Literal(tasks.countdowns));
       if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
       pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
       if (current.empty()) return absl::NotFoundError("no document has this id");

@@ -31,6 +31,7 @@ struct StatusUpdate {
   DocStatus status = DocStatus::kUnspecified;
   std::string status_detail;
   int64_t expected_version = 0;  // 0: any
+  std::vector<Task> tasks;       // written with the move only when it takes effect
 };
 
 struct Page {

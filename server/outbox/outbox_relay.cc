@@ -1,0 +1,140 @@
+#include "server/outbox/outbox_relay.h"
+
+#include <algorithm>
+
+#include "server/common/log_limiter.h"
+#include "server/outbox/celery_message.h"
+#include "server/store/uuid.h"
+#include "spdlog/spdlog.h"
+
+namespace docgate::outbox {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+constexpr milliseconds kBacklogEvery{1000};
+
+// The time one delivery round may take in the database (claim, pushes, commit).
+db::QueryContext RoundContext() {
+  db::QueryContext ctx;
+  ctx.deadline = Clock::now() + std::chrono::seconds(10);
+  ctx.acquire_by = Clock::now() + std::chrono::seconds(2);
+  return ctx;
+}
+
+}  // namespace
+
+OutboxRelay::OutboxRelay(store::OutboxStore& store, std::unique_ptr<RedisBroker> broker, RelayOptions options,
+                         OutboxMetrics& metrics)
+    : store_(store), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+OutboxRelay::~OutboxRelay() { Stop(); }
+
+void OutboxRelay::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
+void OutboxRelay::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OutboxRelay::Loop() {
+  static LogLimiter broker_lines(1, std::chrono::seconds(30));
+  milliseconds backoff{0};
+  auto next_look = Clock::now();
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      // Backing off, a wake-up does not hasten the next try: the broker is down.
+      cv_.wait_until(lock, next_look, [&] { return stopping_ || (woken_ && backoff.count() == 0); });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    if (const absl::Status ready = broker_->Ready(); !ready.ok()) {
+      metrics_.broker_up.Set(0);
+      uint64_t suppressed = 0;
+      if (broker_lines.Allow(suppressed)) {
+        spdlog::warn("broker unreachable: tasks wait in the outbox reason=\"{}\"", std::string(ready.message()));
+      }
+      backoff = std::clamp(backoff * 2, kFirstBackoff, kMaxBackoff);
+      next_look = Clock::now() + backoff;
+      ReportBacklog();
+      continue;
+    }
+    if (backoff.count() > 0) spdlog::info("broker reachable again: delivering the outbox");
+    metrics_.broker_up.Set(1);
+    backoff = milliseconds{0};
+    const bool ok = DeliverAll();
+    next_look = Clock::now() + (ok ? options_.poll_interval : kFirstBackoff);
+    ReportBacklog();
+  }
+}
+
+bool OutboxRelay::DeliverAll() {
+  static LogLimiter db_lines(1, std::chrono::seconds(30));
+  bool broker_ok = true;
+  while (broker_ok) {
+    const auto claimed = store_.DeliverDue(
+        options_.batch,
+        [&](const std::vector<store::OutboxTask>& tasks) {
+          auto delivered = Deliver(tasks);
+          broker_ok = std::all_of(delivered.begin(), delivered.end(), [](bool d) { return d; });
+          return delivered;
+        },
+        RoundContext());
+    if (!claimed.ok()) {
+      uint64_t suppressed = 0;
+      if (db_lines.Allow(suppressed)) {
+        spdlog::warn("outbox delivery round failed: tasks stay in the outbox reason=\"{}\"",
+                     std::string(claimed.status().message()));
+      }
+      return false;
+    }
+    if (*claimed < options_.batch) break;
+  }
+  return broker_ok;
+}
+
+std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tasks) {
+  std::vector<bool> delivered(tasks.size(), false);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const store::OutboxTask& t = tasks[i];
+    const absl::Status pushed = broker_->Push(t.queue, CeleryMessage(t, options_.origin, store::NewUuidV7()));
+    if (!pushed.ok()) {
+      metrics_.failed(t.queue).Increment();
+      metrics_.broker_up.Set(0);
+      break;  // the rest wait too: the broker is failing
+    }
+    delivered[i] = true;
+    metrics_.delivered(t.queue).Increment();
+    metrics_.commit_to_broker_seconds.Observe(t.age_seconds);
+  }
+  return delivered;
+}
+
+void OutboxRelay::ReportBacklog() {
+  if (Clock::now() - backlog_reported_ < kBacklogEvery) return;
+  backlog_reported_ = Clock::now();
+  db::QueryContext ctx = RoundContext();
+  if (auto backlog = store_.Backlog(ctx); backlog.ok()) {
+    metrics_.backlog.Set(static_cast<double>(backlog->tasks));
+    metrics_.oldest_seconds.Set(backlog->oldest_seconds);
+  }
+}
+
+}  // namespace docgate::outbox
