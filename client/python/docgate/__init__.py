@@ -4,6 +4,8 @@
     client = docgate.Client("docgate:50051")      # safe at import time, before fork
     created = client.create_document("invoice.pdf", body=b"...")
     doc = client.wait_visible(created.document.id)
+    # Or let docgate hand the task to Celery after the commit:
+    client.create_document("scan.pdf", enqueue=[docgate.CeleryTask("pdf_tasks.extract_text", args=["..."])])
     client.update_status(doc.id, docgate.DocumentStatus.PROCESSING)
 
 With TLS and a bearer token:
@@ -18,12 +20,12 @@ from docgate.client import Client, tls_credentials
 from docgate.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, DocgateError,
                             FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                             ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
-from docgate.types import Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "tls_credentials", "RetryPolicy", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
+    "Client", "tls_credentials", "RetryPolicy", "CeleryTask", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
     "DocgateError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
     "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",

@@ -12,7 +12,7 @@ from docgate import errors
 from docgate._pb import docgate_pb2, docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._ids import new_document_id
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
-from docgate.types import Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
 
 # Keepalive the server accepts (it allows pings every 10 s, with or without calls):
 # a ping every 30 s finds a dead connection (a NAT that forgot it, a crashed node)
@@ -97,15 +97,18 @@ class Client:
 
     def create_document(self, name: str, *, body: bytes = b"", source_uri: str = "", content_type: str = "",
                         attributes: Optional[Mapping[str, str]] = None, id: Optional[str] = None,
-                        timeout: Optional[float] = None) -> CreateResult:
+                        enqueue: Sequence[CeleryTask] = (), timeout: Optional[float] = None) -> CreateResult:
         """Creates a document. The id is chosen here (a UUIDv7) unless given, before
-        the first attempt, so that retries after UNAVAILABLE are idempotent."""
+        the first attempt, so that retries after UNAVAILABLE are idempotent. The tasks
+        of `enqueue` are delivered to the broker after the create commits, and only if
+        it created the document (a retry that finds it enqueues nothing again)."""
         stub = self._stub()
         request = docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(
             id=id or new_document_id(), name=name, body=body, source_uri=source_uri, content_type=content_type,
-            attributes=dict(attributes or {})))
+            attributes=dict(attributes or {})), enqueue=[t.to_proto() for t in enqueue])
         reply = self._call(stub.CreateDocument, request, timeout, self.retry)
-        return CreateResult(Document.from_proto(reply.document), reply.created, reply.consistency_token)
+        return CreateResult(Document.from_proto(reply.document), reply.created, reply.consistency_token,
+                            tuple(reply.task_ids))
 
     def get_document(self, id: str, *, include_body: bool = False, consistency_token: str = "",
                      consistency: Optional[Consistency] = None, timeout: Optional[float] = None) -> Document:
@@ -131,15 +134,16 @@ class Client:
         return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
 
     def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
-                      timeout: Optional[float] = None) -> UpdateResult:
+                      enqueue: Sequence[CeleryTask] = (), timeout: Optional[float] = None) -> UpdateResult:
         """Moves a document to `status`. Never retried: after UNAVAILABLE the update
         may or may not have happened; read the document to find out (or pass
         expected_version, and a repeat is refused with Aborted instead of applied twice)."""
         stub = self._stub()
         request = docgate_pb2.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
-                                                 expected_version=expected_version)
+                                                 expected_version=expected_version,
+                                                 enqueue=[t.to_proto() for t in enqueue])
         reply = self._call(stub.UpdateDocumentStatus, request, timeout, NO_RETRY)
-        return UpdateResult(Document.from_proto(reply.document), reply.consistency_token)
+        return UpdateResult(Document.from_proto(reply.document), reply.consistency_token, tuple(reply.task_ids))
 
     def list_documents(self, *, status: Optional[DocumentStatus] = None, page_size: int = 100,
                        timeout: Optional[float] = None) -> Iterator[Document]:

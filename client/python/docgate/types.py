@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-from typing import Any, Dict, Optional
+import json
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 
 class DocumentStatus(enum.IntEnum):
@@ -70,6 +71,25 @@ class Document:
 
 
 @dataclasses.dataclass(frozen=True)
+class CeleryTask:
+    """A Celery task for docgate to deliver once the write it comes with has committed
+    (create_document(..., enqueue=[...]), update_status(..., enqueue=[...])): at least
+    once, always with the same task id, never for a write that did not take effect.
+    An unmodified `celery worker` consuming `queue` runs it. `args` and `kwargs` must
+    be JSON-serialisable (Celery's json serializer)."""
+    task: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    queue: str = "celery"
+    countdown: int = 0  # seconds after the commit
+
+    def to_proto(self) -> Any:
+        from docgate._pb import docgate_pb2
+        return docgate_pb2.CeleryTask(task=self.task, queue=self.queue, args_json=json.dumps(list(self.args)),
+                                      kwargs_json=json.dumps(dict(self.kwargs)), countdown_seconds=self.countdown)
+
+
+@dataclasses.dataclass(frozen=True)
 class CreateResult:
     document: Document
     # False when a document with this id and the same content already existed
@@ -77,9 +97,13 @@ class CreateResult:
     created: bool
     # Pass to reads (consistency_token=...) to read this write, wherever they go.
     consistency_token: str
+    # The Celery task id of each task of `enqueue`, in order; empty when nothing was
+    # enqueued (created is False).
+    task_ids: Tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class UpdateResult:
     document: Document
     consistency_token: str
+    task_ids: Tuple[str, ...] = ()
