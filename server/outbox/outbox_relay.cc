@@ -111,19 +111,23 @@ bool OutboxRelay::DeliverAll() {
 }
 
 std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tasks) {
+  std::vector<RedisBroker::Message> messages;
+  messages.reserve(tasks.size());
+  for (const store::OutboxTask& t : tasks) {
+    messages.push_back({t.queue, CeleryMessage(t, options_.origin, store::NewUuidV7())});
+  }
+  const size_t pushed = broker_->PushAll(messages);
   std::vector<bool> delivered(tasks.size(), false);
   for (size_t i = 0; i < tasks.size(); ++i) {
-    const store::OutboxTask& t = tasks[i];
-    const absl::Status pushed = broker_->Push(t.queue, CeleryMessage(t, options_.origin, store::NewUuidV7()));
-    if (!pushed.ok()) {
-      metrics_.failed(t.queue).Increment();
-      metrics_.broker_up.Set(0);
-      break;  // the rest wait too: the broker is failing
+    if (i >= pushed) {
+      metrics_.failed(tasks[i].queue).Increment();  // the rest wait too: the broker is failing
+      continue;
     }
     delivered[i] = true;
-    metrics_.delivered(t.queue).Increment();
-    metrics_.commit_to_broker_seconds.Observe(t.age_seconds);
+    metrics_.delivered(tasks[i].queue).Increment();
+    metrics_.commit_to_broker_seconds.Observe(tasks[i].age_seconds);
   }
+  if (pushed < tasks.size()) metrics_.broker_up.Set(0);
   return delivered;
 }
 

@@ -118,9 +118,33 @@ absl::Status RedisBroker::Ready() {
   return Command({"PING"});
 }
 
-absl::Status RedisBroker::Push(const std::string& queue, const std::string& message) {
-  if (auto s = Connect(); !s.ok()) return s;
-  return Command({"LPUSH", queue, message});
+size_t RedisBroker::PushAll(const std::vector<Message>& messages) {
+  if (messages.empty() || !Connect().ok()) return 0;
+  for (const Message& m : messages) {
+    const char* argv[] = {"LPUSH", m.queue.data(), m.body.data()};
+    const size_t lengths[] = {5, m.queue.size(), m.body.size()};
+    if (redisAppendCommandArgv(context_, 3, argv, lengths) != REDIS_OK) {
+      Drop();
+      return 0;
+    }
+  }
+  size_t acknowledged = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      Drop();  // what was not answered may or may not be in Redis: it is sent again, same id
+      return acknowledged;
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    const bool ok = reply->type != REDIS_REPLY_ERROR;
+    freeReplyObject(reply);
+    if (!ok) {
+      Drop();
+      return acknowledged;
+    }
+    ++acknowledged;
+  }
+  return acknowledged;
 }
 
 }  // namespace docgate::outbox
