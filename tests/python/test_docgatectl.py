@@ -85,3 +85,49 @@ def test_unreachable_docgate_is_unavailable(docgatectl):
     out = subprocess.run([docgatectl, "--addr", "127.0.0.1:1", "--timeout", "1s", "health"], capture_output=True,
                          timeout=30)
     assert out.returncode == 14, out  # UNAVAILABLE
+
+
+def test_create_and_update_status_can_enqueue_a_celery_task(docgatectl, database_url, start_docgate, tmp_path):
+    import shutil
+    import socket
+
+    from docgate_harness import free_port
+    port = free_port()
+    redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+                              "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def redis_cli(*args):
+        return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout.strip()
+
+    try:
+        wait_for(lambda: redis_cli("PING") == "PONG", 20, what="redis-server answers")
+        d = start_docgate(database_url, f"--broker-url=redis://127.0.0.1:{port}/0")
+        wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+
+        def ctl(*args, expect=0):
+            out = subprocess.run([docgatectl, "--addr", f"127.0.0.1:{d.port}", *args], capture_output=True,
+                                 timeout=60)
+            assert out.returncode == expect, (out.returncode, out.stdout, out.stderr)
+            return out
+
+        [created] = as_json(ctl("create", "--name", "ctl-task", "--enqueue", "pdf_tasks.extract_text", "--queue",
+                                "pdf", "--args", '["one"]', "--kwargs", '{"page": 2}', "--json"))
+        assert len(created["task_ids"]) == 1
+        [moved] = as_json(ctl("update-status", created["document"]["id"], "PROCESSING", "--enqueue", "notify",
+                              "--json"))
+        assert len(moved["task_ids"]) == 1
+        wait_for(lambda: redis_cli("LLEN", "pdf") == "1" and redis_cli("LLEN", "celery") == "1", 10,
+                 what="both tasks delivered")
+        assert created["task_ids"][0] in redis_cli("LINDEX", "pdf", "0")
+        bad = ctl("create", "--name", "x", "--enqueue", "t", "--args", "{not json", expect=3)  # INVALID_ARGUMENT
+        assert b"enqueue[0].args_json" in bad.stderr
+        ctl("create", "--name", "x", "--queue", "q", expect=64)  # a usage error: --queue without --enqueue
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def test_enqueue_without_a_broker_is_failed_precondition(ctl):
+    out = ctl("create", "--name", "x", "--enqueue", "t", expect=9)  # FAILED_PRECONDITION
+    assert b"--broker-url" in out.stderr

@@ -95,6 +95,49 @@ TEST(ValidationTest, UpdateNeedsAKnownStatusAndSaneVersion) {
   EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("status_detail:", 0), 0u);
 }
 
+TEST(ValidationTest, TasksToEnqueueAreCheckedAndTheFaultNamed) {
+  const Limits limits;
+  struct Case {
+    std::function<void(v1::CeleryTask&)> spoil;
+    const char* field;
+  };
+  const Case cases[] = {
+      {[](v1::CeleryTask& t) { t.clear_task(); }, "enqueue[0].task:"},
+      {[](v1::CeleryTask& t) { t.set_task("has space"); }, "enqueue[0].task:"},
+      {[](v1::CeleryTask& t) { t.set_task(std::string(256, 'a')); }, "enqueue[0].task:"},
+      {[](v1::CeleryTask& t) { t.set_queue("q/1"); }, "enqueue[0].queue:"},
+      {[](v1::CeleryTask& t) { t.set_args_json("{\"not\": \"a list\"}"); }, "enqueue[0].args_json:"},
+      {[](v1::CeleryTask& t) { t.set_args_json("[1,"); }, "enqueue[0].args_json:"},
+      {[](v1::CeleryTask& t) { t.set_args_json("[\"\\u0000\"]"); }, "enqueue[0].args_json:"},
+      {[](v1::CeleryTask& t) { t.set_args_json("[" + std::string(70000, '1') + "]"); }, "enqueue[0].args_json:"},
+      {[](v1::CeleryTask& t) { t.set_kwargs_json("[1]"); }, "enqueue[0].kwargs_json:"},
+      {[](v1::CeleryTask& t) { t.set_countdown_seconds(-1); }, "enqueue[0].countdown_seconds:"},
+      {[](v1::CeleryTask& t) { t.set_countdown_seconds(86401); }, "enqueue[0].countdown_seconds:"},
+  };
+  for (const auto& c : cases) {
+    v1::CreateDocumentRequest create;
+    create.mutable_document()->set_name("n");
+    v1::CeleryTask* task = create.add_enqueue();
+    task->set_task("pdf_tasks.extract_text");
+    task->set_args_json("[\"x\", 1]");
+    task->set_kwargs_json("{\"page\": 2}");
+    ASSERT_TRUE(ValidateCreate(create, limits).ok());
+    c.spoil(*task);
+    const absl::Status s = ValidateCreate(create, limits);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_EQ(std::string(s.message()).rfind(c.field, 0), 0u) << s.message();
+  }
+  v1::CreateDocumentRequest many;
+  many.mutable_document()->set_name("n");
+  for (int i = 0; i < 17; ++i) many.add_enqueue()->set_task("t");
+  EXPECT_EQ(std::string(ValidateCreate(many, limits).message()).rfind("enqueue:", 0), 0u);
+  v1::UpdateDocumentStatusRequest move;
+  move.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  move.set_status(v1::PROCESSING);
+  move.add_enqueue();  // no task name
+  EXPECT_EQ(std::string(ValidateUpdateStatus(move, limits).message()).rfind("enqueue[0].task:", 0), 0u);
+}
+
 TEST(ValidationTest, ListRejectsNegativePageSizeAndUnknownStatus) {
   v1::ListDocumentsRequest r;
   EXPECT_TRUE(ValidateList(r).ok());

@@ -93,15 +93,17 @@ Client::Client(const std::string& target, ClientOptions options)
 Client::Client(std::shared_ptr<v1::DocumentService::StubInterface> stub, ClientOptions options)
     : stub_(std::move(stub)), options_(std::move(options)) {}
 
-absl::StatusOr<CreateResult> Client::CreateDocument(v1::Document document) {
+absl::StatusOr<CreateResult> Client::CreateDocument(v1::Document document, std::vector<v1::CeleryTask> enqueue) {
   v1::CreateDocumentRequest request;
   *request.mutable_document() = std::move(document);
+  for (auto& t : enqueue) *request.add_enqueue() = std::move(t);
   if (request.document().id().empty()) request.mutable_document()->set_id(NewDocumentId());
   auto reply = Invoke<v1::CreateDocumentResponse>(
       [&](grpc::ClientContext* c, v1::CreateDocumentResponse* out) { return stub_->CreateDocument(c, request, out); },
       options_.timeout, &options_.retry, options_);
   if (!reply.ok()) return reply.status();
-  return CreateResult{std::move(*reply->mutable_document()), reply->created(), reply->consistency_token()};
+  return CreateResult{std::move(*reply->mutable_document()), reply->created(), reply->consistency_token(),
+                      {reply->task_ids().begin(), reply->task_ids().end()}};
 }
 
 absl::StatusOr<v1::Document> Client::GetDocument(const std::string& id, bool include_body,
@@ -153,19 +155,22 @@ absl::StatusOr<ReadResult> Client::WaitVisible(const std::string& id, const Read
 }
 
 absl::StatusOr<UpdateResult> Client::UpdateStatus(const std::string& id, v1::DocumentStatus status,
-                                                  const std::string& detail, int64_t expected_version) {
+                                                  const std::string& detail, int64_t expected_version,
+                                                  std::vector<v1::CeleryTask> enqueue) {
   v1::UpdateDocumentStatusRequest request;
   request.set_id(id);
   request.set_status(status);
   request.set_status_detail(detail);
   request.set_expected_version(expected_version);
+  for (auto& t : enqueue) *request.add_enqueue() = std::move(t);
   auto reply = Invoke<v1::UpdateDocumentStatusResponse>(
       [&](grpc::ClientContext* c, v1::UpdateDocumentStatusResponse* out) {
         return stub_->UpdateDocumentStatus(c, request, out);
       },
       options_.timeout, /*retry=*/nullptr, options_);
   if (!reply.ok()) return reply.status();
-  return UpdateResult{std::move(*reply->mutable_document()), reply->consistency_token()};
+  return UpdateResult{std::move(*reply->mutable_document()), reply->consistency_token(),
+                      {reply->task_ids().begin(), reply->task_ids().end()}};
 }
 
 absl::StatusOr<v1::ListDocumentsResponse> Client::ListPage(v1::DocumentStatus status, int page_size,

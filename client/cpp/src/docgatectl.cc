@@ -24,13 +24,16 @@ constexpr int kUsageError = 64;
 constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DURATION] [--json] COMMAND ...
 
   create --name NAME [--id UUID] [--body-file PATH|-] [--source-uri URI]
-         [--content-type TYPE] [--attr KEY=VALUE]...
+         [--content-type TYPE] [--attr KEY=VALUE]... [TASK]
   get ID [--body] [--token TOKEN] [--consistency C]
   wait ID [--body] [--token TOKEN] [--consistency C]
                                           until the document is visible (or the timeout)
                                           C: strong, at-least-as-fresh (needs --token),
                                           minimize-latency (replicas; may be stale)
-  update-status ID STATUS [--detail TEXT] [--expected-version N]
+  update-status ID STATUS [--detail TEXT] [--expected-version N] [TASK]
+                                          TASK: --enqueue NAME [--queue Q] [--args JSON]
+                                          [--kwargs JSON] [--countdown SECONDS]: a Celery
+                                          task docgate delivers after the write commits
                                           STATUS: PENDING PROCESSING COMPLETED FAILED
   list [--status STATUS] [--page-size N] [--limit N]
   health [SERVICE]                        SERVING / NOT_SERVING
@@ -117,13 +120,32 @@ struct Args {
   }
 };
 
+// The task of --enqueue and its options; none without --enqueue. docgate checks the
+// JSON and the names (INVALID_ARGUMENT naming the field).
+std::vector<docgate::v1::CeleryTask> TasksOf(const Args& args) {
+  if (!args.Has("enqueue")) {
+    for (const char* option : {"queue", "args", "kwargs", "countdown"}) {
+      if (args.Has(option)) throw UsageError{std::string("--") + option + " goes with --enqueue"};
+    }
+    return {};
+  }
+  docgate::v1::CeleryTask task;
+  task.set_task(*args.Get("enqueue"));
+  task.set_queue(args.Get("queue").value_or(""));
+  task.set_args_json(args.Get("args").value_or(""));
+  task.set_kwargs_json(args.Get("kwargs").value_or(""));
+  task.set_countdown_seconds(std::stoi(args.Get("countdown").value_or("0")));
+  return {task};
+}
+
 Args Parse(int argc, char** argv) {
   static const std::map<std::string, bool> kTakesValue = {
       {"addr", true},         {"timeout", true}, {"json", false},    {"name", true},         {"id", true},
       {"body-file", true},    {"source-uri", true}, {"content-type", true}, {"attr", true}, {"body", false},
       {"token", true},        {"consistency", true}, {"detail", true},  {"expected-version", true}, {"status", true},
       {"page-size", true},    {"limit", true},   {"help", false},   {"tls", false},         {"tls-ca", true},
-      {"tls-cert", true},     {"tls-key", true}, {"auth-token-file", true}};
+      {"tls-cert", true},     {"tls-key", true}, {"auth-token-file", true}, {"enqueue", true},
+      {"queue", true},        {"args", true},    {"kwargs", true},  {"countdown", true}};
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -232,12 +254,13 @@ int Run(const Args& args) {
       if (eq == std::string::npos) throw UsageError{"--attr wants KEY=VALUE, got " + it->second};
       (*doc.mutable_attributes())[it->second.substr(0, eq)] = it->second.substr(eq + 1);
     }
-    auto result = client.CreateDocument(std::move(doc));
+    auto result = client.CreateDocument(std::move(doc), TasksOf(args));
     if (!result.ok()) return Fail(result.status());
     docgate::v1::CreateDocumentResponse shown;
     *shown.mutable_document() = result->document;
     shown.set_created(result->created);
     shown.set_consistency_token(result->consistency_token);
+    for (const auto& id : result->task_ids) shown.add_task_ids(id);
     printer.Print(shown);
     return 0;
   }
@@ -255,11 +278,12 @@ int Run(const Args& args) {
     const auto status = ParseStatus(Positional(args, 2, "status"));
     int64_t expected = 0;
     if (auto v = args.Get("expected-version")) expected = std::stoll(*v);
-    auto result = client.UpdateStatus(id, status, args.Get("detail").value_or(""), expected);
+    auto result = client.UpdateStatus(id, status, args.Get("detail").value_or(""), expected, TasksOf(args));
     if (!result.ok()) return Fail(result.status());
     docgate::v1::UpdateDocumentStatusResponse shown;
     *shown.mutable_document() = result->document;
     shown.set_consistency_token(result->consistency_token);
+    for (const auto& task_id : result->task_ids) shown.add_task_ids(task_id);
     printer.Print(shown);
     return 0;
   }

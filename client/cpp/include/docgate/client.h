@@ -42,6 +42,7 @@ struct CreateResult {
   v1::Document document;
   bool created = false;  // false: the same document already existed (a retried create)
   std::string consistency_token;
+  std::vector<std::string> task_ids;  // of the tasks enqueued, in order; none when created is false
 };
 
 // How a read may be served (GetDocument, WaitVisible).
@@ -61,6 +62,7 @@ struct ReadResult {
 struct UpdateResult {
   v1::Document document;
   std::string consistency_token;
+  std::vector<std::string> task_ids;
 };
 
 // A channel with docgate's settings: keepalive every 30 s (the server accepts one
@@ -77,8 +79,10 @@ class Client {
   Client(std::shared_ptr<v1::DocumentService::StubInterface> stub, ClientOptions options = {});
 
   // Chooses the id (a UUIDv7) when `document.id` is empty, before the first
-  // attempt, so that retries after UNAVAILABLE are idempotent.
-  absl::StatusOr<CreateResult> CreateDocument(v1::Document document);
+  // attempt, so that retries after UNAVAILABLE are idempotent. The tasks of
+  // `enqueue` are delivered to the broker after the create commits, and only if it
+  // created the document (see docgate.proto).
+  absl::StatusOr<CreateResult> CreateDocument(v1::Document document, std::vector<v1::CeleryTask> enqueue = {});
   absl::StatusOr<v1::Document> GetDocument(const std::string& id, bool include_body = false,
                                            const std::string& consistency_token = "");
   absl::StatusOr<v1::Document> WaitVisible(const std::string& id, bool include_body = false,
@@ -88,7 +92,8 @@ class Client {
   absl::StatusOr<ReadResult> WaitVisible(const std::string& id, const ReadOptions& read);
   // Never retried: after UNAVAILABLE the update may or may not have happened.
   absl::StatusOr<UpdateResult> UpdateStatus(const std::string& id, v1::DocumentStatus status,
-                                            const std::string& detail = "", int64_t expected_version = 0);
+                                            const std::string& detail = "", int64_t expected_version = 0,
+                                            std::vector<v1::CeleryTask> enqueue = {});
   // One page; pass the previous page's next_page_token for the next one.
   absl::StatusOr<v1::ListDocumentsResponse> ListPage(v1::DocumentStatus status, int page_size,
                                                      const std::string& page_token = "");
