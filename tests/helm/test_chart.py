@@ -177,6 +177,11 @@ def test_probes_ports_security_and_secret_wiring(tools):
     assert config["DOCGATE_TLS_CLIENT_CA"] == mounts["client-ca"]["mountPath"] + "/ca.crt"
     assert volumes["auth-tokens"]["secretName"] == "docgate-tokens"
     assert config["DOCGATE_AUTH_TOKENS_FILE"] == mounts["auth-tokens"]["mountPath"] + "/tokens"
+    assert volumes["broker-password"] == {"secretName": "redis-password", "defaultMode": 0o400,
+                                          "items": [{"key": "redis-password", "path": "redis-password"}]}
+    assert config["DOCGATE_BROKER_PASSWORD_FILE"] == mounts["broker-password"]["mountPath"] + "/redis-password"
+    assert config["DOCGATE_BROKER_URL"] == "redis://redis-master.queues:6379/0"
+    assert config["DOCGATE_OUTBOX_POLL_INTERVAL"] == "500ms"
     assert config["DOCGATE_HEALTH_LISTEN"] == "0.0.0.0:8081"
     assert config["DOCGATE_CREDENTIALS_RELOAD_INTERVAL"] == "30s" and config["DOCGATE_MAX_CONCURRENT_STREAMS"] == "256"
 
