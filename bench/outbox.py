@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""The outbox: how soon a task reaches the broker after its commit, and what
+enqueueing costs a create.
+
+  1. commit -> broker with the in-process wake: sequential creates with one task
+     each; the time from sending CreateDocument to the task being popped from
+     Redis, next to the create's own latency (p50/p99).
+  2. a task its own instance cannot deliver: an instance whose broker is
+     unreachable commits tasks (and is then SIGKILLed); the others' polls
+     (--outbox-poll-interval 1s, two instances) deliver them. Time from each
+     create's reply to its task popped (p50/p99).
+  3. create throughput, 64 calls in flight, without tasks and with one task each
+     (the same run, alternating), and the ratio.
+
+    scripts/dev build && bench/outbox.py [--seconds 5] [--latency-creates 1000]
+
+Everything runs on loopback: its own durable PostgreSQL, redis-server and docgate
+processes.
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import free_port, terminate, wait_for  # noqa: E402
+
+import grpc  # noqa: E402
+import redis as redis_py  # noqa: E402
+from docgate._pb import docgate_pb2, docgate_pb2_grpc  # noqa: E402  (the client package's stubs)
+
+QUEUE = "bench"
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))] * 1000 if values else float("nan")
+
+
+class Instance:
+    def __init__(self, binary, database_url, broker_url, *extra):
+        self.port = free_port()
+        env = {"DATABASE_URL": database_url, "PATH": os.environ.get("PATH", "")}
+        self.proc = subprocess.Popen(
+            [binary, f"--listen=127.0.0.1:{self.port}", "--metrics-listen=", f"--broker-url={broker_url}",
+             "--log-level=error", *extra], env=env, stderr=subprocess.DEVNULL)
+        self.stub = docgate_pb2_grpc.DocumentServiceStub(grpc.insecure_channel(f"127.0.0.1:{self.port}"))
+
+        def serving():
+            try:
+                self.stub.ListDocuments(docgate_pb2.ListDocumentsRequest(page_size=1), timeout=1)
+                return True
+            except grpc.RpcError:
+                return False
+        wait_for(serving, 30, "docgate serving")
+
+
+def request(with_task):
+    doc_id = str(uuid.uuid4())
+    tasks = [docgate_pb2.CeleryTask(task="bench.task", queue=QUEUE, args_json=f'["{doc_id}"]')] if with_task else []
+    return docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(id=doc_id, name="bench"), enqueue=tasks)
+
+
+class Popper:
+    """Pops the bench queue and records when each task id arrived."""
+
+    def __init__(self, port):
+        import json
+        self.arrived = {}
+        self._redis = redis_py.Redis(port=port)
+        self._stop = threading.Event()
+
+        def run():
+            while not self._stop.is_set():
+                item = self._redis.brpop(QUEUE, timeout=0.2)
+                if item:
+                    self.arrived[json.loads(item[1])["headers"]["id"]] = time.monotonic()
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def latency_in_process(instance, popper, n):
+    sent, took = {}, []
+    for _ in range(n):
+        started = time.monotonic()
+        reply = instance.stub.CreateDocument(request(True), timeout=10)
+        took.append(time.monotonic() - started)
+        sent[reply.task_ids[0]] = started
+    wait_for(lambda: all(t in popper.arrived for t in sent), 30, "every task in Redis")
+    return [popper.arrived[t] - s for t, s in sent.items()], took
+
+
+def left_by_a_killed_instance(binary, database_url, redis_port, popper, n):
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens: this instance cannot deliver
+    doomed = Instance(binary, database_url, dead_broker)
+    committed = {}
+    for _ in range(n):
+        reply = doomed.stub.CreateDocument(request(True), timeout=10)
+        committed[reply.task_ids[0]] = time.monotonic()
+    doomed.proc.send_signal(signal.SIGKILL)
+    doomed.proc.wait()
+    wait_for(lambda: all(t in popper.arrived for t in committed), 30, "the killed instance's tasks in Redis")
+    return [popper.arrived[t] - at for t, at in committed.items()]
+
+
+def throughput(instance, seconds, with_task, in_flight=64):
+    done, stop, lock = [0], time.monotonic() + seconds, threading.Lock()
+    finished = threading.Event()
+    outstanding = [0]
+
+    def issue():
+        future = instance.stub.CreateDocument.future(request(with_task), timeout=10)
+        future.add_done_callback(on_done)
+
+    def on_done(future):
+        future.result()  # a failure fails the benchmark
+        with lock:
+            done[0] += 1
+            more = time.monotonic() < stop
+            if not more:
+                outstanding[0] -= 1
+                if outstanding[0] == 0:
+                    finished.set()
+        if more:
+            issue()
+
+    outstanding[0] = in_flight
+    started = time.monotonic()
+    for _ in range(in_flight):
+        issue()
+    finished.wait(seconds + 30)
+    return done[0] / (time.monotonic() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5, help="each throughput run")
+    parser.add_argument("--runs", type=int, default=3, help="throughput runs of each kind, alternating")
+    parser.add_argument("--latency-creates", type=int, default=1000)
+    parser.add_argument("--left-tasks", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="tiny numbers: does it run")
+    parser.add_argument("--binary", default=str(ROOT / "build" / "server" / "docgate"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.runs, args.latency_creates, args.left_tasks = 1, 1, 50, 20
+
+    folder = tempfile.mkdtemp(prefix="docgate-bench-pg-")
+    os.chmod(folder, 0o755)
+    redis_dir = tempfile.mkdtemp(prefix="docgate-bench-redis-")
+    cluster = ROOT / "scripts" / "pg-cluster"
+    redis_port = free_port()
+    redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port),
+                              "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redis_dir],
+                             stdout=subprocess.DEVNULL)
+    instances, popper = [], None
+    try:
+        env_lines = subprocess.run([str(cluster), "start", folder], check=True, capture_output=True, text=True,
+                                   env={**os.environ, "PG_CLUSTER_DURABLE": "1"}).stdout
+        database_url = dict(line.split("=", 1) for line in env_lines.splitlines())["DOCGATE_TEST_DATABASE_URL"]
+        broker = f"redis://127.0.0.1:{redis_port}/0"
+        wait_for(lambda: redis_py.Redis(port=redis_port).ping(), 20, "redis-server")
+        popper = Popper(redis_port)
+        main_instance = Instance(args.binary, database_url, broker)
+        poller = Instance(args.binary, database_url, broker, "--outbox-poll-interval=1s")
+        instances = [main_instance, poller]
+
+        in_process, create_only = latency_in_process(main_instance, popper, args.latency_creates)
+        left = left_by_a_killed_instance(args.binary, database_url, redis_port, popper, args.left_tasks)
+        plain, tasked = [], []
+        for _ in range(args.runs):
+            plain.append(throughput(main_instance, args.seconds, False))
+            tasked.append(throughput(main_instance, args.seconds, True))
+
+        print(f"create alone (1 client)               p50 {percentile(create_only, 50):.2f} ms"
+              f"  p99 {percentile(create_only, 99):.2f} ms  ({len(create_only)} creates)")
+        print(f"create sent -> task in Redis          p50 {percentile(in_process, 50):.2f} ms"
+              f"  p99 {percentile(in_process, 99):.2f} ms  (in-process wake)")
+        print(f"left by its instance -> in Redis      p50 {percentile(left, 50):.0f} ms"
+              f"  p99 {percentile(left, 99):.0f} ms  ({len(left)} tasks; others poll every 1 s)")
+        best_plain, best_tasked = max(plain), max(tasked)
+        print(f"creates/s, 64 in flight, no task      {' / '.join(f'{x:.0f}' for x in plain)}")
+        print(f"creates/s, 64 in flight, one task     {' / '.join(f'{x:.0f}' for x in tasked)}")
+        print(f"with a task / without (best runs)     {best_tasked / best_plain:.2f}")
+    finally:
+        if popper is not None:
+            popper.close()
+        for i in instances:
+            terminate(i.proc)
+        terminate(redis)
+        subprocess.run([str(cluster), "stop", folder, "--immediate"], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(redis_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
