@@ -56,13 +56,6 @@ absl::StatusOr<BrokerAddress> BrokerAddress::Parse(const std::string& url, const
   return a;
 }
 
-std::string BrokerAddress::Redacted(const std::string& url) {
-  const size_t at = url.rfind('@');
-  const size_t scheme = url.find("://");
-  if (at == std::string::npos || scheme == std::string::npos || at < scheme) return url;
-  return url.substr(0, scheme + 3) + "***@" + url.substr(at + 1);
-}
-
 RedisBroker::RedisBroker(BrokerAddress address, std::chrono::milliseconds timeout)
     : address_(std::move(address)), timeout_(timeout) {}
 

@@ -24,8 +24,6 @@ struct BrokerAddress {
   // INVALID_ARGUMENT for anything but redis://... (rediss:// included: Debian's
   // hiredis 0.14 has no TLS); the password file is read here.
   static absl::StatusOr<BrokerAddress> Parse(const std::string& url, const std::string& password_file);
-  // The URL with any password hidden, for logs and --check-config.
-  static std::string Redacted(const std::string& url);
 };
 
 // One connection to Redis (hiredis), made on first use and again after any

@@ -86,8 +86,6 @@ TEST(BrokerAddressTest, ReadsRedisUrlsAndRefusesTls) {
   for (const char* bad : {"rediss://h:6379", "amqp://h", "redis://", "redis://h:notaport", "redis://h/x"}) {
     EXPECT_EQ(BrokerAddress::Parse(bad, "").status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_EQ(BrokerAddress::Redacted("redis://user:secret@h:1/0"), "redis://***@h:1/0");
-  EXPECT_EQ(BrokerAddress::Redacted("redis://h:1/0"), "redis://h:1/0");
 }
 
 }  // namespace

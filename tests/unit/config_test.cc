@@ -94,6 +94,15 @@ TEST(ConfigTest, CheckConfigRedactsPasswords) {
   }
 }
 
+TEST(ConfigTest, CheckConfigRedactsTheBrokerPassword) {
+  auto inv = Load({{"DOCGATE_BROKER_URL", "redis://:s3cr3t@broker:6379/0"}}, {"--outbox-poll-interval=250ms"});
+  ASSERT_TRUE(inv.ok());
+  const std::string described = DescribeConfig(inv->config);
+  EXPECT_EQ(described.find("s3cr3t"), std::string::npos) << described;
+  EXPECT_NE(described.find("broker-url = redis://***@broker:6379/0"), std::string::npos) << described;
+  EXPECT_NE(described.find("outbox-poll-interval = 250ms"), std::string::npos) << described;
+}
+
 TEST(ConfigTest, ReplicasComeFromRepeatedFlagsOrOneSpaceSeparatedVariable) {
   auto from_env = Load({{"DOCGATE_REPLICA_URLS", "postgresql://r1/db  postgresql://r2/db"}}, {});
   ASSERT_TRUE(from_env.ok());
