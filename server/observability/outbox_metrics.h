@@ -14,7 +14,8 @@ namespace docgate {
 
 // The outbox's metrics: docgate_outbox_tasks (backlog), docgate_outbox_oldest_task_seconds,
 // docgate_outbox_delivered_total{queue}, docgate_outbox_delivery_failures_total{queue},
-// docgate_outbox_commit_to_broker_seconds, docgate_broker_up. Queue labels are
+// docgate_outbox_commit_to_broker_seconds, docgate_broker_up (0 also without a
+// broker configured: no relay runs then). Queue labels are
 // bounded: the first kMaxQueues queue names seen, then "other". Thread-safe.
 class OutboxMetrics {
  public:

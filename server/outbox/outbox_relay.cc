@@ -15,7 +15,10 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{5000};
+// The backlog is counted (a scan of the outbox) every second, and less often as it
+// grows: one more second per 100,000 tasks waiting.
 constexpr milliseconds kBacklogEvery{1000};
+constexpr int64_t kBacklogTasksPerSecond = 100000;
 
 // The time one delivery round may take in the database (claim, pushes, commit).
 db::QueryContext RoundContext() {
@@ -132,13 +135,13 @@ std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tas
 }
 
 void OutboxRelay::ReportBacklog() {
-  if (Clock::now() - backlog_reported_ < kBacklogEvery) return;
-  backlog_reported_ = Clock::now();
-  db::QueryContext ctx = RoundContext();
-  if (auto backlog = store_.Backlog(ctx); backlog.ok()) {
-    metrics_.backlog.Set(static_cast<double>(backlog->tasks));
-    metrics_.oldest_seconds.Set(backlog->oldest_seconds);
-  }
+  if (Clock::now() < next_backlog_report_) return;
+  const auto backlog = store_.Backlog(RoundContext());
+  const int64_t tasks = backlog.ok() ? backlog->tasks : 0;
+  next_backlog_report_ = Clock::now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
+  if (!backlog.ok()) return;
+  metrics_.backlog.Set(static_cast<double>(backlog->tasks));
+  metrics_.oldest_seconds.Set(backlog->oldest_seconds);
 }
 
 }  // namespace docgate::outbox

@@ -53,7 +53,7 @@ class OutboxRelay {
   const std::unique_ptr<RedisBroker> broker_;  // the thread's only
   const RelayOptions options_;
   OutboxMetrics& metrics_;
-  std::chrono::steady_clock::time_point backlog_reported_{};
+  std::chrono::steady_clock::time_point next_backlog_report_{};  // the thread's only
 
   std::mutex mu_;
   std::condition_variable cv_;
