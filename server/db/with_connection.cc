@@ -41,12 +41,20 @@ void BoundStatements(Lease& lease, int timeout_ms) {
   lease.statement_timeout_ms() = timeout_ms;
 }
 
-Clock::time_point CutOff(int timeout_ms, const QueryContext& ctx) {
-  const auto after_timeout = Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
-  if (ctx.deadline == Clock::time_point::max()) return after_timeout;
+Clock::time_point UnresponsiveAt(int timeout_ms) {
+  return Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
+}
+
+Clock::time_point CutOff(Clock::time_point unresponsive_at, const QueryContext& ctx) {
+  if (ctx.deadline == Clock::time_point::max()) return unresponsive_at;
   // statement_timeout ends at least kClientClockMargin before the deadline, so
-  // PostgreSQL, when it answers at all, still answers first.
-  return std::min(after_timeout, ctx.deadline - kClientClockMargin / 2);
+  // PostgreSQL, when it answers at all, usually still answers first.
+  return std::min(unresponsive_at, ctx.deadline - kClientClockMargin / 2);
+}
+
+bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at,
+                          Clock::time_point unresponsive_at) {
+  return outcome == QueryWatchdog::Outcome::kTimedOut && cut_at >= unresponsive_at - (kCutGrace - kUnresponsiveGrace);
 }
 
 absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut) {

@@ -36,6 +36,10 @@ inline constexpr std::chrono::milliseconds kNoDeadlineStatementTimeout{30000};
 // The watchdog cuts a connection this long after its deadline, if PostgreSQL's own
 // statement_timeout has not ended the call by then (a network that swallows packets).
 inline constexpr std::chrono::milliseconds kCutGrace{100};
+// A cut made at least this long after PostgreSQL's statement timeout says the server
+// or the network stopped answering; an earlier one (a short deadline's) may only be
+// a busy server late with its answer.
+inline constexpr std::chrono::milliseconds kUnresponsiveGrace{50};
 inline constexpr int kMaxAttempts = 3;
 
 // The statement_timeout for a call, in milliseconds: the time left rounded down to a
@@ -48,11 +52,21 @@ int StatementTimeoutFor(const QueryContext& ctx);
 // three more round trips.
 void BoundStatements(Lease& lease, int timeout_ms);
 
-// When the watchdog cuts a call still running: after PostgreSQL's own timeout
-// should have ended it, and before the RPC's deadline, so that the caller hears
-// what happened before its own timer gives up. A responsive server always answers
-// by then, so a cut means the server or the network stopped answering.
-Clock::time_point CutOff(int timeout_ms, const QueryContext& ctx);
+// When a call still running shows that the server or the network stopped
+// answering: kCutGrace after PostgreSQL's own statement timeout should have ended it
+// (a responsive server always answers by then).
+Clock::time_point UnresponsiveAt(int timeout_ms);
+
+// When the watchdog cuts a call still running: at `unresponsive_at`, or before the
+// RPC's deadline if that comes first, so that the caller hears what happened before
+// its own timer gives up.
+Clock::time_point CutOff(Clock::time_point unresponsive_at, const QueryContext& ctx);
+
+// Whether a cut made at `cut_at` says the database stopped answering (the pool then
+// treats it as unreachable): a timed-out cut at least kUnresponsiveGrace after the
+// statement timeout, not an earlier one made for a short deadline.
+bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at,
+                          Clock::time_point unresponsive_at);
 
 // The status the caller sees for a failed attempt: cancellation and the deadline
 // take precedence over what the broken call itself reported.
@@ -97,7 +111,9 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
 
     QueryWatchdog& watchdog = pool.watchdog();
     const int timeout_ms = internal::StatementTimeoutFor(ctx);
-    const auto ticket = watchdog.Watch(lease->connection().sock(), internal::CutOff(timeout_ms, ctx));
+    const auto unresponsive_at = internal::UnresponsiveAt(timeout_ms);
+    const auto cut_at = internal::CutOff(unresponsive_at, ctx);
+    const auto ticket = watchdog.Watch(lease->connection().sock(), cut_at);
     if (ctx.cancel != nullptr) ctx.cancel->SetHook([&watchdog, ticket] { watchdog.CutNow(ticket); });
     absl::StatusOr<T> result = absl::InternalError("not run");
     bool unusable = false;
@@ -114,7 +130,7 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     if (ctx.cancel != nullptr) ctx.cancel->ClearHook();
     const QueryWatchdog::Outcome outcome = watchdog.Unwatch(ticket);
     const bool cut = outcome != QueryWatchdog::Outcome::kNotCut;
-    if (outcome == QueryWatchdog::Outcome::kTimedOut) lease->MarkUnresponsive();
+    if (internal::CutShowsUnresponsive(outcome, cut_at, unresponsive_at)) lease->MarkUnresponsive();
     if (cut || unusable) lease->MarkUnusable();
     if (result.ok()) return result;
     const bool lost = unusable && !cut;

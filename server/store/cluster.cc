@@ -23,14 +23,15 @@ void Cluster::Learn(pqxx::connection& conn) {
                    "are not bound to this cluster; their positions are still checked");
     }
   }
-  const uint64_t before = system_identifier_.load();
-  if (known_.load() && before != id) {
+  if (known_.load() && system_identifier_.load() != id) {
     spdlog::warn("the database cluster behind the primary changed: tokens it issued before are refused now");
   }
   SetSystemIdentifier(id);
 }
 
 void Cluster::SetSystemIdentifier(uint64_t id) {
+  // Another cluster: the positions seen were the old one's, and bound nothing now.
+  if (known_.load() && system_identifier_.load() != id) reached_.store(0);
   system_identifier_.store(id);
   known_.store(true);
 }

@@ -23,7 +23,8 @@ class Cluster {
   // other failure throws, as a failed set-up does.
   void Learn(pqxx::connection& conn);
 
-  // Set for tests, and by Learn.
+  // Set for tests, and by Learn. A different identifier than before (the URL now
+  // leads to another cluster) forgets the positions seen.
   void SetSystemIdentifier(uint64_t id);
 
   // nullopt until a primary connection has opened: a token cannot be checked yet.

@@ -59,5 +59,17 @@ TEST(ReadPlanTest, ATokenOfAnotherClusterIsRefusedAndNoneCanBeCheckedBeforeTheCl
   EXPECT_TRUE(PlanRead(v1::CONSISTENCY_UNSPECIFIED, "", unknown).ok());  // no token: nothing to check
 }
 
+TEST(ClusterTest, RemembersTheFurthestPositionAndForgetsItForAnotherCluster) {
+  store::Cluster cluster;
+  cluster.SetSystemIdentifier(kSystemIdentifier);
+  cluster.Reached(100);
+  cluster.Reached(40);  // older news
+  EXPECT_EQ(cluster.reached(), 100u);
+  cluster.SetSystemIdentifier(kSystemIdentifier);  // a new connection to the same cluster
+  EXPECT_EQ(cluster.reached(), 100u);
+  cluster.SetSystemIdentifier(kSystemIdentifier + 1);
+  EXPECT_EQ(cluster.reached(), 0u);
+}
+
 }  // namespace
 }  // namespace docgate::service

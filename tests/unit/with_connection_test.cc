@@ -114,12 +114,35 @@ TEST(WithConnectionTest, TheWatchdogCutsBeforeTheDeadlineAndAfterTheStatementTim
   for (const int left_ms : {30, 90, 150, 400, 1000, 2000, 10000}) {
     const auto ctx = WithTimeLeft(milliseconds(left_ms));
     const int timeout_ms = internal::StatementTimeoutFor(ctx);
-    const auto cut = internal::CutOff(timeout_ms, ctx);
+    const auto cut = internal::CutOff(internal::UnresponsiveAt(timeout_ms), ctx);
     EXPECT_LT(cut, ctx.deadline) << left_ms;
     EXPECT_GT(cut, Clock::now() + milliseconds(timeout_ms)) << left_ms;
   }
   // Without a deadline, the cut follows the statement timeout.
-  EXPECT_GT(internal::CutOff(30000, QueryContext{}), Clock::now() + milliseconds(30000));
+  EXPECT_GT(internal::CutOff(internal::UnresponsiveAt(30000), QueryContext{}), Clock::now() + milliseconds(30000));
+}
+
+TEST(WithConnectionTest, OnlyACutWellAfterTheStatementTimeoutSaysTheDatabaseStoppedAnswering) {
+  using Outcome = QueryWatchdog::Outcome;
+  // A short deadline: the cut comes 10 ms after the statement timeout, before a busy
+  // server may have reported its own timeout. Not "unresponsive".
+  const auto short_call = WithTimeLeft(milliseconds(120));
+  const auto unresponsive_at = internal::UnresponsiveAt(internal::StatementTimeoutFor(short_call));
+  const auto early_cut = internal::CutOff(unresponsive_at, short_call);
+  ASSERT_LT(early_cut, unresponsive_at);
+  EXPECT_FALSE(internal::CutShowsUnresponsive(Outcome::kTimedOut, early_cut, unresponsive_at));
+  // Half a second: the cut comes 90 ms after it (the deadline's margin), and says the
+  // server stopped answering, as a cut at the full grace of a long call does.
+  for (const int left_ms : {500, 2000}) {
+    const auto call = WithTimeLeft(milliseconds(left_ms));
+    const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(call));
+    EXPECT_TRUE(internal::CutShowsUnresponsive(Outcome::kTimedOut, internal::CutOff(late, call), late)) << left_ms;
+  }
+  const auto long_call = WithTimeLeft(milliseconds(2000));
+  const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(long_call));
+  const auto full_cut = internal::CutOff(late, long_call);
+  // A client's cancel never does.
+  EXPECT_FALSE(internal::CutShowsUnresponsive(Outcome::kCancelled, full_cut, late));
 }
 
 }  // namespace
