@@ -5,7 +5,6 @@ and ends by checking that no docgate connection is idle in transaction and that
 PostgreSQL saw no more than pool.max (+1 for the visibility watcher) of them.
 Recovery times are printed (pytest -s) for bench/RESULTS.md.
 """
-import concurrent.futures
 import signal
 import subprocess
 import threading
@@ -14,7 +13,7 @@ import uuid
 
 import grpc
 
-from docgate_harness import wait_for
+from docgate_harness import wait_for, workers
 from fault_proxy import FaultProxy
 
 ALLOWED_UNDER_FAULT = {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -64,7 +63,7 @@ def test_immediate_restart_under_64_creators_loses_nothing(own_cluster, start_do
     acknowledged, seen_codes, lock = set(), set(), threading.Lock()
     stop = threading.Event()
 
-    def creator():
+    def creator(_):
         while not stop.is_set():
             doc_id = str(uuid.uuid4())  # chosen before the first try, kept across retries
             while True:
@@ -80,8 +79,7 @@ def test_immediate_restart_under_64_creators_loses_nothing(own_cluster, start_do
                     break
                 time.sleep(0.02)  # client back-off before retrying the same id
 
-    with concurrent.futures.ThreadPoolExecutor(64) as pool:
-        workers = [pool.submit(creator) for _ in range(64)]
+    with workers(creator, 64, stop):
         wait_for(lambda: len(acknowledged) >= 200, 30, what="load running")
         own_cluster.stop()
         own_cluster.start()  # returns once PostgreSQL accepts connections
@@ -89,9 +87,6 @@ def test_immediate_restart_under_64_creators_loses_nothing(own_cluster, start_do
         before = len(acknowledged)
         wait_for(lambda: len(acknowledged) > before + 64, 10, what="creates acknowledged after the restart")
         served_after = time.monotonic() - accepting
-        stop.set()
-        for w in workers:
-            w.result(timeout=60)
 
     print(f"\nrecovery: creates served again {served_after:.2f} s after PostgreSQL accepted connections")
     assert served_after < 2.0
@@ -119,7 +114,7 @@ def test_partition_ends_every_rpc_by_its_deadline_and_heals(own_cluster, start_d
         late, codes, lock = [], set(), threading.Lock()
         stop = threading.Event()
 
-        def reader():
+        def reader(_):
             while not stop.is_set():
                 started = time.monotonic()
                 code = code_of(lambda: stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=0.5))
@@ -131,8 +126,7 @@ def test_partition_ends_every_rpc_by_its_deadline_and_heals(own_cluster, start_d
                 if code != grpc.StatusCode.OK:
                     time.sleep(0.05)  # client back-off
 
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            readers = [pool.submit(reader) for _ in range(8)]
+        with workers(reader, 8, stop):
             proxy.blackhole()
             cut = time.monotonic()
             wait_for(lambda: d.health() == "NOT_SERVING", 5, what="NOT_SERVING during the partition")
@@ -144,9 +138,6 @@ def test_partition_ends_every_rpc_by_its_deadline_and_heals(own_cluster, start_d
             wait_for(lambda: d.health() == "SERVING", 5, what="SERVING after the partition healed")
             stub.GetDocument(pb().GetDocumentRequest(id=doc.id), timeout=2)
             serving_after = time.monotonic() - healed
-            stop.set()
-            for r in readers:
-                r.result(timeout=30)
 
         print(f"\nrecovery: NOT_SERVING {not_serving_after:.2f} s into the partition;"
               f" serving {serving_after:.2f} s after it healed; threads {threads_before} -> {threads_during}")
@@ -235,7 +226,7 @@ def test_sigterm_under_16_writers_answers_unavailable_never_cancelled_and_loses_
         stub = d.stub()
         lock, stop, served = threading.Lock(), threading.Event(), []
 
-        def writer():
+        def writer(_):
             while not stop.is_set():
                 doc_id = str(uuid.uuid4())
                 code = code_of(lambda: stub.CreateDocument(pb().CreateDocumentRequest(
@@ -248,8 +239,7 @@ def test_sigterm_under_16_writers_answers_unavailable_never_cancelled_and_loses_
                 if code != grpc.StatusCode.OK:
                     time.sleep(0.005)
 
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            writers = [pool.submit(writer) for _ in range(16)]
+        with workers(writer, 16, stop):
             wait_for(lambda: len(served) > 100, 30, what="writes running")
             d.proc.send_signal(signal.SIGTERM)
             sent = time.monotonic()
@@ -257,9 +247,6 @@ def test_sigterm_under_16_writers_answers_unavailable_never_cancelled_and_loses_
             exits.append(time.monotonic() - sent)
             # The writers go on against the stopped server for a moment: still no CANCELLED.
             wait_for(lambda: time.monotonic() - sent > 0.2, 1)
-            stop.set()
-            for w in writers:
-                w.result(timeout=30)
         for line in d.output().splitlines():
             if "rpc failed" in line:
                 assert "code=UNAVAILABLE" in line and "shutting down" in line, line
@@ -345,8 +332,7 @@ def test_frozen_database_answers_no_write_as_not_done_that_is_then_committed(own
         return any("outcome is unknown" in message for _, _, message in answers)
 
     freezes, served_after = 0, []
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        writers = [pool.submit(writer, n) for n in range(16)]
+    with workers(writer, 16, stop):
         wait_for(lambda: len(answers) > 200, 30, what="writes running")
         while freezes < 4 and not caught_in_flight():
             freezes += 1
@@ -357,9 +343,6 @@ def test_frozen_database_answers_no_write_as_not_done_that_is_then_committed(own
             wait_for(lambda: sum(1 for a in answers[before:] if a[1] == grpc.StatusCode.OK) > 16, 15,
                      what="writes acknowledged after the thaw")
             served_after.append(time.monotonic() - thawed)
-        stop.set()
-        for w in writers:
-            w.result(timeout=30)
 
     # Statements that PostgreSQL resumed with finish by themselves; wait until none runs.
     wait_for(lambda: psql(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'docgate'"

@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster"]
 
 
+@contextlib.contextmanager
+def workers(target, count, stop):
+    """`count` threads running target(i) until `stop` is set. Leaving the block sets
+    it and joins them, so that a wait that fails inside fails the test instead of
+    hanging it on threads that never stop; a worker's own error is raised when the
+    block ended without one."""
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(target, i) for i in range(count)]
+        try:
+            yield
+        finally:
+            stop.set()
+    for f in futures:
+        f.result()
+
+
 KNOWN_CREATES = 37
 KNOWN_MISSING_GETS = 5
 

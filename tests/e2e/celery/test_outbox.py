@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from docgate_harness import Docgate, free_port, wait_for
+from docgate_harness import Docgate, free_port, wait_for, workers
 from test_celery_pipeline import redis_answers
 
 HERE = Path(__file__).resolve().parent
@@ -289,7 +289,7 @@ def test_a_broker_outage_fails_no_write_and_its_tasks_arrive_after(own_cluster, 
     stub = d.stub()
     acknowledged, failed, lock, stop = set(), [], threading.Lock(), threading.Event()
 
-    def writer():
+    def writer(_):
         while not stop.is_set():
             doc_id = str(uuid.uuid4())
             code, reply = code_of(lambda: stub.CreateDocument(pb().CreateDocumentRequest(
@@ -297,8 +297,7 @@ def test_a_broker_outage_fails_no_write_and_its_tasks_arrive_after(own_cluster, 
             with lock:
                 (acknowledged.add(doc_id) if code == grpc.StatusCode.OK else failed.append(code))
 
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        writers = [pool.submit(writer) for _ in range(8)]
+    with workers(writer, 8, stop):
         wait_for(lambda: len(acknowledged) > 100, 30, what="writes running")
         redis.stop()
         stopped = time.monotonic()
@@ -310,9 +309,6 @@ def test_a_broker_outage_fails_no_write_and_its_tasks_arrive_after(own_cluster, 
         redis.start()
         restarted = time.monotonic()
         wait_for(lambda: d.metric("docgate_broker_up") == 1, 15, what="the broker seen back")
-        stop.set()
-        for w in writers:
-            w.result(timeout=30)
 
     wait_for(lambda: int(redis.cli("LLEN", "outbox")) >= len(acknowledged), 30, what="every task delivered")
     delivered_after = time.monotonic() - restarted
