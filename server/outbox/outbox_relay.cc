@@ -1,6 +1,7 @@
 #include "server/outbox/outbox_relay.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/common/log_limiter.h"
 #include "server/outbox/celery_message.h"
@@ -59,16 +60,23 @@ void OutboxRelay::Stop() {
 void OutboxRelay::Loop() {
   static LogLimiter broker_lines(1, std::chrono::seconds(30));
   milliseconds backoff{0};
+  bool last_round_ok = false;
   auto next_look = Clock::now();
   while (true) {
+    bool woken = false;
     {
       std::unique_lock lock(mu_);
       // Backing off, a wake-up does not hasten the next try: the broker is down.
       cv_.wait_until(lock, next_look, [&] { return stopping_ || (woken_ && backoff.count() == 0); });
       if (stopping_) return;
-      woken_ = false;
+      woken = std::exchange(woken_, false);
     }
-    if (const absl::Status ready = broker_->Ready(); !ready.ok()) {
+    // A wake-up after a good round goes straight to delivery (a failed push says
+    // the broker is down as well); timed looks and retries ask the broker first,
+    // so that its state shows and no task is claimed while it is known down.
+    const absl::Status ready = woken && last_round_ok ? absl::OkStatus() : broker_->Ready();
+    if (!ready.ok()) {
+      last_round_ok = false;
       metrics_.broker_up.Set(0);
       uint64_t suppressed = 0;
       if (broker_lines.Allow(suppressed)) {
@@ -82,8 +90,8 @@ void OutboxRelay::Loop() {
     if (backoff.count() > 0) spdlog::info("broker reachable again: delivering the outbox");
     metrics_.broker_up.Set(1);
     backoff = milliseconds{0};
-    const bool ok = DeliverAll();
-    next_look = Clock::now() + (ok ? options_.poll_interval : kFirstBackoff);
+    last_round_ok = DeliverAll();
+    next_look = Clock::now() + (last_round_ok ? options_.poll_interval : kFirstBackoff);
     ReportBacklog();
   }
 }
