@@ -5,6 +5,7 @@
 #include <pqxx/nontransaction>
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -42,24 +43,18 @@ constexpr char kInsertManySql[] =
     " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now()"
     " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
     " AS u(id, name, source_uri, content_type, body, attributes)"
-    " ON CONFLICT (id) DO NOTHING RETURNING id::text, (extract(epoch FROM create_time) * 1000000)::int8";
+    " ON CONFLICT (id) DO NOTHING";
+constexpr char kInsertedColumns[] = "id::text, (extract(epoch FROM create_time) * 1000000)::int8";
 
-// The same, with Celery tasks written to the outbox in the same statement (so the
-// same transaction), for the documents actually inserted only: a create that finds
-// its id taken enqueues nothing.
+// kInsertMany with Celery tasks written to the outbox in the same statement (so the
+// same transaction), for the documents actually inserted (CTE `ins`) only: a create
+// that finds its id taken enqueues nothing.
 constexpr char kInsertManyWithTasks[] = "docgate_insert_many_with_tasks";
-constexpr char kInsertManyWithTasksSql[] =
-    "WITH ins AS (INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status,"
-    " status_detail, version, create_time, update_time)"
-    " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now()"
-    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
-    " AS u(id, name, source_uri, content_type, body, attributes)"
-    " ON CONFLICT (id) DO NOTHING RETURNING id, create_time),"
+constexpr char kTasksOfInserted[] =
     " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
     " SELECT t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
     " FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
-    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)"
-    " SELECT id::text, (extract(epoch FROM create_time) * 1000000)::int8 FROM ins";
+    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
@@ -76,16 +71,14 @@ constexpr char kUpdateStatusSql[] =
     "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
     " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING ";
 
-// The same, with Celery tasks written in the same statement, only when the move matched.
+// kUpdateStatus with Celery tasks written in the same statement, only when the move
+// matched (CTE `upd`).
 constexpr char kUpdateStatusWithTasks[] = "docgate_update_status_with_tasks";
-constexpr char kUpdateStatusWithTasksSql[] =
-    "WITH upd AS (UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
-    " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING *),"
+constexpr char kTasksOfMoved[] =
     " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
     " SELECT t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown FROM upd,"
     " unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[])"
-    " AS t(task_id, task, queue, args, kwargs, countdown))"
-    " SELECT ";
+    " AS t(task_id, task, queue, args, kwargs, countdown))";
 
 constexpr char kStatusOf[] = "docgate_status_of";
 constexpr char kStatusOfSql[] = "SELECT status, version FROM documents WHERE id = $1";
@@ -178,13 +171,15 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string from_documents = " FROM documents";
   const std::string order = " ORDER BY create_time, id LIMIT $";
   conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
-  conn.prepare(kInsertMany, kInsertManySql);
-  conn.prepare(kInsertManyWithTasks, kInsertManyWithTasksSql);
+  conn.prepare(kInsertMany, absl::StrCat(kInsertManySql, " RETURNING ", kInsertedColumns));
+  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", kInsertManySql, " RETURNING id, create_time),",
+                                                  kTasksOfInserted, " SELECT ", kInsertedColumns, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
-  conn.prepare(kUpdateStatusWithTasks, absl::StrCat(kUpdateStatusWithTasksSql, kColumns, " FROM upd"));
+  conn.prepare(kUpdateStatusWithTasks,
+               absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved, " SELECT ", kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleIds, kVisibleIdsSql);
@@ -225,9 +220,9 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
   std::vector<std::string> attributes;
   std::vector<std::string_view> ids, names, sources, types, bodies;
   TaskArrays tasks;
-  std::unordered_map<std::string_view, bool> seen;  // a second copy of an id cannot be created: no tasks
+  std::unordered_set<std::string_view> seen;  // a second copy of an id cannot be created: no tasks
   for (const NewDocument& doc : docs) {
-    if (seen.emplace(doc.id, true).second) {
+    if (seen.insert(doc.id).second) {
       for (const Task& t : doc.tasks) tasks.Add(t, doc.id);
     }
     ids.push_back(doc.id);
