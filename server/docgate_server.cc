@@ -6,6 +6,8 @@
 #include <prometheus/exposer.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "server/build_info.h"
 #include "server/db/connect.h"
 #include "server/db/pool.h"
@@ -16,11 +18,11 @@
 #include "server/outbox/outbox_relay.h"
 #include "server/security/authenticator.h"
 #include "server/security/server_credentials.h"
-#include "server/service/call_gate.h"
+#include "server/rpc/call_gate.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/cluster.h"
-#include "server/store/document_store.h"
+#include "server/store/pg_document_store.h"
 #include "server/visibility/visibility_watcher.h"
 #include "server/visibility/waiter_registry.h"
 #include "spdlog/spdlog.h"
@@ -67,100 +69,151 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   auto settings =
       db::ConnectionSettings::Parse(config.database_url, config.database_password_file, config.connect_timeout);
   if (!settings.ok()) return settings.status();
-  const bool tls = !config.tls_cert.empty();
   auto credentials = security::MakeServerCredentials(security::TlsFiles{
       config.tls_cert, config.tls_key, config.tls_client_ca, config.credentials_reload_interval});
   if (!credentials.ok()) return credentials.status();
-
   std::unique_ptr<DocgateServer> s(new DocgateServer());
-  if (!config.auth_tokens_file.empty()) {
-    auto authenticator = security::Authenticator::Open(config.auth_tokens_file, config.credentials_reload_interval);
-    if (!authenticator.ok()) return authenticator.status();
-    s->authenticator_ = std::move(*authenticator);
-    if (!tls) spdlog::warn("bearer tokens are asked but TLS is off: tokens cross the network in clear text");
+  for (const auto& step : std::initializer_list<std::function<absl::Status()>>{
+           [&] { return s->OpenAuthenticator(config); },
+           [&] { return s->ServeMetrics(config); },
+           [&] { return s->OpenDatabase(config, *settings); },
+           [&] { return s->StartReplicas(config); },
+           [&] { return s->StartVisibility(config, *settings); },
+           [&] { return s->StartOutbox(config); },
+           [&] {
+             s->BuildService(config);
+             return s->Listen(config, *credentials);
+           },
+       }) {
+    if (auto status = step(); !status.ok()) return status;
   }
-  s->metrics_ = std::make_unique<Metrics>();
-  if (!config.metrics_listen.empty()) {
-    try {
-      s->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_listen);
-    } catch (const std::exception&) {
-      return absl::FailedPreconditionError("cannot listen on " + config.metrics_listen + " for metrics");
-    }
-    s->exposer_->RegisterCollectable(s->metrics_->shared_registry());
-    s->metrics_port_ = s->exposer_->GetListeningPorts().front();
+  s->ReportHealth(config);
+  spdlog::info("docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
+               "pool_max={} version={} revision={}",
+               config.listen, s->port_, !config.tls_cert.empty(), !config.tls_client_ca.empty(),
+               s->authenticator_ != nullptr, s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
+  return s;
+}
+
+absl::Status DocgateServer::OpenAuthenticator(const Config& config) {
+  if (config.auth_tokens_file.empty()) return absl::OkStatus();
+  auto authenticator = security::Authenticator::Open(config.auth_tokens_file, config.credentials_reload_interval);
+  if (!authenticator.ok()) return authenticator.status();
+  authenticator_ = std::move(*authenticator);
+  if (config.tls_cert.empty()) {
+    spdlog::warn("bearer tokens are asked but TLS is off: tokens cross the network in clear text");
   }
-  db::PoolOptions pool_options;
-  pool_options.max_size = config.pool_max;
-  pool_options.min_idle = config.pool_min_idle;
-  pool_options.max_waiters = static_cast<size_t>(config.pool_queue_max);
-  pool_options.max_lifetime = config.pool_max_lifetime;
-  pool_options.idle_timeout = config.pool_idle_timeout;
-  pool_options.observer = &s->metrics_->db();
-  s->cluster_ = std::make_unique<store::Cluster>();
-  store::Cluster* cluster = s->cluster_.get();
-  s->pool_ = std::make_unique<db::Pool>(
-      pool_options, db::MakeOpener(*settings, config.auto_migrate, [cluster](pqxx::connection& conn) {
-        store::DocumentStore::PrepareStatements(conn);
-        cluster->Learn(conn);
-      }));
-  s->store_ = std::make_unique<store::DocumentStore>(*s->pool_);
-  std::vector<replicas::ReplicaSpec> replica_specs;
+  return absl::OkStatus();
+}
+
+absl::Status DocgateServer::ServeMetrics(const Config& config) {
+  metrics_ = std::make_unique<Metrics>();
+  if (config.metrics_listen.empty()) return absl::OkStatus();
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_listen);
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError("cannot listen on " + config.metrics_listen + " for metrics: " + e.what());
+  }
+  exposer_->RegisterCollectable(metrics_->shared_registry());
+  metrics_port_ = exposer_->GetListeningPorts().front();
+  return absl::OkStatus();
+}
+
+db::PoolOptions DocgateServer::PoolOptionsOf(const Config& config) {
+  db::PoolOptions options;
+  options.max_size = config.pool_max;
+  options.min_idle = config.pool_min_idle;
+  options.max_waiters = static_cast<size_t>(config.pool_queue_max);
+  options.max_lifetime = config.pool_max_lifetime;
+  options.idle_timeout = config.pool_idle_timeout;
+  return options;
+}
+
+absl::Status DocgateServer::OpenDatabase(const Config& config, const db::ConnectionSettings& settings) {
+  db::PoolOptions options = PoolOptionsOf(config);
+  options.observer = &metrics_->db();
+  cluster_ = std::make_unique<store::Cluster>();
+  store::Cluster* cluster = cluster_.get();
+  pool_ = std::make_unique<db::Pool>(options,
+                                     db::MakeOpener(settings, config.auto_migrate, [cluster](pqxx::connection& conn) {
+                                       store::PgDocumentStore::PrepareStatements(conn);
+                                       cluster->Learn(conn);
+                                     }));
+  store_ = std::make_unique<store::PgDocumentStore>(*pool_);
+  return absl::OkStatus();
+}
+
+absl::Status DocgateServer::StartReplicas(const Config& config) {
+  std::vector<replicas::ReplicaSpec> specs;
   for (const auto& url : config.replica_urls) {
     auto replica = db::ConnectionSettings::Parse(url, config.database_password_file, config.connect_timeout);
     if (!replica.ok()) return absl::InvalidArgumentError("replica URL: libpq cannot parse it");
-    db::PoolOptions replica_pool = pool_options;
-    replica_pool.observer = nullptr;  // the pool metrics are the primary's
-    replica_specs.push_back(replicas::ReplicaSpec{
+    // The pool metrics are the primary's: a replica's pool has no observer.
+    specs.push_back(replicas::ReplicaSpec{
         replica->Endpoint(),
-        std::make_unique<db::Pool>(replica_pool, db::MakeOpener(*replica, /*migrate=*/false,
-                                                                &store::DocumentStore::PrepareStatements)),
+        std::make_unique<db::Pool>(PoolOptionsOf(config), db::MakeOpener(*replica, /*migrate=*/false,
+                                                                         &store::PgDocumentStore::PrepareStatements)),
         db::MakeOpener(replica->ForRole("replica-monitor"), /*migrate=*/false,
-                       &store::DocumentStore::PrepareStatements)});
+                       &store::PgDocumentStore::PrepareStatements)});
   }
-  replicas::ReplicaOptions replica_options;
-  replica_options.max_lag_bytes = static_cast<uint64_t>(config.max_replica_lag_bytes);
-  replica_options.max_wait = config.replica_wait_max;
-  replica_options.tick = config.visibility_tick;
-  s->replicas_ = std::make_unique<replicas::ReplicaSet>(*s->store_, *s->cluster_, std::move(replica_specs),
-                                                        replica_options,
-                                                        s->metrics_->replicas(), s->pool_->watchdog());
-  s->waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
-                                                             &s->metrics_->wait_visible_waiters);
-  s->watcher_ = std::make_unique<visibility::VisibilityWatcher>(
-      *s->waiters_,
-      db::MakeOpener(settings->ForRole("visibility"), /*migrate=*/false, &store::DocumentStore::PrepareStatements),
-      config.visibility_tick, s->pool_->watchdog());
+  replicas::ReplicaOptions options;
+  options.max_lag_bytes = static_cast<uint64_t>(config.max_replica_lag_bytes);
+  options.max_wait = config.replica_wait_max;
+  options.tick = config.visibility_tick;
+  replicas_ = std::make_unique<replicas::ReplicaSet>(*store_, *cluster_, std::move(specs), options,
+                                                     metrics_->replicas(), pool_->watchdog());
+  return absl::OkStatus();
+}
+
+absl::Status DocgateServer::StartVisibility(const Config& config, const db::ConnectionSettings& settings) {
+  waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
+                                                          &metrics_->wait_visible_waiters);
+  watcher_ = std::make_unique<visibility::VisibilityWatcher>(
+      *waiters_,
+      db::MakeOpener(settings.ForRole("visibility"), /*migrate=*/false, &store::PgDocumentStore::PrepareStatements),
+      config.visibility_tick, pool_->watchdog());
+  return absl::OkStatus();
+}
+
+absl::Status DocgateServer::StartOutbox(const Config& config) {
+  if (config.broker_url.empty()) return absl::OkStatus();
+  auto broker = outbox::BrokerAddress::Parse(config.broker_url, config.broker_password_file);
+  if (!broker.ok()) return broker.status();
+  outbox_store_ = std::make_unique<store::OutboxStore>(*pool_);
+  relay_ = std::make_unique<outbox::OutboxRelay>(
+      *outbox_store_, std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
+      outbox::RelayOptions{config.outbox_poll_interval, 100, "docgate@" + HostName()}, metrics_->outbox());
+  return absl::OkStatus();
+}
+
+void DocgateServer::BuildService(const Config& config) {
   service::DocumentService::EnqueueListener on_enqueued;
-  if (!config.broker_url.empty()) {
-    auto broker = outbox::BrokerAddress::Parse(config.broker_url, config.broker_password_file);
-    if (!broker.ok()) return broker.status();
-    s->outbox_store_ = std::make_unique<store::OutboxStore>(*s->pool_);
-    s->relay_ = std::make_unique<outbox::OutboxRelay>(
-        *s->outbox_store_, std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
-        outbox::RelayOptions{config.outbox_poll_interval, 100, "docgate@" + HostName()}, s->metrics_->outbox());
-    on_enqueued = [relay = s->relay_.get()] { relay->Wake(); };
-  }
-  visibility::WaiterRegistry* waiters = s->waiters_.get();
-  s->logic_ = std::make_unique<service::DocumentService>(
-      *s->store_, *s->cluster_, config.limits, [waiters](const std::string& id) { waiters->Wake(id); },
+  if (relay_ != nullptr) on_enqueued = [relay = relay_.get()] { relay->Wake(); };
+  visibility::WaiterRegistry* waiters = waiters_.get();
+  logic_ = std::make_unique<service::DocumentService>(
+      *store_, *cluster_, config.limits,
+      [waiters](const store::Document& row, const std::string* body) { waiters->Wake(row, body); },
       std::move(on_enqueued));
   // One worker per connection: more could only wait for the pool.
-  s->work_queue_ = std::make_unique<WorkQueue>(
+  work_queue_ = std::make_unique<WorkQueue>(
       WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
-  s->gate_ = std::make_unique<service::CallGate>();
-  const service::ReadEnv reads{*s->logic_, *s->replicas_, s->metrics_->replicas()};
-  s->grpc_service_ = std::make_unique<service::GrpcDocumentService>(
-      *s->logic_, service::CallAuthorization(s->authenticator_.get(), *s->metrics_),
-      service::CallEnv{*s->work_queue_, config.acquire_timeout, *s->metrics_, *s->gate_},
-      service::WaitEnv{*s->work_queue_, *s->logic_, reads, *s->waiters_, config.acquire_timeout, config.max_wait,
-                       *s->metrics_, *s->gate_},
+  gate_ = std::make_unique<rpc::CallGate>();
+  Clock& clock = Clock::Real();
+  const service::ReadEnv reads{*logic_, *replicas_, metrics_->replicas()};
+  grpc_service_ = std::make_unique<service::GrpcDocumentService>(
+      *logic_, service::CallAuthorization(authenticator_.get(), *metrics_),
+      rpc::CallEnv{*work_queue_, config.acquire_timeout, *metrics_, *gate_, clock},
+      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, config.acquire_timeout, config.max_wait, *metrics_,
+                   *gate_, clock},
       reads);
+}
 
+absl::Status DocgateServer::Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, *credentials, &s->port_);
-  builder.RegisterService(s->grpc_service_.get());
+  builder.AddListeningPort(config.listen, credentials, &port_);
+  builder.RegisterService(grpc_service_.get());
   const int64_t max_message = config.limits.max_body_bytes + kMessageOverheadBytes;
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(max_message, INT32_MAX)));
   // Clients may keep idle connections alive with pings every 10 s or more.
@@ -168,33 +221,32 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // One connection cannot take the whole server: calls beyond this wait at the client.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
-  s->server_ = builder.BuildAndStart();
-  if (s->server_ == nullptr || s->port_ == 0) {
-    s->server_.reset();
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
     return absl::FailedPreconditionError("cannot listen on " + config.listen);
   }
-  if (tls && !config.health_listen.empty()) {
-    s->health_server_ = StartHealthServer(config.health_listen, &s->health_port_);
-    if (s->health_server_ == nullptr || s->health_port_ == 0) {
+  if (!config.tls_cert.empty() && !config.health_listen.empty()) {
+    health_server_ = StartHealthServer(config.health_listen, &health_port_);
+    if (health_server_ == nullptr || health_port_ == 0) {
       return absl::FailedPreconditionError("cannot listen on " + config.health_listen + " for health");
     }
   }
-  db::Pool* pool = s->pool_.get();
-  s->pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
-  if (s->exposer_ != nullptr) s->exposer_->RegisterCollectable(s->pool_collector_);
-  grpc::Server* server = s->server_.get();
-  grpc::Server* health_server = s->health_server_.get();
+  return absl::OkStatus();
+}
+
+void DocgateServer::ReportHealth(const Config& config) {
+  db::Pool* pool = pool_.get();
+  pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
+  if (exposer_ != nullptr) exposer_->RegisterCollectable(pool_collector_);
+  grpc::Server* server = server_.get();
+  grpc::Server* health_server = health_server_.get();
   // Liveness: the process serves gRPC, whatever the database does (a liveness probe
   // must not restart docgate because PostgreSQL is down). NOT_SERVING at shutdown.
   SetServing({server, health_server}, {kLivenessService}, true);
-  s->pool_->OnReachabilityChange([server, health_server](bool reachable) {
+  pool_->OnReachabilityChange([server, health_server](bool reachable) {
     SetServing({server, health_server}, {"", kServiceName}, reachable);
   });
-  spdlog::info("docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
-               "pool_max={} version={} revision={}",
-               config.listen, s->port_, tls, !config.tls_client_ca.empty(), s->authenticator_ != nullptr,
-               s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
-  return s;
 }
 
 db::PoolStats DocgateServer::pool_stats() const { return pool_->Stats(); }
@@ -207,7 +259,7 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
     drained_ = true;
     return true;
   }
-  const auto give_up = std::chrono::steady_clock::now() + grace;
+  const auto give_up = Clock::Real().Now() + grace;
   pool_->OnReachabilityChange([](bool) {});
   SetServing({server_.get(), health_server_.get()}, {"", kServiceName, kLivenessService}, false);
   gate_->Close();

@@ -6,11 +6,13 @@
 
 #include "absl/status/statusor.h"
 #include "server/config.h"
+#include "server/db/connection_settings.h"
 #include "server/db/pool.h"
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+}  // namespace grpc
 namespace prometheus {
 class Exposer;
 }
@@ -19,10 +21,12 @@ namespace docgate {
 
 namespace store {
 class Cluster;
-class DocumentStore;
+class PgDocumentStore;
 }  // namespace store
-namespace service {
+namespace rpc {
 class CallGate;
+}
+namespace service {
 class DocumentService;
 class GrpcDocumentService;
 }  // namespace service
@@ -88,11 +92,23 @@ class DocgateServer {
  private:
   DocgateServer();
 
+  // The steps of Start, in order; each fills its members or says why it cannot.
+  absl::Status OpenAuthenticator(const Config& config);
+  absl::Status ServeMetrics(const Config& config);
+  absl::Status OpenDatabase(const Config& config, const db::ConnectionSettings& settings);
+  absl::Status StartReplicas(const Config& config);
+  absl::Status StartVisibility(const Config& config, const db::ConnectionSettings& settings);
+  absl::Status StartOutbox(const Config& config);
+  void BuildService(const Config& config);
+  absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
+  void ReportHealth(const Config& config);
+  static db::PoolOptions PoolOptionsOf(const Config& config);
+
   // Destroyed in reverse order: the server before what its handlers use.
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<store::Cluster> cluster_;  // before the pool: its connections' set-up learns it
   std::unique_ptr<db::Pool> pool_;
-  std::unique_ptr<store::DocumentStore> store_;
+  std::unique_ptr<store::PgDocumentStore> store_;
   std::unique_ptr<replicas::ReplicaSet> replicas_;
   std::unique_ptr<visibility::WaiterRegistry> waiters_;
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
@@ -100,7 +116,7 @@ class DocgateServer {
   std::unique_ptr<outbox::OutboxRelay> relay_;  // null without a broker
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<WorkQueue> work_queue_;
-  std::unique_ptr<service::CallGate> gate_;  // outlives the server: its calls leave it when done
+  std::unique_ptr<rpc::CallGate> gate_;  // outlives the server: its calls leave it when done
   std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<service::GrpcDocumentService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;

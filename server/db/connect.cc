@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const ConnectionSettin
 ConnectionOpener MakeOpener(ConnectionSettings settings, bool migrate, ConnectionSetup setup) {
   auto migrated = std::make_shared<std::atomic<bool>>(!migrate);
   return [settings = std::move(settings), migrated,
-          setup = std::move(setup)]() -> absl::StatusOr<std::unique_ptr<pqxx::connection>> {
+          setup = std::move(setup)]() -> absl::StatusOr<std::unique_ptr<Connection>> {
     auto conn = Connect(settings);
     if (!conn.ok()) return conn.status();
     if (!migrated->load()) {
@@ -45,7 +45,7 @@ ConnectionOpener MakeOpener(ConnectionSettings settings, bool migrate, Connectio
     } catch (const std::exception& e) {
       return StatusFromException(e);
     }
-    return conn;
+    return std::make_unique<PgConnection>(std::move(*conn));
   };
 }
 

@@ -1,9 +1,5 @@
 #include "server/db/pool.h"
 
-#include <poll.h>
-
-#include <pqxx/nontransaction>
-
 #include <algorithm>
 #include <random>
 
@@ -21,14 +17,6 @@ constexpr auto kProbeLimit = std::chrono::milliseconds(700);
 // Consecutive failed connects that make the pool fail fast.
 constexpr int kFailuresToOpen = 2;
 
-// An idle connection has nothing to say. If its socket is readable, the server sent
-// a termination notice or closed it (pg_terminate_backend, restart, idle timeout).
-bool LooksDead(pqxx::connection& conn) {
-  if (!conn.is_open()) return true;
-  pollfd p{conn.sock(), POLLIN, 0};
-  return p.fd < 0 || ::poll(&p, 1, 0) != 0;
-}
-
 }  // namespace
 
 const char* CloseReasonName(CloseReason reason) {
@@ -37,6 +25,7 @@ const char* CloseReasonName(CloseReason reason) {
     case CloseReason::kDead: return "dead_when_idle";
     case CloseReason::kExpired: return "max_lifetime";
     case CloseReason::kIdle: return "idle_timeout";
+    case CloseReason::kEvicted: return "evicted";
     case CloseReason::kShutdown: return "shutdown";
   }
   return "unknown";
@@ -51,16 +40,21 @@ Lease::~Lease() {
   if (pool_ != nullptr && pooled_.conn != nullptr) pool_->Return(std::move(pooled_), usable_, unresponsive_);
 }
 
-Pool::Pool(PoolOptions options, ConnectionOpener opener)
-    : options_(options), opener_(std::move(opener)), connector_([this] { ConnectorLoop(); }) {}
+Pool::Pool(PoolOptions options, ConnectionOpener opener, Clock& clock)
+    : options_(options),
+      opener_(std::move(opener)),
+      clock_(clock),
+      watchdog_(clock),
+      reconnect_backoff_(options.reconnect_initial, options.reconnect_max),
+      connector_([this] { ConnectorLoop(); }) {}
 
 Pool::~Pool() { Close(); }
 
-PooledConnection Pool::Wrap(std::unique_ptr<pqxx::connection> conn) {
+PooledConnection Pool::Wrap(std::unique_ptr<Connection> conn) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   PooledConnection pooled;
   pooled.conn = std::move(conn);
-  pooled.idle_since = Clock::now();
+  pooled.idle_since = clock_.Now();
   if (options_.max_lifetime.count() > 0) {
     const auto lifetime = options_.max_lifetime.count();
     std::uniform_int_distribution<int64_t> jitter(0, lifetime / 10);
@@ -79,10 +73,10 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
   std::vector<PooledConnection> closing;  // closed after the lock is released (it talks to the server)
   std::unique_lock lock(mu_);
   if (closed_) return absl::UnavailableError("server is shutting down");
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   if (fresh && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
     // Make room for the new connection: the least recently used idle one goes.
-    CloseLocked(std::move(idle_.front()), CloseReason::kDead, closing);
+    CloseLocked(std::move(idle_.front()), CloseReason::kEvicted, closing);
     idle_.erase(idle_.begin());
   }
   while (!fresh && !idle_.empty()) {
@@ -90,12 +84,12 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
     idle_.pop_back();
     if (now >= pooled.expires_at) {
       CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
-    } else if (LooksDead(*pooled.conn)) {
+    } else if (pooled.conn->LooksDead()) {
       CloseLocked(std::move(pooled), CloseReason::kDead, closing);
     } else {
       ++in_use_;
       ++leased_total_;
-      if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
+      if (options_.observer != nullptr) options_.observer->AcquireEnded(clock_.Now() - now, /*timed_out=*/false);
       return Lease(this, std::move(pooled));
     }
   }
@@ -109,23 +103,24 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
   waiters_.push_back(&waiter);
   connector_cv_.notify_one();
   while (!waiter.done) {
-    if (waiter.cv.wait_until(lock, give_up_at) == std::cv_status::timeout && !waiter.done) {
+    if (clock_.Now() >= give_up_at) {
       waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
-      if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/true);
+      if (options_.observer != nullptr) options_.observer->AcquireEnded(clock_.Now() - now, /*timed_out=*/true);
       if (give_up_at >= rpc_deadline) return absl::DeadlineExceededError("deadline passed waiting for a connection");
       return absl::UnavailableError("no database connection within the acquire timeout");
     }
+    clock_.WaitUntil(waiter.cv, lock, give_up_at);
   }
   if (!waiter.failure.ok()) return waiter.failure;
   ++leased_total_;
-  if (options_.observer != nullptr) options_.observer->AcquireEnded(Clock::now() - now, /*timed_out=*/false);
+  if (options_.observer != nullptr) options_.observer->AcquireEnded(clock_.Now() - now, /*timed_out=*/false);
   return Lease(this, std::move(waiter.pooled));
 }
 
 void Pool::HandOutLocked(PooledConnection pooled, bool newly_opened) {
   auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](Waiter* w) { return newly_opened || !w->fresh; });
   if (it == waiters_.end()) {
-    pooled.idle_since = Clock::now();
+    pooled.idle_since = clock_.Now();
     idle_.push_back(std::move(pooled));
     return;
   }
@@ -149,12 +144,12 @@ void Pool::Return(PooledConnection pooled, bool usable, bool unresponsive) {
     }
   } else if (closed_) {
     CloseLocked(std::move(pooled), CloseReason::kShutdown, closing);
-  } else if (!usable || !pooled.conn->is_open()) {
+  } else if (!usable) {
     CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
-  } else if (Clock::now() >= pooled.expires_at) {
+  } else if (clock_.Now() >= pooled.expires_at) {
     CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
   } else {
-    last_verified_ = Clock::now();
+    last_verified_ = clock_.Now();
     HandOutLocked(std::move(pooled), /*newly_opened=*/false);
   }
 }  // `closing` is destroyed after `lock`: connections close outside the lock
@@ -185,32 +180,28 @@ void Pool::DeclareUnreachableLocked(std::unique_lock<std::mutex>& lock, std::vec
 }
 
 void Pool::ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock) {
-  if (!reachable_ || idle_.empty() || Clock::now() - last_verified_ < kQuietBeforeProbe) return;
+  if (!reachable_ || idle_.empty() || clock_.Now() - last_verified_ < kQuietBeforeProbe) return;
   PooledConnection probe = std::move(idle_.front());
   idle_.erase(idle_.begin());
   ++in_use_;
   lock.unlock();
-  const auto ticket = watchdog_.Watch(probe.conn->sock(), Clock::now() + kProbeLimit);
-  bool ok = true;
-  try {
-    pqxx::nontransaction tx(*probe.conn);
-    tx.exec("SELECT 1");
-  } catch (const std::exception&) {
-    ok = false;
+  const auto ticket = watchdog_.Watch(probe.conn->socket(), clock_.Now() + kProbeLimit);
+  absl::Status answered = probe.conn->Ping();
+  if (watchdog_.Unwatch(ticket) != QueryWatchdog::Outcome::kNotCut) {
+    answered = absl::DeadlineExceededError("no answer within the probe's limit");
   }
-  ok = watchdog_.Unwatch(ticket) == QueryWatchdog::Outcome::kNotCut && ok;
   std::vector<PooledConnection> closing;
   lock.lock();
   --in_use_;
-  if (ok) {
-    last_verified_ = Clock::now();
+  if (answered.ok()) {
+    last_verified_ = clock_.Now();
     if (closed_) {
       CloseLocked(std::move(probe), CloseReason::kShutdown, closing);
     } else {
       HandOutLocked(std::move(probe), /*newly_opened=*/false);
     }
   } else {
-    spdlog::warn("database stopped answering; probe failed");
+    spdlog::warn("database stopped answering; probe failed reason=\"{}\"", std::string(answered.message()));
     CloseLocked(std::move(probe), CloseReason::kBroken, closing);
     DeclareUnreachableLocked(lock, closing);
   }
@@ -227,12 +218,12 @@ bool Pool::NeedsConnectionLocked() const {
 }
 
 void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   // A waiter that wants a new connection, at a full pool: an idle one makes room.
   const bool fresh_waiting = std::any_of(waiters_.begin(), waiters_.end(), [](Waiter* w) { return w->fresh; });
   if (fresh_waiting && !idle_.empty() &&
       static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
-    CloseLocked(std::move(idle_.front()), CloseReason::kDead, closing);
+    CloseLocked(std::move(idle_.front()), CloseReason::kEvicted, closing);
     idle_.erase(idle_.begin());
   }
   // Oldest-used first: idle_ is ordered by return time, most recent at the back.
@@ -240,7 +231,7 @@ void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
     const bool expired = now >= it->expires_at;
     const bool surplus = options_.idle_timeout.count() > 0 && static_cast<int>(idle_.size()) > options_.min_idle &&
                          now - it->idle_since >= options_.idle_timeout;
-    const bool dead = !expired && !surplus && LooksDead(*it->conn);
+    const bool dead = !expired && !surplus && it->conn->LooksDead();
     if (expired || surplus || dead) {
       CloseLocked(std::move(*it), expired ? CloseReason::kExpired : surplus ? CloseReason::kIdle : CloseReason::kDead,
                   closing);
@@ -249,6 +240,16 @@ void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
       ++it;
     }
   }
+}
+
+bool Pool::EvictDueLocked(std::unique_lock<std::mutex>& lock) {
+  std::vector<PooledConnection> closing;
+  EvictIdleLocked(closing);
+  if (closing.empty()) return false;
+  lock.unlock();
+  closing.clear();
+  lock.lock();
+  return true;
 }
 
 void Pool::SetReachableLocked(bool reachable) {
@@ -262,68 +263,57 @@ void Pool::SetReachableLocked(bool reachable) {
 }
 
 void Pool::ConnectorLoop() {
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = options_.reconnect_initial;
   std::unique_lock lock(mu_);
   while (!closed_) {
-    {
-      std::vector<PooledConnection> closing;
-      EvictIdleLocked(closing);
-      if (!closing.empty()) {
-        lock.unlock();
-        closing.clear();
-        lock.lock();
-        continue;
-      }
-    }
+    if (EvictDueLocked(lock)) continue;
     ProbeIfQuietLocked(lock);
     if (closed_) break;
     if (!NeedsConnectionLocked()) {
-      connector_cv_.wait_for(lock, kHousekeepingInterval);
+      clock_.WaitUntil(connector_cv_, lock, clock_.Now() + kHousekeepingInterval);
       continue;
     }
-    ++opening_;
-    lock.unlock();
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = opener_();
-    lock.lock();
-    --opening_;
-    const bool was_reachable = reachable_;
-    consecutive_failures_ = opened.ok() ? 0 : consecutive_failures_ + 1;
-    // One failure can be a blip (a reset connection): try again at once. Two in a row
-    // open the circuit: requests fail fast until a connect succeeds.
-    const bool circuit_open = consecutive_failures_ >= kFailuresToOpen;
-    if (!opened.ok() && !circuit_open && !closed_) continue;
-    last_connect_failed_ = circuit_open;
-    if (opened.ok()) {
-      connect_failure_log_.Reset();
-      ++opened_total_;
-      last_verified_ = Clock::now();
-      SetReachableLocked(true);
-      backoff = options_.reconnect_initial;
-      if (closed_) break;  // the connection closes as `opened` goes out of scope
-      HandOutLocked(Wrap(std::move(*opened)), /*newly_opened=*/true);
-    } else {
-      LogConnectFailure(opened.status());
-      SetReachableLocked(false);
-      FailWaitersLocked();
-    }
-    if (was_reachable != reachable_) {
-      lock.unlock();
-      NotifyListener();
-      lock.lock();
-    }
-    if (!opened.ok()) {
-      // Jitter: a fleet of instances does not reconnect in lockstep.
-      std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
-      connector_cv_.wait_for(lock, std::chrono::milliseconds(jitter(rng)), [this] { return closed_; });
-      backoff = std::min(backoff * 2, options_.reconnect_max);
-    }
+    const auto wait = OpenOneLocked(lock);
+    const auto retry_at = clock_.Now() + wait;
+    while (!closed_ && clock_.Now() < retry_at) clock_.WaitUntil(connector_cv_, lock, retry_at);
   }
+}
+
+std::chrono::milliseconds Pool::OpenOneLocked(std::unique_lock<std::mutex>& lock) {
+  ++opening_;
+  lock.unlock();
+  absl::StatusOr<std::unique_ptr<Connection>> opened = opener_();
+  lock.lock();
+  --opening_;
+  const bool was_reachable = reachable_;
+  consecutive_failures_ = opened.ok() ? 0 : consecutive_failures_ + 1;
+  // One failure can be a blip (a reset connection): try again at once. Two in a row
+  // open the circuit: requests fail fast until a connect succeeds.
+  const bool circuit_open = consecutive_failures_ >= kFailuresToOpen;
+  if (!opened.ok() && !circuit_open) return std::chrono::milliseconds(0);
+  last_connect_failed_ = circuit_open;
+  if (opened.ok()) {
+    connect_failure_log_.Reset();
+    ++opened_total_;
+    last_verified_ = clock_.Now();
+    SetReachableLocked(true);
+    reconnect_backoff_.Reset();
+    if (!closed_) HandOutLocked(Wrap(std::move(*opened)), /*newly_opened=*/true);
+  } else {
+    LogConnectFailure(opened.status());
+    SetReachableLocked(false);
+    FailWaitersLocked();
+  }
+  if (was_reachable != reachable_) {
+    lock.unlock();
+    NotifyListener();
+    lock.lock();
+  }
+  return opened.ok() ? std::chrono::milliseconds(0) : reconnect_backoff_.Next();
 }
 
 void Pool::LogConnectFailure(const absl::Status& status) {
   uint64_t suppressed = 0;
-  if (!connect_failure_log_.Allow(suppressed)) return;
+  if (!connect_failure_log_.Allow(suppressed, clock_.Now())) return;
   spdlog::warn("database connect failed reason=\"{}\" failures_since_last_line={}", std::string(status.message()),
                suppressed);
 }

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <pqxx/connection>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -14,13 +12,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/common/backoff.h"
+#include "server/common/clock.h"
 #include "server/common/log_limiter.h"
+#include "server/db/connection.h"
 #include "server/db/db_observer.h"
 #include "server/db/query_watchdog.h"
 
 namespace docgate::db {
-
-using Clock = std::chrono::steady_clock;
 
 struct PoolOptions {
   int max_size = 16;  // never more connections than this, opening ones included
@@ -36,19 +35,23 @@ struct PoolOptions {
   DbObserver* observer = nullptr;  // may be null; must outlive the pool
 };
 
-// Opens one ready-to-use connection (schema checked, statements prepared), or says why not.
-using ConnectionOpener = std::function<absl::StatusOr<std::unique_ptr<pqxx::connection>>()>;
-
 // Why the pool closed a connection (a metric label).
-enum class CloseReason { kBroken, kDead, kExpired, kIdle, kShutdown };
-inline constexpr int kCloseReasons = 5;
+enum class CloseReason {
+  kBroken,    // lost, cut, or marked unusable by its user
+  kDead,      // found closed by the server while idle
+  kExpired,   // past its lifetime
+  kIdle,      // idle past idle_timeout, beyond min_idle
+  kEvicted,   // idle, closed to make room for a new connection a retry asked for
+  kShutdown,  // the pool closed
+};
+inline constexpr int kCloseReasons = 6;
 const char* CloseReasonName(CloseReason reason);
 
 class Pool;
 
 // One pooled connection and what the pool knows of it.
 struct PooledConnection {
-  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<Connection> conn;
   Clock::time_point expires_at = Clock::time_point::max();
   Clock::time_point idle_since{};
   int statement_timeout_ms = -1;  // the session's statement_timeout as last set; -1: unknown
@@ -63,7 +66,7 @@ class Lease {
   Lease(const Lease&) = delete;
   ~Lease();
 
-  pqxx::connection& connection() { return *pooled_.conn; }
+  Connection& connection() { return *pooled_.conn; }
   // The connection's state is unknown (lost, or an error the client library could
   // not recover from): it is closed instead of returned.
   void MarkUnusable() { usable_ = false; }
@@ -107,10 +110,11 @@ struct PoolStats {
 // round trip: a socket with something to read while idle means the server closed
 // or killed it. The same thread closes idle connections past idle_timeout (down
 // to min_idle) and past their lifetime, and probes an idle connection when nothing
-// succeeded for a while (a partition sends nothing). Thread-safe.
+// succeeded for a while (a partition sends nothing). All timing reads `clock`.
+// Thread-safe.
 class Pool {
  public:
-  Pool(PoolOptions options, ConnectionOpener opener);
+  Pool(PoolOptions options, ConnectionOpener opener, Clock& clock = Clock::Real());
   ~Pool();  // Close()s; every Lease must have been returned.
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -141,6 +145,9 @@ class Pool {
   // Where statement failures are reported (see with_connection.h); may be null.
   DbObserver* observer() const { return options_.observer; }
 
+  // The clock the pool and its users' deadlines are read on.
+  Clock& clock() const { return clock_; }
+
  private:
   friend class Lease;
   struct Waiter {
@@ -168,11 +175,18 @@ class Pool {
   void SetReachableLocked(bool reachable);
   void NotifyListener();
   void LogConnectFailure(const absl::Status& status);
-  PooledConnection Wrap(std::unique_ptr<pqxx::connection> conn);
+  PooledConnection Wrap(std::unique_ptr<Connection> conn);
+  // A new connection from the opener, with the circuit and reachability updated; the
+  // wait before the next attempt after a failure (zero after a success or a blip).
+  std::chrono::milliseconds OpenOneLocked(std::unique_lock<std::mutex>& lock);
+  // Closes idle connections due for it; whether it closed any (and unlocked to do so).
+  bool EvictDueLocked(std::unique_lock<std::mutex>& lock);
 
   const PoolOptions options_;
   const ConnectionOpener opener_;
+  Clock& clock_;
   QueryWatchdog watchdog_;
+  Backoff reconnect_backoff_;  // the connector thread's only
 
   mutable std::mutex mu_;
   std::condition_variable connector_cv_;

@@ -4,7 +4,7 @@
 
 namespace docgate::db {
 
-QueryWatchdog::QueryWatchdog() : thread_([this] { Loop(); }) {}
+QueryWatchdog::QueryWatchdog(Clock& clock) : clock_(clock), thread_([this] { Loop(); }) {}
 
 QueryWatchdog::~QueryWatchdog() {
   {
@@ -53,15 +53,11 @@ QueryWatchdog::Outcome QueryWatchdog::Unwatch(Ticket ticket) {
 void QueryWatchdog::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    if (by_due_.empty()) {
-      wakes_at_ = Clock::time_point::max();
-      cv_.wait(lock);
-      continue;
-    }
-    const auto due = by_due_.begin()->first;
-    if (Clock::now() < due) {
+    // Sleeps until the first cut is due (max: until woken).
+    const auto due = by_due_.empty() ? Clock::time_point::max() : by_due_.begin()->first;
+    if (clock_.Now() < due) {
       wakes_at_ = due;
-      cv_.wait_until(lock, due);
+      clock_.WaitUntil(cv_, lock, due);
       continue;
     }
     const Ticket ticket = by_due_.begin()->second;

@@ -8,20 +8,22 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/common/clock.h"
+
 namespace docgate::db {
 
 // The hard bound on a database call: when a watched call outlives its cut-off, or
 // its RPC is cancelled, the watchdog shuts the connection's socket down, so that the
 // blocked libpq call returns at once and the connection is discarded. Used when
 // PostgreSQL's own statement_timeout cannot help (a network that swallows packets,
-// a cancelled RPC). Never blocks. One thread. Thread-safe.
+// a cancelled RPC). Never blocks. One thread; cut-offs are read on `clock`.
+// Thread-safe.
 class QueryWatchdog {
  public:
-  using Clock = std::chrono::steady_clock;
   using Ticket = uint64_t;
   enum class Outcome { kNotCut, kCancelled, kTimedOut };
 
-  QueryWatchdog();
+  explicit QueryWatchdog(Clock& clock = Clock::Real());
   ~QueryWatchdog();
   QueryWatchdog(const QueryWatchdog&) = delete;
   QueryWatchdog& operator=(const QueryWatchdog&) = delete;
@@ -43,6 +45,7 @@ class QueryWatchdog {
   void Loop();
   void CutLocked(Entry& entry, Outcome why);
 
+  Clock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<Ticket, Entry> entries_;

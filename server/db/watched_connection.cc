@@ -1,21 +1,18 @@
 #include "server/db/watched_connection.h"
 
-#include <algorithm>
-
 namespace docgate::db {
 
-bool WatchedConnection::Connected() {
-  if (conn_ != nullptr) return true;
-  if (Clock::now() < next_connect_at_) return false;
+absl::Status WatchedConnection::Connect() {
+  if (conn_ != nullptr) return absl::OkStatus();
+  if (clock_.Now() < next_connect_at_) return absl::UnavailableError("waiting to connect again after a failure");
   auto opened = open_();
   if (!opened.ok()) {
-    backoff_ = std::clamp(backoff_ * 2, options_.initial_backoff, options_.max_backoff);
-    next_connect_at_ = Clock::now() + backoff_;
-    return false;
+    next_connect_at_ = clock_.Now() + backoff_.Next();
+    return opened.status();
   }
   conn_ = std::move(*opened);
-  backoff_ = std::chrono::milliseconds(0);
-  return true;
+  backoff_.Reset();
+  return absl::OkStatus();
 }
 
 }  // namespace docgate::db

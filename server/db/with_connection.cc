@@ -29,20 +29,20 @@ int StepFor(Clock::duration left) {
 
 }  // namespace
 
-int StatementTimeoutFor(const QueryContext& ctx) {
+int StatementTimeoutFor(const QueryContext& ctx, Clock::time_point now) {
   if (ctx.deadline == Clock::time_point::max()) return static_cast<int>(kNoDeadlineStatementTimeout.count());
-  return StepFor(ctx.deadline - Clock::now() - kClientClockMargin);
+  return StepFor(ctx.deadline - now - kClientClockMargin);
 }
 
 void BoundStatements(Lease& lease, int timeout_ms) {
   if (lease.statement_timeout_ms() == timeout_ms) return;
-  pqxx::nontransaction tx(lease.connection());
+  pqxx::nontransaction tx(lease.connection().pq());
   tx.exec("SET statement_timeout = " + std::to_string(timeout_ms));
   lease.statement_timeout_ms() = timeout_ms;
 }
 
-Clock::time_point UnresponsiveAt(int timeout_ms) {
-  return Clock::now() + std::chrono::milliseconds(timeout_ms) + kCutGrace;
+Clock::time_point UnresponsiveAt(int timeout_ms, Clock::time_point now) {
+  return now + std::chrono::milliseconds(timeout_ms) + kCutGrace;
 }
 
 Clock::time_point CutOff(Clock::time_point unresponsive_at, const QueryContext& ctx) {
@@ -57,9 +57,9 @@ bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_
   return outcome == QueryWatchdog::Outcome::kTimedOut && cut_at >= unresponsive_at - (kCutGrace - kUnresponsiveGrace);
 }
 
-absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut) {
+absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut, Clock::time_point now) {
   if (ctx.cancel != nullptr && ctx.cancel->cancelled()) return absl::CancelledError("cancelled by the client");
-  const bool expired = Clock::now() >= ctx.deadline;
+  const bool expired = now >= ctx.deadline;
   if (cut || (expired && (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)))) {
     return absl::DeadlineExceededError("deadline passed while the query ran; it was cancelled");
   }
@@ -67,8 +67,8 @@ absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool c
 }
 
 bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, int attempt, bool& lost_before,
-                 const QueryContext& ctx) {
-  if (attempt >= kMaxAttempts || Clock::now() >= ctx.deadline) return false;
+                 const QueryContext& ctx, Clock::time_point now) {
+  if (attempt >= kMaxAttempts || now >= ctx.deadline) return false;
   const auto sqlstate = SqlStateOf(status);
   if (sqlstate == "40001" || sqlstate == "40P01") return true;
   if (connection_lost && retry == Retry::kReadOnce && !lost_before && absl::IsUnavailable(status)) {

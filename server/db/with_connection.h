@@ -1,7 +1,5 @@
 #pragma once
 
-#include <pqxx/connection>
-
 #include <algorithm>
 #include <exception>
 #include <memory>
@@ -18,7 +16,8 @@ struct QueryContext {
   // The RPC's own deadline: past it the caller gets DEADLINE_EXCEEDED.
   Clock::time_point deadline = Clock::time_point::max();
   // The acquire timeout, counted from the request's arrival: past it, UNAVAILABLE.
-  Clock::time_point acquire_by = Clock::now() + std::chrono::seconds(5);
+  // max: only the deadline bounds the wait for a connection.
+  Clock::time_point acquire_by = Clock::time_point::max();
   // Set by the RPC when its client cancels; may be null.
   std::shared_ptr<CancelSignal> cancel;
 };
@@ -44,7 +43,7 @@ inline constexpr int kMaxAttempts = 3;
 
 // The statement_timeout for a call, in milliseconds: the time left rounded down to a
 // step (kNoDeadlineStatementTimeout without a deadline).
-int StatementTimeoutFor(const QueryContext& ctx);
+int StatementTimeoutFor(const QueryContext& ctx, Clock::time_point now);
 
 // Sets the session's statement_timeout, with one round trip, only when it changes
 // (it rarely does: clients use similar deadlines). Session-level rather than SET
@@ -55,7 +54,7 @@ void BoundStatements(Lease& lease, int timeout_ms);
 // When a call still running shows that the server or the network stopped
 // answering: kCutGrace after PostgreSQL's own statement timeout should have ended it
 // (a responsive server always answers by then).
-Clock::time_point UnresponsiveAt(int timeout_ms);
+Clock::time_point UnresponsiveAt(int timeout_ms, Clock::time_point now);
 
 // When the watchdog cuts a call still running: at `unresponsive_at`, or before the
 // RPC's deadline if that comes first, so that the caller hears what happened before
@@ -70,12 +69,12 @@ bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_
 
 // The status the caller sees for a failed attempt: cancellation and the deadline
 // take precedence over what the broken call itself reported.
-absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut);
+absl::Status Explain(const absl::Status& status, const QueryContext& ctx, bool cut, Clock::time_point now);
 
 // Whether to run again: serialization failures and deadlocks (any operation), or a
 // read's first lost connection, while time remains.
 bool ShouldRetry(const absl::Status& status, bool connection_lost, Retry retry, int attempt, bool& lost_before,
-                 const QueryContext& ctx);
+                 const QueryContext& ctx, Clock::time_point now);
 
 // Tells `observer` (may be null) of a statement that failed with `status`; a lost
 // connection without a SQLSTATE counts as class 08.
@@ -99,21 +98,23 @@ absl::Status FinalStatus(const absl::Status& explained, Retry retry, bool sent, 
 // (sql_errors.h); a connection in an unknown state is discarded, never returned.
 // Statements are bounded by the RPC's deadline; a cancelled RPC cuts its call. An
 // RPC whose deadline is already spent is refused before it takes a connection.
+// Time is the pool's clock.
 template <typename T, typename Fn>
 absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retry, Fn&& fn) {
+  const Clock& clock = pool.clock();
   bool lost_before = false;
   for (int attempt = 1;; ++attempt) {
     if (ctx.cancel != nullptr && ctx.cancel->cancelled()) return absl::CancelledError("cancelled by the client");
-    if (Clock::now() >= ctx.deadline) return absl::DeadlineExceededError("deadline passed before the query ran");
+    if (clock.Now() >= ctx.deadline) return absl::DeadlineExceededError("deadline passed before the query ran");
     // A retry after a lost connection takes a newly opened one.
     auto lease = pool.Acquire(std::min(ctx.deadline, ctx.acquire_by), ctx.deadline, /*fresh=*/lost_before);
     if (!lease.ok()) return lease.status();
 
     QueryWatchdog& watchdog = pool.watchdog();
-    const int timeout_ms = internal::StatementTimeoutFor(ctx);
-    const auto unresponsive_at = internal::UnresponsiveAt(timeout_ms);
+    const int timeout_ms = internal::StatementTimeoutFor(ctx, clock.Now());
+    const auto unresponsive_at = internal::UnresponsiveAt(timeout_ms, clock.Now());
     const auto cut_at = internal::CutOff(unresponsive_at, ctx);
-    const auto ticket = watchdog.Watch(lease->connection().sock(), cut_at);
+    const auto ticket = watchdog.Watch(lease->connection().socket(), cut_at);
     if (ctx.cancel != nullptr) ctx.cancel->SetHook([&watchdog, ticket] { watchdog.CutNow(ticket); });
     absl::StatusOr<T> result = absl::InternalError("not run");
     bool unusable = false;
@@ -121,7 +122,7 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     try {
       internal::BoundStatements(*lease, timeout_ms);
       sent = true;
-      result = fn(lease->connection());
+      result = fn(lease->connection().pq());
     } catch (const std::exception& e) {
       unusable = LeavesConnectionUnusable(e);
       result = StatusFromException(e);
@@ -134,8 +135,8 @@ absl::StatusOr<T> WithConnection(Pool& pool, const QueryContext& ctx, Retry retr
     if (cut || unusable) lease->MarkUnusable();
     if (result.ok()) return result;
     const bool lost = unusable && !cut;
-    const absl::Status status = internal::Explain(result.status(), ctx, cut);
-    if (internal::ShouldRetry(status, lost, retry, attempt, lost_before, ctx)) continue;
+    const absl::Status status = internal::Explain(result.status(), ctx, cut, clock.Now());
+    if (internal::ShouldRetry(status, lost, retry, attempt, lost_before, ctx, clock.Now())) continue;
     return internal::FinalStatus(status, retry, sent, cut, lost);
   }
 }

@@ -1,8 +1,30 @@
 #include "server/exec/work_queue.h"
 
-namespace docgate {
+#include <exception>
 
-WorkQueue::WorkQueue(Options options) : options_(options) {
+#include "spdlog/spdlog.h"
+
+namespace docgate {
+namespace {
+
+// Runs a task; an exception ends in `reject` with its reason, never in std::terminate.
+void RunGuarded(WorkQueue::Run& run, WorkQueue::Reject& reject) {
+  std::string reason;
+  try {
+    run();
+    return;
+  } catch (const std::exception& e) {
+    reason = e.what();
+  } catch (...) {
+    reason = "an exception that is not a std::exception";
+  }
+  spdlog::error("a work-queue task threw; its call ends INTERNAL reason=\"{}\"", reason);
+  reject(absl::InternalError("unexpected exception: " + reason));
+}
+
+}  // namespace
+
+WorkQueue::WorkQueue(Options options, Clock& clock) : options_(options), clock_(clock) {
   for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   timer_ = std::thread([this] { TimerLoop(); });
 }
@@ -35,7 +57,7 @@ void WorkQueue::WorkerLoop() {
     Task task = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    task.run();
+    RunGuarded(task.run, task.reject);
     lock.lock();
   }
 }
@@ -43,19 +65,15 @@ void WorkQueue::WorkerLoop() {
 void WorkQueue::TimerLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    if (queue_.empty()) {
-      timer_wakes_at_ = Clock::time_point::max();
-      timer_cv_.wait(lock);
-      continue;
-    }
-    const auto start_by = queue_.front().start_by;
-    if (Clock::now() < start_by) {
+    // Sleeps until the front task expires (max: until woken).
+    const auto start_by = queue_.empty() ? Clock::time_point::max() : queue_.front().start_by;
+    if (clock_.Now() < start_by) {
       timer_wakes_at_ = start_by;
-      timer_cv_.wait_until(lock, start_by);
+      clock_.WaitUntil(timer_cv_, lock, start_by);
       continue;
     }
     std::vector<Task> expired;
-    while (!queue_.empty() && queue_.front().start_by <= Clock::now()) {
+    while (!queue_.empty() && queue_.front().start_by <= clock_.Now()) {
       expired.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }

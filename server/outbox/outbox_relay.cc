@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/common/backoff.h"
 #include "server/common/log_limiter.h"
 #include "server/outbox/celery_message.h"
 #include "server/store/uuid.h"
@@ -11,7 +12,6 @@
 namespace docgate::outbox {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
@@ -22,18 +22,18 @@ constexpr milliseconds kBacklogEvery{1000};
 constexpr int64_t kBacklogTasksPerSecond = 100000;
 
 // The time one delivery round may take in the database (claim, pushes, commit).
-db::QueryContext RoundContext() {
+db::QueryContext RoundContext(Clock::time_point now) {
   db::QueryContext ctx;
-  ctx.deadline = Clock::now() + std::chrono::seconds(10);
-  ctx.acquire_by = Clock::now() + std::chrono::seconds(2);
+  ctx.deadline = now + std::chrono::seconds(10);
+  ctx.acquire_by = now + std::chrono::seconds(2);
   return ctx;
 }
 
 }  // namespace
 
 OutboxRelay::OutboxRelay(store::OutboxStore& store, std::unique_ptr<RedisBroker> broker, RelayOptions options,
-                         OutboxMetrics& metrics)
-    : store_(store), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics) {
+                         OutboxMetrics& metrics, Clock& clock)
+    : store_(store), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics), clock_(clock) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -59,15 +59,17 @@ void OutboxRelay::Stop() {
 
 void OutboxRelay::Loop() {
   static LogLimiter broker_lines(1, std::chrono::seconds(30));
-  milliseconds backoff{0};
+  Backoff backoff(kFirstBackoff, kMaxBackoff);
   bool last_round_ok = false;
-  auto next_look = Clock::now();
+  auto next_look = clock_.Now();
   while (true) {
     bool woken = false;
     {
       std::unique_lock lock(mu_);
       // Backing off, a wake-up does not hasten the next try: the broker is down.
-      cv_.wait_until(lock, next_look, [&] { return stopping_ || (woken_ && backoff.count() == 0); });
+      while (!stopping_ && !(woken_ && !backoff.failing()) && clock_.Now() < next_look) {
+        clock_.WaitUntil(cv_, lock, next_look);
+      }
       if (stopping_) return;
       woken = std::exchange(woken_, false);
     }
@@ -82,16 +84,15 @@ void OutboxRelay::Loop() {
       if (broker_lines.Allow(suppressed)) {
         spdlog::warn("broker unreachable: tasks wait in the outbox reason=\"{}\"", std::string(ready.message()));
       }
-      backoff = std::clamp(backoff * 2, kFirstBackoff, kMaxBackoff);
-      next_look = Clock::now() + backoff;
+      next_look = clock_.Now() + backoff.Next();
       ReportBacklog();
       continue;
     }
-    if (backoff.count() > 0) spdlog::info("broker reachable again: delivering the outbox");
+    if (backoff.failing()) spdlog::info("broker reachable again: delivering the outbox");
     metrics_.broker_up.Set(1);
-    backoff = milliseconds{0};
+    backoff.Reset();
     last_round_ok = DeliverAll();
-    next_look = Clock::now() + (last_round_ok ? options_.poll_interval : kFirstBackoff);
+    next_look = clock_.Now() + (last_round_ok ? options_.poll_interval : kFirstBackoff);
     ReportBacklog();
   }
 }
@@ -107,7 +108,7 @@ bool OutboxRelay::DeliverAll() {
           broker_ok = std::all_of(delivered.begin(), delivered.end(), [](bool d) { return d; });
           return delivered;
         },
-        RoundContext());
+        RoundContext(clock_.Now()));
     if (!claimed.ok()) {
       uint64_t suppressed = 0;
       if (db_lines.Allow(suppressed)) {
@@ -143,10 +144,10 @@ std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tas
 }
 
 void OutboxRelay::ReportBacklog() {
-  if (Clock::now() < next_backlog_report_) return;
-  const auto backlog = store_.Backlog(RoundContext());
+  if (clock_.Now() < next_backlog_report_) return;
+  const auto backlog = store_.Backlog(RoundContext(clock_.Now()));
   const int64_t tasks = backlog.ok() ? backlog->tasks : 0;
-  next_backlog_report_ = Clock::now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
+  next_backlog_report_ = clock_.Now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
   if (!backlog.ok()) return;
   metrics_.backlog.Set(static_cast<double>(backlog->tasks));
   metrics_.oldest_seconds.Set(backlog->oldest_seconds);

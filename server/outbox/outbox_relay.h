@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/common/clock.h"
 #include "server/observability/outbox_metrics.h"
 #include "server/outbox/redis_broker.h"
 #include "server/store/outbox_store.h"
@@ -32,7 +33,7 @@ struct RelayOptions {
 class OutboxRelay {
  public:
   OutboxRelay(store::OutboxStore& store, std::unique_ptr<RedisBroker> broker, RelayOptions options,
-              OutboxMetrics& metrics);
+              OutboxMetrics& metrics, Clock& clock = Clock::Real());
   ~OutboxRelay();  // Stop()
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
@@ -53,7 +54,8 @@ class OutboxRelay {
   const std::unique_ptr<RedisBroker> broker_;  // the thread's only
   const RelayOptions options_;
   OutboxMetrics& metrics_;
-  std::chrono::steady_clock::time_point next_backlog_report_{};  // the thread's only
+  Clock& clock_;
+  Clock::time_point next_backlog_report_{};  // the thread's only
 
   std::mutex mu_;
   std::condition_variable cv_;

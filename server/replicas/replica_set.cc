@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/store/pg_document_store.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::replicas {
@@ -15,9 +16,10 @@ constexpr db::WatchedConnection::Options kMonitor{std::chrono::milliseconds(1000
 }  // namespace
 
 ReplicaSet::ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, std::vector<ReplicaSpec> replicas,
-                       ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog)
+                       ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog, Clock& clock)
     : primary_{kPrimarySource, &primary, -1, &metrics.reads(kPrimarySource)},
       cluster_(cluster),
+      clock_(clock),
       options_(options),
       metrics_(metrics) {
   for (auto& spec : replicas) {
@@ -25,9 +27,9 @@ ReplicaSet::ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, s
     const std::string name = "replica:" + spec.endpoint;
     r->source = ReadSource{name, nullptr, static_cast<int>(replicas_.size()), &metrics_.reads(name)};
     r->pool = std::move(spec.pool);
-    r->store = std::make_unique<store::DocumentStore>(*r->pool);
+    r->store = std::make_unique<store::PgDocumentStore>(*r->pool);
     r->source.store = r->store.get();
-    r->monitor = std::make_unique<db::WatchedConnection>(std::move(spec.open_monitor), watchdog, kMonitor);
+    r->monitor = std::make_unique<db::WatchedConnection>(std::move(spec.open_monitor), watchdog, kMonitor, clock_);
     r->lag = &metrics_.lag_bytes(spec.endpoint);
     r->rotation = &metrics_.in_rotation(spec.endpoint);
     replicas_.push_back(std::move(r));
@@ -56,7 +58,7 @@ void ReplicaSet::Route(ReadMode mode, uint64_t lsn, Clock::time_point deadline, 
     metrics_.FellBack(Fallback::kNoReplica);
     return then(primary_);
   }
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   const auto half_left = deadline == Clock::time_point::max() ? options_.max_wait : (deadline - now) / 2;
   const auto give_up_at = now + std::min<Clock::duration>(options_.max_wait, half_left);
   {
@@ -100,21 +102,21 @@ bool ReplicaSet::AnyInRotation() const {
 }
 
 void ReplicaSet::Loop() {
-  auto next_check = Clock::now();
+  auto next_check = clock_.Now();
   while (true) {
     bool waiting;
     {
       std::unique_lock lock(mu_);
       // Polls every tick while reads wait; else sleeps until the next check or the first waiter.
       const bool idle = waiters_.empty();
-      const auto until = idle ? next_check : std::min(next_check, Clock::now() + options_.tick);
-      wake_.wait_until(lock, until, [&] { return stopping_ || (idle && !waiters_.empty()); });
+      const auto until = idle ? next_check : std::min(next_check, clock_.Now() + options_.tick);
+      while (!stopping_ && !(idle && !waiters_.empty()) && clock_.Now() < until) clock_.WaitUntil(wake_, lock, until);
       if (stopping_) break;
       waiting = !waiters_.empty();
     }
-    if (Clock::now() >= next_check) {
+    if (clock_.Now() >= next_check) {
       CheckAll();
-      next_check = Clock::now() + options_.check_interval;
+      next_check = clock_.Now() + options_.check_interval;
     } else if (waiting) {
       for (auto& r : replicas_) {
         if (r->in_rotation.load()) Poll(*r);
@@ -127,8 +129,8 @@ void ReplicaSet::Loop() {
 
 void ReplicaSet::CheckAll() {
   db::QueryContext ctx;
-  ctx.deadline = Clock::now() + kMonitor.limit;
-  ctx.acquire_by = Clock::now() + kMonitor.limit / 4;
+  ctx.deadline = clock_.Now() + kMonitor.limit;
+  ctx.acquire_by = clock_.Now() + kMonitor.limit / 4;
   // Without the primary's position (it is away) the last one known serves.
   if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
   cluster_.Reached(primary_lsn_);
@@ -142,8 +144,8 @@ void ReplicaSet::CheckAll() {
 }
 
 bool ReplicaSet::Poll(Replica& r) {
-  const auto replayed = r.monitor->Run<uint64_t>(&store::DocumentStore::ReplayedWalPosition);
-  if (!replayed.has_value()) {
+  const auto replayed = r.monitor->Run<uint64_t>(&store::PgDocumentStore::ReplayedWalPosition);
+  if (!replayed.ok()) {
     SetRotation(r, false, "it does not answer");
     return false;
   }
@@ -162,7 +164,7 @@ void ReplicaSet::Release(bool all) {
   std::vector<Ready> ready;
   {
     std::lock_guard lock(mu_);
-    const auto now = Clock::now();
+    const auto now = clock_.Now();
     // With no replica left in rotation, waiting cannot help.
     const bool none = all || !AnyInRotation();
     auto keep = waiters_.begin();

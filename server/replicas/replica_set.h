@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/common/clock.h"
 #include "server/db/pool.h"
 #include "server/db/query_watchdog.h"
 #include "server/db/watched_connection.h"
@@ -19,8 +20,6 @@
 #include "server/store/document_store.h"
 
 namespace docgate::replicas {
-
-using Clock = std::chrono::steady_clock;
 
 // The primary's name as a read source (served_by, and the reads metric's label).
 inline constexpr char kPrimarySource[] = "primary";
@@ -72,7 +71,8 @@ class ReplicaSet {
   // Every position the monitor sees reached (the primary's, a replica's replay) is
   // told to `cluster`: a token routed to a replica then costs no check on the primary.
   ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, std::vector<ReplicaSpec> replicas,
-             ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog);
+             ReplicaOptions options, ReplicaMetrics& metrics, db::QueryWatchdog& watchdog,
+             Clock& clock = Clock::Real());
   ~ReplicaSet();  // Stop()
   ReplicaSet(const ReplicaSet&) = delete;
   ReplicaSet& operator=(const ReplicaSet&) = delete;
@@ -130,6 +130,7 @@ class ReplicaSet {
 
   ReadSource primary_;
   store::Cluster& cluster_;
+  Clock& clock_;
   const ReplicaOptions options_;
   ReplicaMetrics& metrics_;
   std::vector<std::unique_ptr<Replica>> replicas_;

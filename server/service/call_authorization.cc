@@ -1,6 +1,6 @@
 #include "server/service/call_authorization.h"
 
-#include "server/service/rpc_outcome.h"
+#include "server/rpc/finish_rpc.h"
 
 namespace docgate::service {
 
@@ -14,7 +14,7 @@ grpc::ServerUnaryReactor* CallAuthorization::Refuse(grpc::CallbackServerContext*
   }
   const absl::Status status = authenticator_->Authorize(authorization, needed);
   if (status.ok()) return nullptr;
-  return RefuseRpc(context, metrics_.rpc(method), status);
+  return rpc::RefuseRpc(context, metrics_.rpc(method), status);
 }
 
 }  // namespace docgate::service

@@ -29,7 +29,7 @@ void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentReque
     if (doc.body.size() > kMaxBatchedBodyBytes && doc.tasks.empty()) {
       auto result = store_.Create(doc, ctx);
       statuses[i] = result.status();
-      if (result.ok()) Answer(*result, doc.tasks, responses[i]);
+      if (result.ok()) Answer(*result, doc, responses[i]);
       continue;
     }
     batched.push_back(i);
@@ -44,21 +44,21 @@ void DocumentService::CreateMany(const std::vector<const v1::CreateDocumentReque
     } else if (!(*results)[k].ok()) {
       statuses[i] = (*results)[k].status();
     } else {
-      enqueued = Answer(*(*results)[k], docs[k].tasks, responses[i]) || enqueued;
+      enqueued = Answer(*(*results)[k], docs[k], responses[i]) || enqueued;
       statuses[i] = absl::OkStatus();
     }
   }
   if (enqueued) on_enqueued_();
 }
 
-bool DocumentService::Answer(const store::CreateResult& result, const std::vector<store::Task>& tasks,
+bool DocumentService::Answer(const store::CreateResult& result, const store::NewDocument& doc,
                              v1::CreateDocumentResponse* response) {
-  if (result.created && on_commit_) on_commit_(result.document.id);
+  if (result.created && on_commit_) on_commit_(result.document, &doc.body);
   ToProto(result.document, response->mutable_document());
   response->set_created(result.created);
   response->set_consistency_token(TokenFor(result.commit_lsn));
-  if (!result.created || tasks.empty()) return false;
-  TaskIdsToProto(tasks, response->mutable_task_ids());
+  if (!result.created || doc.tasks.empty()) return false;
+  TaskIdsToProto(doc.tasks, response->mutable_task_ids());
   return true;
 }
 
@@ -138,7 +138,7 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
                              request.status_detail(), request.expected_version(), TasksFromProto(request.enqueue())};
   auto result = store_.UpdateStatus(update, ctx);
   if (!result.ok()) return result.status();
-  if (on_commit_) on_commit_(result->document.id);
+  if (on_commit_) on_commit_(result->document, nullptr);
   ToProto(result->document, response->mutable_document());
   response->set_consistency_token(TokenFor(result->commit_lsn));
   if (!update.tasks.empty()) {

@@ -18,9 +18,10 @@ namespace docgate::service {
 // Thread-safe.
 class DocumentService {
  public:
-  // Called with a document's id right after a write to it committed (to wake the
-  // in-process waiters); must not block.
-  using CommitListener = std::function<void(const std::string& id)>;
+  // Called with a document right after a write to it committed (to wake the
+  // in-process waiters, who answer from it): the row as stored, and its body when
+  // the write had it in hand (a create), else null. Must not block.
+  using CommitListener = std::function<void(const store::Document& row, const std::string* body)>;
 
   // Called right after a write that enqueued tasks committed (to wake the outbox
   // relay); must not block. Null: no broker, and a write with tasks is refused.
@@ -61,10 +62,9 @@ class DocumentService {
   static constexpr size_t kMaxBatchedBodyBytes = 16 * 1024;
 
  private:
-  // Fills a create's response (the ids of `tasks` when it created the document) and
-  // tells the commit listener; true when tasks were enqueued.
-  bool Answer(const store::CreateResult& result, const std::vector<store::Task>& tasks,
-              v1::CreateDocumentResponse* response);
+  // Fills a create's response (the ids of `doc`'s tasks when it created the
+  // document) and tells the commit listener; true when tasks were enqueued.
+  bool Answer(const store::CreateResult& result, const store::NewDocument& doc, v1::CreateDocumentResponse* response);
   // FAILED_PRECONDITION for a write with tasks on a server without a broker.
   absl::Status CheckBroker(int tasks) const;
   // A token for a write that reached `lsn`, which the primary has reached too.

@@ -9,7 +9,7 @@ namespace {
 // A CallBatcher::Serve that hands a batch's requests and responses to `serve_many`.
 template <typename Request, typename Response, typename ServeMany>
 auto ServeWith(ServeMany serve_many) {
-  return [serve_many](const std::vector<BatchedCall<Request, Response>*>& calls, std::vector<absl::Status>& statuses,
+  return [serve_many](const std::vector<rpc::BatchedCall<Request, Response>*>& calls, std::vector<absl::Status>& statuses,
                       const db::QueryContext& ctx) {
     std::vector<const Request*> requests;
     std::vector<Response*> responses;
@@ -39,22 +39,23 @@ typename Batcher::Options SizedBatches(Metrics& metrics, const char* method) {
 
 }  // namespace
 
-GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env,
-                                         WaitEnv wait_env, ReadEnv read_env)
+GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorization auth, rpc::CallEnv env,
+                                         rpc::WaitEnv wait_env, ReadEnv read_env)
     : logic_(logic),
       auth_(auth),
       env_(env),
       wait_env_(wait_env),
       read_env_(read_env),
       get_batcher_(env.work_queue, SizedBatches<GetBatcher>(env.metrics, "GetDocument"),
-                   ServeReads(read_env, read_env.replicas.primary())),
+                   ServeReads(read_env, read_env.replicas.primary()), env.clock),
       create_batcher_(env.work_queue, SizedBatches<CreateBatcher>(env.metrics, "CreateDocument"),
                       ServeWith<v1::CreateDocumentRequest, v1::CreateDocumentResponse>(
-                          [&logic](auto&... args) { logic.CreateMany(args...); })) {
+                          [&logic](auto&... args) { logic.CreateMany(args...); }),
+                      env.clock) {
   for (size_t i = 0; i < read_env.replicas.size(); ++i) {
     replica_get_batchers_.push_back(
         std::make_unique<GetBatcher>(env.work_queue, SizedBatches<GetBatcher>(env.metrics, "GetDocument"),
-                                     ServeReads(read_env, read_env.replicas.replica(i))));
+                                     ServeReads(read_env, read_env.replicas.replica(i)), env.clock));
   }
 }
 
@@ -66,14 +67,14 @@ grpc::ServerUnaryReactor* GrpcDocumentService::Admit(grpc::CallbackServerContext
                                                      security::Scope scope) {
   if (auto* refused = auth_.Refuse(context, method, scope)) return refused;
   if (env_.gate.Enter()) return nullptr;
-  return RefuseRpc(context, env_.metrics.rpc(method), absl::UnavailableError("server is shutting down; retry"));
+  return rpc::RefuseRpc(context, env_.metrics.rpc(method), absl::UnavailableError("server is shutting down; retry"));
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const grpc::ByteBuffer* request,
                                                               grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "CreateDocument", security::kWrite)) return refused;
-  auto* call = UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(env_, context, request,
+  auto* call = rpc::UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(env_, context, request,
                                                                                         response, "CreateDocument");
   if (call->parsed()) call->Join(create_batcher_);
   return call;
@@ -84,7 +85,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
                                                            grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "GetDocument", security::kRead)) return refused;
   auto* call =
-      UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response, "GetDocument");
+      rpc::UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response, "GetDocument");
   if (!call->parsed()) return call;
   const auto plan =
       PlanRead(call->request().consistency(), call->request().consistency_token(), read_env_.logic.cluster());
@@ -104,14 +105,14 @@ grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerC
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "WaitVisible", security::kRead)) return refused;
-  return StartWaitVisible(wait_env_, context, request, response);
+  return rpc::StartWaitVisible(wait_env_, context, request, response);
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,
                                                                     const grpc::ByteBuffer* request,
                                                                     grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "UpdateDocumentStatus", security::kWrite)) return refused;
-  auto* call = UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Accept(
+  auto* call = rpc::UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Accept(
       env_, context, request, response, "UpdateDocumentStatus");
   if (call->parsed()) {
     call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
@@ -123,7 +124,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServe
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "ListDocuments", security::kRead)) return refused;
-  auto* call = UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(env_, context, request,
+  auto* call = rpc::UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(env_, context, request,
                                                                                       response, "ListDocuments");
   if (call->parsed()) {
     call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });

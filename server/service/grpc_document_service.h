@@ -7,13 +7,13 @@
 #include "server/service/call_authorization.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
-#include "server/service/unary_call.h"
-#include "server/service/wait_visible_call.h"
+#include "server/rpc/unary_call.h"
+#include "server/rpc/wait_visible_call.h"
 
 namespace docgate::service {
 
 // Every method of docgate.v1.DocumentService on gRPC's callback API, taking and
-// giving bytes: we parse requests ourselves (wire_format.h).
+// giving bytes: we parse requests ourselves (rpc/wire_format.h).
 using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocument<
     v1::DocumentService::WithRawCallbackMethod_GetDocument<v1::DocumentService::WithRawCallbackMethod_WaitVisible<
         v1::DocumentService::WithRawCallbackMethod_UpdateDocumentStatus<
@@ -25,7 +25,7 @@ using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocu
 // tokens are asked); reads that may use a replica are routed.
 class GrpcDocumentService final : public RawDocumentService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallAuthorization auth, CallEnv env, WaitEnv wait_env,
+  GrpcDocumentService(DocumentService& logic, CallAuthorization auth, rpc::CallEnv env, rpc::WaitEnv wait_env,
                       ReadEnv read_env);
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -43,11 +43,11 @@ class GrpcDocumentService final : public RawDocumentService {
  private:
   DocumentService& logic_;
   const CallAuthorization auth_;
-  const CallEnv env_;
-  const WaitEnv wait_env_;
+  const rpc::CallEnv env_;
+  const rpc::WaitEnv wait_env_;
   const ReadEnv read_env_;
-  using GetBatcher = CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
-  using CreateBatcher = CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;
+  using GetBatcher = rpc::CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
+  using CreateBatcher = rpc::CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;
   GetBatcher& BatcherFor(const replicas::ReadSource& source);
   // nullptr when the call may go on (and must leave the gate when done); else the
   // reactor of a call already refused: a bad token, or the server shutting down.

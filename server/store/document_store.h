@@ -1,17 +1,13 @@
 #pragma once
 
-#include <pqxx/connection>
-
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/db/pool.h"
 #include "server/db/with_connection.h"
 #include "server/store/document.h"
 #include "server/store/page_token.h"
-
 
 namespace docgate::store {
 
@@ -39,55 +35,41 @@ struct Page {
   std::optional<PageCursor> next;   // nullopt on the last page
 };
 
-// Typed operations on documents; the only place with SQL. Each call leases one
-// connection for its duration. Thread-safe. Besides the codes named below, every
-// call may return what db::WithConnection returns (UNAVAILABLE, DEADLINE_EXCEEDED...).
+// Typed operations on documents: what the service asks of the database.
+// PgDocumentStore (pg_document_store.h) is the real one; unit tests give the
+// service a fake. Thread-safe. Besides the codes named below, every call may return
+// what db::WithConnection returns (UNAVAILABLE, DEADLINE_EXCEEDED...).
 class DocumentStore {
  public:
-  explicit DocumentStore(db::Pool& pool) : pool_(pool) {}
-
-  // Prepares this store's statements on a new connection (a db::ConnectionSetup).
-  static void PrepareStatements(pqxx::connection& conn);
+  virtual ~DocumentStore() = default;
 
   // Inserts, or finds the document already stored under the id: created=false when
   // its content is the same, ALREADY_EXISTS when it differs. Committed before return.
-  absl::StatusOr<CreateResult> Create(const NewDocument& doc, const db::QueryContext& ctx);
+  virtual absl::StatusOr<CreateResult> Create(const NewDocument& doc, const db::QueryContext& ctx) = 0;
 
   // Create for many documents with one INSERT (one transaction, one WAL flush);
   // results[i] is docs[i]'s, exactly as Create would answer it alone, all with one
   // WAL position read after every commit. The outer status fails the whole batch
   // (UNAVAILABLE when the outcome is unknown: retrying with the same ids is safe).
-  absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> CreateMany(const std::vector<NewDocument>& docs,
-                                                                       const db::QueryContext& ctx);
+  virtual absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> CreateMany(const std::vector<NewDocument>& docs,
+                                                                               const db::QueryContext& ctx) = 0;
 
   // The documents among `ids` (canonical UUIDs) that exist, in any order: one query
   // for many point reads. Absent ids are simply missing from the result.
-  absl::StatusOr<std::vector<Document>> GetMany(const std::vector<std::string>& ids, bool include_body,
-                                                const db::QueryContext& ctx);
+  virtual absl::StatusOr<std::vector<Document>> GetMany(const std::vector<std::string>& ids, bool include_body,
+                                                        const db::QueryContext& ctx) = 0;
 
   // NOT_FOUND; ABORTED when expected_version does not match; FAILED_PRECONDITION
   // when the move is not allowed from the current status.
-  absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx);
+  virtual absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) = 0;
 
   // Up to `limit` documents after `after` (from the start when nullopt), in
   // (create_time, id) order, of status `filter` unless it is kUnspecified.
-  absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
-                            const db::QueryContext& ctx);
-
-  // Which of `ids` (a PostgreSQL uuid[] literal, "{...}") exist now, on a connection
-  // the caller owns (the visibility watcher's). Throws what libpqxx throws.
-  static std::vector<std::string> VisibleIds(pqxx::connection& conn, const std::string& ids);
+  virtual absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
+                                    const db::QueryContext& ctx) = 0;
 
   // The primary's current WAL position (what a replica must replay to be current).
-  absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx);
-
-  // How far the server behind `conn` has replayed WAL: a standby's replay position,
-  // or a primary's current position (a primary has every write). Throws what
-  // libpqxx throws.
-  static uint64_t ReplayedWalPosition(pqxx::connection& conn);
-
- private:
-  db::Pool& pool_;
+  virtual absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx) = 0;
 };
 
 }  // namespace docgate::store

@@ -22,7 +22,6 @@ constexpr char kPutOffSql[] =
 constexpr char kBacklogSql[] =
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM docgate_outbox";
 
-std::string IdArray(const std::vector<std::string_view>& ids) { return TextArrayLiteral(ids); }
 
 }  // namespace
 
@@ -47,8 +46,8 @@ absl::StatusOr<size_t> OutboxStore::DeliverDue(size_t limit, const Deliver& deli
     for (size_t i = 0; i < tasks.size(); ++i) {
       (i < delivered.size() && delivered[i] ? done : again).push_back(tasks[i].task_id);
     }
-    if (!done.empty()) tx.exec_params(kDeleteSql, IdArray(done));
-    if (!again.empty()) tx.exec_params(kPutOffSql, IdArray(again));
+    if (!done.empty()) tx.exec_params(kDeleteSql, ArrayLiteral(done));
+    if (!again.empty()) tx.exec_params(kPutOffSql, ArrayLiteral(again));
     tx.commit();
     return tasks.size();
   });

@@ -4,7 +4,7 @@
 
 namespace docgate::store {
 
-std::string TextArrayLiteral(const std::vector<std::string_view>& texts) {
+std::string ArrayLiteral(const std::vector<std::string_view>& texts) {
   size_t size = 2;
   for (auto t : texts) size += t.size() + 3;
   std::string out;
@@ -21,6 +21,10 @@ std::string TextArrayLiteral(const std::vector<std::string_view>& texts) {
   }
   out += '}';
   return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& texts) {
+  return ArrayLiteral(std::vector<std::string_view>(texts.begin(), texts.end()));
 }
 
 namespace {

@@ -1,18 +1,24 @@
 #include "server/visibility/visibility_watcher.h"
 
-#include "server/store/document_store.h"
+#include "server/store/pg_document_store.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::visibility {
+namespace {
 
 // A check slower than a second is cut (and the connection replaced); failed
 // connects back off from 50 ms to 1 s.
+constexpr db::WatchedConnection::Options kCheck{std::chrono::milliseconds(1000), std::chrono::milliseconds(50),
+                                                std::chrono::milliseconds(1000)};
+
+}  // namespace
+
 VisibilityWatcher::VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open,
-                                     std::chrono::milliseconds tick, db::QueryWatchdog& watchdog)
+                                     std::chrono::milliseconds tick, db::QueryWatchdog& watchdog, Clock& clock)
     : registry_(registry),
       tick_(tick),
-      conn_(std::move(open), watchdog, {std::chrono::milliseconds(1000), std::chrono::milliseconds(50),
-                                        std::chrono::milliseconds(1000)}),
+      clock_(clock),
+      conn_(std::move(open), watchdog, kCheck, clock),
       thread_([this] { Loop(); }) {}
 
 VisibilityWatcher::~VisibilityWatcher() { Stop(); }
@@ -29,7 +35,8 @@ void VisibilityWatcher::Stop() {
 
 void VisibilityWatcher::SleepFor(std::chrono::milliseconds d) {
   std::unique_lock lock(mu_);
-  stop_cv_.wait_for(lock, d, [this] { return stopping_; });
+  const auto until = clock_.Now() + d;
+  while (!stopping_ && clock_.Now() < until) clock_.WaitUntil(stop_cv_, lock, until);
 }
 
 void VisibilityWatcher::Loop() {
@@ -38,8 +45,8 @@ void VisibilityWatcher::Loop() {
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }
-    registry_.AwaitWaiters(Clock::now() + std::chrono::seconds(1));
-    registry_.ExpireDue(Clock::now());
+    registry_.AwaitWaiters(clock_.Now() + std::chrono::seconds(1));
+    registry_.ExpireDue(clock_.Now());
     if (registry_.size() > 0) Check();
     SleepFor(tick_);
   }
@@ -49,14 +56,19 @@ void VisibilityWatcher::Loop() {
 void VisibilityWatcher::Check() {
   const std::string ids = registry_.PendingIdsLiteral();
   if (ids.empty()) return;
-  const auto visible = conn_.Run<std::vector<std::string>>(
-      [&](pqxx::connection& conn) { return store::DocumentStore::VisibleIds(conn, ids); });
-  if (!visible.has_value()) {
+  const auto visible = conn_.Run<std::vector<store::Document>>(
+      [&](pqxx::connection& conn) { return store::PgDocumentStore::VisibleDocuments(conn, ids); });
+  if (!visible.ok()) {
     // Down, lost or cut (or the server restarted): a new connection at the next tick.
-    spdlog::debug("visibility check failed");
+    uint64_t suppressed = 0;
+    if (failure_lines_.Allow(suppressed, clock_.Now())) {
+      spdlog::warn("visibility check failed; waiters wait on reason=\"{}\" failures_since_last_line={}",
+                   std::string(visible.status().message()), suppressed);
+    }
     return;
   }
-  for (const auto& id : *visible) registry_.Wake(id);
+  failure_lines_.Reset();
+  for (const store::Document& row : *visible) registry_.Wake(row, &row.body);
 }
 
 }  // namespace docgate::visibility

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/store/pg_array.h"
+
 namespace docgate::visibility {
 
 absl::Status WaiterRegistry::Add(const std::string& id, const std::shared_ptr<Waiter>& waiter,
@@ -38,15 +40,19 @@ void WaiterRegistry::Remove(const std::string& id, const Waiter* waiter) {
   }
 }
 
-void WaiterRegistry::Wake(const std::string& id) {
+void WaiterRegistry::Wake(const store::Document& row, const std::string* body) {
   std::vector<std::shared_ptr<Waiter>> to_wake;
   {
     std::lock_guard lock(mu_);
-    auto it = by_id_.find(id);
+    auto it = by_id_.find(row.id);
     if (it == by_id_.end()) return;
     for (const auto& e : it->second) to_wake.push_back(e.waiter);
   }
-  for (const auto& w : to_wake) w->Wake();
+  auto seen = std::make_shared<Sighting>();
+  seen->document = row;
+  seen->has_body = body != nullptr;
+  if (body != nullptr && body != &row.body) seen->document.body = *body;
+  for (const auto& w : to_wake) w->Wake(seen);
 }
 
 void WaiterRegistry::ExpireDue(Clock::time_point now) {
@@ -91,16 +97,10 @@ void WaiterRegistry::EndAll(const absl::Status& why) {
 std::string WaiterRegistry::PendingIdsLiteral() {
   std::lock_guard lock(mu_);
   if (ids_dirty_) {
-    ids_literal_.clear();
-    if (!by_id_.empty()) {
-      ids_literal_.reserve(by_id_.size() * 37 + 2);
-      ids_literal_ = "{";
-      for (const auto& [id, entries] : by_id_) {
-        if (ids_literal_.size() > 1) ids_literal_ += ',';
-        ids_literal_ += id;
-      }
-      ids_literal_ += '}';
-    }
+    std::vector<std::string_view> ids;
+    ids.reserve(by_id_.size());
+    for (const auto& entry : by_id_) ids.push_back(entry.first);
+    ids_literal_ = ids.empty() ? std::string() : store::ArrayLiteral(ids);
     ids_dirty_ = false;
   }
   return ids_literal_;
@@ -118,7 +118,7 @@ size_t WaiterRegistry::size() const {
 
 void WaiterRegistry::AwaitWaiters(Clock::time_point until) {
   std::unique_lock lock(mu_);
-  added_cv_.wait_until(lock, until, [this] { return count_ > 0 || interrupted_; });
+  while (count_ == 0 && !interrupted_ && clock_.Now() < until) clock_.WaitUntil(added_cv_, lock, until);
 }
 
 void WaiterRegistry::Interrupt() {

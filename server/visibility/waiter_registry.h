@@ -12,18 +12,25 @@
 #include <prometheus/gauge.h>
 
 #include "absl/status/status.h"
+#include "server/common/clock.h"
+#include "server/store/document.h"
 
 namespace docgate::visibility {
 
-using Clock = std::chrono::steady_clock;
+// A document as a commit or the watcher just saw it, shared by every waiter it wakes.
+struct Sighting {
+  store::Document document;  // its body only when has_body
+  bool has_body = false;
+};
 
 // One pending WaitVisible call, as the registry sees it. Both calls may come from
 // any thread, after the waiter has left the registry too; they must not block.
 class Waiter {
  public:
   virtual ~Waiter() = default;
-  // The document may be visible now: look again.
-  virtual void Wake() = 0;
+  // The document is visible now (`seen`: the row in hand, so no read is needed),
+  // or may be (`seen` null: look again).
+  virtual void Wake(std::shared_ptr<const Sighting> seen) = 0;
   // The wait is over without the document: its time passed (DEADLINE_EXCEEDED),
   // the server shuts down (UNAVAILABLE), or the client went away.
   virtual void End(absl::Status why) = 0;
@@ -34,8 +41,9 @@ class Waiter {
 // visibility watcher (writes of anyone else). Thread-safe.
 class WaiterRegistry {
  public:
-  // `waiting` (may be null) follows size().
-  WaiterRegistry(size_t max_waiters, prometheus::Gauge* waiting) : max_waiters_(max_waiters), waiting_(waiting) {}
+  // `waiting` (may be null) follows size(); AwaitWaiters sleeps on `clock`.
+  WaiterRegistry(size_t max_waiters, prometheus::Gauge* waiting, Clock& clock = Clock::Real())
+      : max_waiters_(max_waiters), waiting_(waiting), clock_(clock) {}
 
   // RESOURCE_EXHAUSTED when `max_waiters` are already waiting; UNAVAILABLE after EndAll.
   absl::Status Add(const std::string& id, const std::shared_ptr<Waiter>& waiter, Clock::time_point expires_at);
@@ -43,9 +51,10 @@ class WaiterRegistry {
   // Forgets `waiter` (no-op when it is gone already).
   void Remove(const std::string& id, const Waiter* waiter);
 
-  // Calls Wake() on every waiter for `id`; they stay registered until they Remove
-  // themselves. Wake() runs outside the registry's lock.
-  void Wake(const std::string& id);
+  // Wakes every waiter for `row`'s id with the row (and `body`, when not null),
+  // copied once for them all and only when someone waits for it; they stay
+  // registered until they Remove themselves. Wake() runs outside the registry's lock.
+  void Wake(const store::Document& row, const std::string* body);
 
   // Removes the waiters whose time has passed and ends them with DEADLINE_EXCEEDED.
   void ExpireDue(Clock::time_point now);
@@ -53,8 +62,8 @@ class WaiterRegistry {
   // Ends every waiter with `why` and refuses new ones (shutdown).
   void EndAll(const absl::Status& why);
 
-  // The pending ids as a PostgreSQL uuid[] literal ("{...}"), rebuilt only when the
-  // set of ids changed; empty when nobody waits.
+  // The ids waited for, as a PostgreSQL array literal (store/pg_array.h), rebuilt only
+  // when the set of ids changed; empty when nobody waits.
   std::string PendingIdsLiteral();
 
   size_t size() const;
@@ -73,6 +82,7 @@ class WaiterRegistry {
 
   const size_t max_waiters_;
   prometheus::Gauge* const waiting_;
+  Clock& clock_;
   mutable std::mutex mu_;
   std::condition_variable added_cv_;
   std::unordered_map<std::string, std::vector<Entry>> by_id_;

@@ -1,4 +1,4 @@
-#include "server/service/call_batcher.h"
+#include "server/rpc/call_batcher.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace docgate::service {
+namespace docgate::rpc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -152,4 +152,4 @@ TEST(CallBatcherTest, AQueueThatRefusesRejectsEveryPendingCall) {
 }
 
 }  // namespace
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -1,11 +1,11 @@
 // The shutdown gate: admitted calls are waited for, later ones refused.
-#include "server/service/call_gate.h"
+#include "server/rpc/call_gate.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-namespace docgate::service {
+namespace docgate::rpc {
 namespace {
 
 using std::chrono::milliseconds;
@@ -64,4 +64,4 @@ TEST(CallGateTest, EveryCallIsEitherRefusedOrWaitedFor) {
 }
 
 }  // namespace
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -2,39 +2,63 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "server/store/consistency_token.h"
 #include "server/store/sealed_token.h"
 #include "server/visibility/waiter_registry.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace docgate {
 namespace {
 
-using visibility::Clock;
 using visibility::WaiterRegistry;
 
 class RecordingWaiter : public visibility::Waiter {
  public:
-  void Wake() override { ++wakes; }
+  void Wake(std::shared_ptr<const visibility::Sighting> seen) override {
+    ++wakes;
+    last_seen = std::move(seen);
+  }
   void End(absl::Status why) override { ended = why; }
   std::atomic<int> wakes{0};
+  std::shared_ptr<const visibility::Sighting> last_seen;
   absl::Status ended;
 };
 
 constexpr auto kLater = std::chrono::hours(1);
+
+store::Document Row(const std::string& id) {
+  store::Document row;
+  row.id = id;
+  row.name = "n";
+  return row;
+}
+
+// The registry reads no clock: expiry is told the time. A fixed "now".
+const Clock::time_point kNow = Clock::time_point() + std::chrono::hours(1);
 
 TEST(WaiterRegistryTest, WakesOnlyTheWaitersOfThatId) {
   WaiterRegistry registry(10, nullptr);
   auto a = std::make_shared<RecordingWaiter>();
   auto b = std::make_shared<RecordingWaiter>();
   auto a2 = std::make_shared<RecordingWaiter>();
-  ASSERT_TRUE(registry.Add("a", a, Clock::now() + kLater).ok());
-  ASSERT_TRUE(registry.Add("b", b, Clock::now() + kLater).ok());
-  ASSERT_TRUE(registry.Add("a", a2, Clock::now() + kLater).ok());
-  registry.Wake("a");
+  ASSERT_TRUE(registry.Add("a", a, kNow + kLater).ok());
+  ASSERT_TRUE(registry.Add("b", b, kNow + kLater).ok());
+  ASSERT_TRUE(registry.Add("a", a2, kNow + kLater).ok());
+  const std::string body = "the body";
+  registry.Wake(Row("a"), &body);
   EXPECT_EQ(a->wakes, 1);
   EXPECT_EQ(a2->wakes, 1);
   EXPECT_EQ(b->wakes, 0);
+  // Both get the row in hand, with its body: one copy for them all.
+  ASSERT_NE(a->last_seen, nullptr);
+  EXPECT_EQ(a->last_seen, a2->last_seen);
+  EXPECT_TRUE(a->last_seen->has_body);
+  EXPECT_EQ(a->last_seen->document.body, body);
+  EXPECT_EQ(a->last_seen->document.name, "n");
+  registry.Wake(Row("b"), nullptr);  // a status move: the row, but no body in hand
+  EXPECT_FALSE(b->last_seen->has_body);
   EXPECT_EQ(registry.size(), 3u);  // woken waiters stay until they remove themselves
   registry.Remove("a", a.get());
   registry.Remove("a", a.get());  // twice is harmless
@@ -43,8 +67,8 @@ TEST(WaiterRegistryTest, WakesOnlyTheWaitersOfThatId) {
 
 TEST(WaiterRegistryTest, RefusesPastTheLimit) {
   WaiterRegistry registry(1, nullptr);
-  ASSERT_TRUE(registry.Add("a", std::make_shared<RecordingWaiter>(), Clock::now() + kLater).ok());
-  EXPECT_EQ(registry.Add("b", std::make_shared<RecordingWaiter>(), Clock::now() + kLater).code(),
+  ASSERT_TRUE(registry.Add("a", std::make_shared<RecordingWaiter>(), kNow + kLater).ok());
+  EXPECT_EQ(registry.Add("b", std::make_shared<RecordingWaiter>(), kNow + kLater).code(),
             absl::StatusCode::kResourceExhausted);
 }
 
@@ -52,7 +76,7 @@ TEST(WaiterRegistryTest, ExpiresOnlyWhatIsDue) {
   WaiterRegistry registry(10, nullptr);
   auto soon = std::make_shared<RecordingWaiter>();
   auto later = std::make_shared<RecordingWaiter>();
-  const auto now = Clock::now();
+  const auto now = kNow;
   ASSERT_TRUE(registry.Add("x", soon, now + std::chrono::seconds(1)).ok());
   ASSERT_TRUE(registry.Add("x", later, now + kLater).ok());
   registry.ExpireDue(now + std::chrono::seconds(2));
@@ -65,22 +89,35 @@ TEST(WaiterRegistryTest, PendingIdsLiteralFollowsTheSetOfIds) {
   WaiterRegistry registry(10, nullptr);
   EXPECT_EQ(registry.PendingIdsLiteral(), "");
   auto w = std::make_shared<RecordingWaiter>();
-  ASSERT_TRUE(registry.Add("id-1", w, Clock::now() + kLater).ok());
-  EXPECT_EQ(registry.PendingIdsLiteral(), "{id-1}");
-  ASSERT_TRUE(registry.Add("id-1", std::make_shared<RecordingWaiter>(), Clock::now() + kLater).ok());
-  EXPECT_EQ(registry.PendingIdsLiteral(), "{id-1}");  // one entry per id
+  auto w2 = std::make_shared<RecordingWaiter>();
+  ASSERT_TRUE(registry.Add("id-1", w, kNow + kLater).ok());
+  EXPECT_EQ(registry.PendingIdsLiteral(), R"({"id-1"})");
+  ASSERT_TRUE(registry.Add("id-1", w2, kNow + kLater).ok());
+  EXPECT_EQ(registry.PendingIdsLiteral(), R"({"id-1"})");  // one entry per id
   registry.Remove("id-1", w.get());
-  EXPECT_EQ(registry.PendingIdsLiteral(), "{id-1}");
+  EXPECT_EQ(registry.PendingIdsLiteral(), R"({"id-1"})");  // w2 still waits
+  registry.Remove("id-1", w2.get());
+  EXPECT_EQ(registry.PendingIdsLiteral(), "");  // nobody waits: nothing to check
+}
+
+TEST(WaiterRegistryTest, AwaitWaitersReturnsAtItsTimeOnTheClock) {
+  testing::FakeClock clock;
+  WaiterRegistry registry(10, nullptr, clock);
+  const auto until = clock.Now() + std::chrono::milliseconds(100);
+  std::thread watcher([&] { registry.AwaitWaiters(until); });
+  ASSERT_EQ(clock.AwaitSleeper([&](auto t) { return t == until; }), until);
+  clock.Advance(std::chrono::milliseconds(100));
+  watcher.join();  // returns although nobody registered
 }
 
 TEST(WaiterRegistryTest, EndAllEndsEveryoneAndRefusesNewcomers) {
   WaiterRegistry registry(10, nullptr);
   auto w = std::make_shared<RecordingWaiter>();
-  ASSERT_TRUE(registry.Add("a", w, Clock::now() + kLater).ok());
+  ASSERT_TRUE(registry.Add("a", w, kNow + kLater).ok());
   registry.EndAll(absl::UnavailableError("bye"));
   EXPECT_EQ(w->ended.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(registry.size(), 0u);
-  EXPECT_EQ(registry.Add("b", w, Clock::now() + kLater).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry.Add("b", w, kNow + kLater).code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(ConsistencyTokenTest, RoundTripsAndRejectsForgeries) {

@@ -1,12 +1,12 @@
 // Requests come as bytes: what does not parse is INVALID_ARGUMENT, naming the field when it can.
-#include "server/service/wire_format.h"
+#include "server/rpc/wire_format.h"
 
 #include <gtest/gtest.h>
 
 #include "docgate/v1/docgate.pb.h"
 #include "server/observability/logging.h"
 
-namespace docgate::service {
+namespace docgate::rpc {
 namespace {
 
 grpc::ByteBuffer BytesOf(const std::string& bytes) {
@@ -53,4 +53,4 @@ TEST(WireFormatTest, AStringThatIsNotUtf8IsNamed) {
 }
 
 }  // namespace
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -9,20 +9,23 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// The rules are pure functions of the time they are given: a fixed "now".
+const Clock::time_point kNow = Clock::time_point() + std::chrono::hours(1);
+
 QueryContext WithTimeLeft(milliseconds left) {
   QueryContext ctx;
-  ctx.deadline = Clock::now() + left;
+  ctx.deadline = kNow + left;
   return ctx;
 }
 
 TEST(WithConnectionTest, StatementTimeoutRoundsTheTimeLeftDown) {
-  EXPECT_EQ(internal::StatementTimeoutFor(QueryContext{}), 30000);  // no deadline
-  const int got = internal::StatementTimeoutFor(WithTimeLeft(milliseconds(1400)));
+  EXPECT_EQ(internal::StatementTimeoutFor(QueryContext{}, kNow), 30000);  // no deadline
+  const int got = internal::StatementTimeoutFor(WithTimeLeft(milliseconds(1400)), kNow);
   EXPECT_EQ(got, 1000);
-  EXPECT_LE(internal::StatementTimeoutFor(WithTimeLeft(milliseconds(220))), 200);
+  EXPECT_LE(internal::StatementTimeoutFor(WithTimeLeft(milliseconds(220)), kNow), 200);
   // Just above a step is not enough: the client's clock started earlier than ours.
-  EXPECT_EQ(internal::StatementTimeoutFor(WithTimeLeft(milliseconds(1005))), 750);
-  const int tiny = internal::StatementTimeoutFor(WithTimeLeft(milliseconds(40)));
+  EXPECT_EQ(internal::StatementTimeoutFor(WithTimeLeft(milliseconds(1005)), kNow), 750);
+  const int tiny = internal::StatementTimeoutFor(WithTimeLeft(milliseconds(40)), kNow);
   EXPECT_GE(tiny, 1);
   EXPECT_LE(tiny, 40);
 }
@@ -54,24 +57,24 @@ TEST(WithConnectionTest, RetriesConflictsAndOneLostReadWhileTimeRemains) {
   };
   for (const auto& c : cases) {
     bool lost_before = c.lost_before;
-    EXPECT_EQ(internal::ShouldRetry(c.status, c.connection_lost, c.retry, c.attempt, lost_before, ctx), c.retried)
+    EXPECT_EQ(internal::ShouldRetry(c.status, c.connection_lost, c.retry, c.attempt, lost_before, ctx, kNow), c.retried)
         << c.status << " attempt " << c.attempt;
   }
   bool lost_before = false;
   EXPECT_FALSE(internal::ShouldRetry(serialization, false, Retry::kNever, 1, lost_before,
-                                     WithTimeLeft(milliseconds(-1))));  // no time left
+                                     WithTimeLeft(milliseconds(-1)), kNow));  // no time left
 }
 
 TEST(WithConnectionTest, CancellationAndTheDeadlineExplainAFailure) {
   auto ctx = WithTimeLeft(std::chrono::seconds(10));
   const absl::Status lost = absl::UnavailableError("database connection lost");
-  EXPECT_EQ(internal::Explain(lost, ctx, /*cut=*/false).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(internal::Explain(lost, ctx, /*cut=*/true).code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(internal::Explain(lost, WithTimeLeft(milliseconds(-1)), false).code(),
+  EXPECT_EQ(internal::Explain(lost, ctx, /*cut=*/false, kNow).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(internal::Explain(lost, ctx, /*cut=*/true, kNow).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(internal::Explain(lost, WithTimeLeft(milliseconds(-1)), false, kNow).code(),
             absl::StatusCode::kDeadlineExceeded);
   ctx.cancel = std::make_shared<CancelSignal>();
   ctx.cancel->Cancel();
-  EXPECT_EQ(internal::Explain(lost, ctx, true).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(internal::Explain(lost, ctx, true, kNow).code(), absl::StatusCode::kCancelled);
   EXPECT_NE(std::string(internal::UnknownOutcome().message()).find("same id is safe"), std::string::npos);
 }
 
@@ -113,13 +116,13 @@ TEST(WithConnectionTest, AWriteSentThenCutOrLostHasAnUnknownOutcome) {
 TEST(WithConnectionTest, TheWatchdogCutsBeforeTheDeadlineAndAfterTheStatementTimeout) {
   for (const int left_ms : {30, 90, 150, 400, 1000, 2000, 10000}) {
     const auto ctx = WithTimeLeft(milliseconds(left_ms));
-    const int timeout_ms = internal::StatementTimeoutFor(ctx);
-    const auto cut = internal::CutOff(internal::UnresponsiveAt(timeout_ms), ctx);
+    const int timeout_ms = internal::StatementTimeoutFor(ctx, kNow);
+    const auto cut = internal::CutOff(internal::UnresponsiveAt(timeout_ms, kNow), ctx);
     EXPECT_LT(cut, ctx.deadline) << left_ms;
-    EXPECT_GT(cut, Clock::now() + milliseconds(timeout_ms)) << left_ms;
+    EXPECT_GT(cut, kNow + milliseconds(timeout_ms)) << left_ms;
   }
   // Without a deadline, the cut follows the statement timeout.
-  EXPECT_GT(internal::CutOff(internal::UnresponsiveAt(30000), QueryContext{}), Clock::now() + milliseconds(30000));
+  EXPECT_GT(internal::CutOff(internal::UnresponsiveAt(30000, kNow), QueryContext{}), kNow + milliseconds(30000));
 }
 
 TEST(WithConnectionTest, OnlyACutWellAfterTheStatementTimeoutSaysTheDatabaseStoppedAnswering) {
@@ -127,7 +130,7 @@ TEST(WithConnectionTest, OnlyACutWellAfterTheStatementTimeoutSaysTheDatabaseStop
   // A short deadline: the cut comes 10 ms after the statement timeout, before a busy
   // server may have reported its own timeout. Not "unresponsive".
   const auto short_call = WithTimeLeft(milliseconds(120));
-  const auto unresponsive_at = internal::UnresponsiveAt(internal::StatementTimeoutFor(short_call));
+  const auto unresponsive_at = internal::UnresponsiveAt(internal::StatementTimeoutFor(short_call, kNow), kNow);
   const auto early_cut = internal::CutOff(unresponsive_at, short_call);
   ASSERT_LT(early_cut, unresponsive_at);
   EXPECT_FALSE(internal::CutShowsUnresponsive(Outcome::kTimedOut, early_cut, unresponsive_at));
@@ -135,11 +138,11 @@ TEST(WithConnectionTest, OnlyACutWellAfterTheStatementTimeoutSaysTheDatabaseStop
   // server stopped answering, as a cut at the full grace of a long call does.
   for (const int left_ms : {500, 2000}) {
     const auto call = WithTimeLeft(milliseconds(left_ms));
-    const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(call));
+    const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(call, kNow), kNow);
     EXPECT_TRUE(internal::CutShowsUnresponsive(Outcome::kTimedOut, internal::CutOff(late, call), late)) << left_ms;
   }
   const auto long_call = WithTimeLeft(milliseconds(2000));
-  const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(long_call));
+  const auto late = internal::UnresponsiveAt(internal::StatementTimeoutFor(long_call, kNow), kNow);
   const auto full_cut = internal::CutOff(late, long_call);
   // A client's cancel never does.
   EXPECT_FALSE(internal::CutShowsUnresponsive(Outcome::kCancelled, full_cut, late));

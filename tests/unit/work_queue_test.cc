@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <future>
+#include <stdexcept>
 #include <vector>
+
+#include "tests/fakes/fake_clock.h"
 
 namespace docgate {
 namespace {
 
-using Clock = WorkQueue::Clock;
+using testing::FakeClock;
 constexpr auto kLater = std::chrono::hours(1);
 
 TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
@@ -17,9 +20,9 @@ TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
   std::vector<int> order;
   std::promise<void> done;
   for (int i = 0; i < 10; ++i) {
-    queue.Submit([&order, i] { order.push_back(i); }, [](absl::Status) { FAIL(); }, Clock::now() + kLater);
+    queue.Submit([&order, i] { order.push_back(i); }, [](absl::Status) { FAIL(); }, Clock::Real().Now() + kLater);
   }
-  queue.Submit([&done] { done.set_value(); }, [](absl::Status) {}, Clock::now() + kLater);
+  queue.Submit([&done] { done.set_value(); }, [](absl::Status) {}, Clock::Real().Now() + kLater);
   ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
@@ -29,31 +32,55 @@ TEST(WorkQueueTest, RejectsWhenFull) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
+  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::Real().Now() + kLater);
   started.get_future().wait();
-  queue.Submit([] {}, [](absl::Status) {}, Clock::now() + kLater);  // fills the queue
+  queue.Submit([] {}, [](absl::Status) {}, Clock::Real().Now() + kLater);  // fills the queue
   absl::Status rejected;
-  queue.Submit([] { FAIL(); }, [&](absl::Status s) { rejected = s; }, Clock::now() + kLater);
+  queue.Submit([] { FAIL(); }, [&](absl::Status s) { rejected = s; }, Clock::Real().Now() + kLater);
   EXPECT_EQ(rejected.code(), absl::StatusCode::kUnavailable);
   release.set_value();
 }
 
 TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
-  WorkQueue queue({1, 10});
+  FakeClock clock;
+  WorkQueue queue({1, 10}, clock);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::now() + kLater);
+  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, clock.Now() + kLater);
   started.get_future().wait();  // the queue is empty again: start_by may restart lower
-  std::promise<absl::Status> rejected;
-  const auto submitted = Clock::now();
-  queue.Submit([] { FAIL(); }, [&](absl::Status s) { rejected.set_value(s); },
-               submitted + std::chrono::milliseconds(100));
-  auto future = rejected.get_future();
-  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  EXPECT_EQ(future.get().code(), absl::StatusCode::kUnavailable);
-  EXPECT_GE(Clock::now() - submitted, std::chrono::milliseconds(100));
+  std::atomic<int> rejections{0};
+  absl::Status rejected;
+  const auto start_by = clock.Now() + std::chrono::milliseconds(100);
+  queue.Submit([] { FAIL(); },
+               [&](absl::Status s) {
+                 rejected = s;
+                 ++rejections;
+               },
+               start_by);
+  // The timer sleeps until the task's time, and rejects it only then.
+  ASSERT_EQ(clock.AwaitSleeper([&](auto t) { return t == start_by; }), start_by);
+  clock.Advance(std::chrono::milliseconds(99));
+  EXPECT_EQ(rejections, 0);
+  clock.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(testing::Eventually([&] { return rejections == 1; }));
+  EXPECT_EQ(rejected.code(), absl::StatusCode::kUnavailable);
   release.set_value();
+}
+
+TEST(WorkQueueTest, ATaskThatThrowsEndsInItsRejectionAndTheWorkerLivesOn) {
+  WorkQueue queue({1, 10});
+  std::promise<absl::Status> rejected;
+  queue.Submit([] { throw std::runtime_error("boom"); }, [&](absl::Status s) { rejected.set_value(s); },
+               Clock::Real().Now() + kLater);
+  auto status = rejected.get_future();
+  ASSERT_EQ(status.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const absl::Status s = status.get();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(std::string(s.message()).find("boom"), std::string::npos);  // the reason, for the log and the call
+  std::promise<void> ran;
+  queue.Submit([&] { ran.set_value(); }, [](absl::Status) { FAIL(); }, Clock::Real().Now() + kLater);
+  EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
 
 TEST(WorkQueueTest, ShutdownRejectsQueuedAndWaitsForRunning) {
@@ -66,15 +93,15 @@ TEST(WorkQueueTest, ShutdownRejectsQueuedAndWaitsForRunning) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // simulates work, not a wait for state
         finished = true;
       },
-      [](absl::Status) {}, Clock::now() + kLater);
+      [](absl::Status) {}, Clock::Real().Now() + kLater);
   started.get_future().wait();
   absl::Status rejected;
-  queue->Submit([] { FAIL(); }, [&](absl::Status s) { rejected = s; }, Clock::now() + kLater);
+  queue->Submit([] { FAIL(); }, [&](absl::Status s) { rejected = s; }, Clock::Real().Now() + kLater);
   queue->Shutdown();
   EXPECT_TRUE(finished);
   EXPECT_EQ(rejected.code(), absl::StatusCode::kUnavailable);
   absl::Status after;
-  queue->Submit([] { FAIL(); }, [&](absl::Status s) { after = s; }, Clock::now() + kLater);
+  queue->Submit([] { FAIL(); }, [&](absl::Status s) { after = s; }, Clock::Real().Now() + kLater);
   EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable);
 }
 

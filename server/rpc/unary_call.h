@@ -9,15 +9,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "server/common/clock.h"
 #include "server/db/with_connection.h"
 #include "server/exec/work_queue.h"
-#include "server/service/call_batcher.h"
-#include "server/service/call_gate.h"
 #include "server/observability/metrics.h"
-#include "server/service/rpc_outcome.h"
-#include "server/service/wire_format.h"
+#include "server/rpc/call_batcher.h"
+#include "server/rpc/call_deadline.h"
+#include "server/rpc/call_gate.h"
+#include "server/rpc/finish_rpc.h"
+#include "server/rpc/request_id.h"
+#include "server/rpc/wire_format.h"
+#include "spdlog/spdlog.h"
 
-namespace docgate::service {
+namespace docgate::rpc {
 
 // What every unary call needs from the server.
 struct CallEnv {
@@ -25,6 +29,7 @@ struct CallEnv {
   std::chrono::milliseconds acquire_timeout;
   Metrics& metrics;
   CallGate& gate;  // every call was admitted by it, and leaves it when done
+  Clock& clock;    // calls are timed on it
 };
 
 // The reactor of one unary RPC, and the single wrapper every handler goes through:
@@ -68,7 +73,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // a function that joins a batcher, and may call it at once or later from another
   // thread (a read waiting for a replica). The call holds no thread meanwhile; a
   // cancel or shutdown before then finishes it, and the late join finds it finished.
-  using Router = std::function<void(std::chrono::steady_clock::time_point deadline,
+  using Router = std::function<void(Clock::time_point deadline,
                                     std::function<void(Batcher&)> join)>;
   void Route(const Router& route) {
     BatchedCall<Request, Response> batched = ToBatched();
@@ -107,7 +112,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
         reply_(reply),
         rpc_(rpc),
         request_id_(RequestIdOf(*context)),
-        started_(std::chrono::steady_clock::now()),
+        started_(env.clock.Now()),
         phase_(std::make_shared<std::atomic<int>>(kQueued)) {
     rpc_.Started();
   }
@@ -132,8 +137,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
           absl::Status status;
           try {
             status = handler(request_, &response_, ctx);
-          } catch (const std::exception&) {
-            status = absl::InternalError("unexpected exception in handler");
+          } catch (const std::exception& e) {
+            spdlog::error("a handler threw; its call ends INTERNAL request_id={} reason=\"{}\"", request_id_,
+                          e.what());
+            status = absl::InternalError(std::string("unexpected exception: ") + e.what());
           }
           Complete(status);
         },
@@ -169,7 +176,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
   void Complete(const absl::Status& status) {
     phase_->store(kFinished);
-    FinishRpc(this, context_, rpc_, request_id_, started_, status, Reply{&response_, reply_});
+    FinishRpc(this, context_, rpc_, request_id_, env_.clock, started_, status, Reply{&response_, reply_});
   }
 
   const CallEnv env_;
@@ -179,9 +186,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   Response response_;
   RpcMetrics& rpc_;
   const std::string request_id_;
-  const std::chrono::steady_clock::time_point started_;
+  const Clock::time_point started_;
   const std::shared_ptr<std::atomic<int>> phase_;
   std::shared_ptr<db::CancelSignal> cancel_;
 };
 
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/common/clock.h"
 #include "server/db/with_connection.h"
 #include "server/exec/work_queue.h"
+#include "spdlog/spdlog.h"
 
-namespace docgate::service {
+namespace docgate::rpc {
 
 // One call waiting in a CallBatcher. The call's owner (UnaryCall) supplies the
 // three functions; `request` and `response` may be used only after Claim() returned
@@ -52,8 +54,8 @@ class CallBatcher {
     std::function<void(size_t)> observe_size;
   };
 
-  CallBatcher(WorkQueue& work_queue, Options options, Serve serve)
-      : state_(std::make_shared<State>(work_queue, options, std::move(serve))) {}
+  CallBatcher(WorkQueue& work_queue, Options options, Serve serve, Clock& clock = Clock::Real())
+      : state_(std::make_shared<State>(work_queue, options, std::move(serve), clock)) {}
 
   void Add(Call call) {
     bool schedule = false;
@@ -70,10 +72,11 @@ class CallBatcher {
 
  private:
   struct State {
-    State(WorkQueue& q, Options o, Serve s) : work_queue(q), options(o), serve(std::move(s)) {}
+    State(WorkQueue& q, Options o, Serve s, Clock& c) : work_queue(q), options(o), serve(std::move(s)), clock(c) {}
     WorkQueue& work_queue;
     const Options options;
     const Serve serve;
+    Clock& clock;
     std::mutex mu;
     std::vector<Call> pending;
     int in_flight = 0;  // drain tasks queued or running
@@ -82,7 +85,7 @@ class CallBatcher {
   // A drain task: serves batches until nothing is pending. The WorkQueue bounds its
   // wait by the earliest acquire time of the calls then pending.
   static void Schedule(const std::shared_ptr<State>& state) {
-    auto start_by = db::Clock::time_point::max();
+    auto start_by = Clock::time_point::max();
     {
       std::lock_guard lock(state->mu);
       for (const Call& c : state->pending) start_by = std::min(start_by, c.ctx.acquire_by);
@@ -121,9 +124,9 @@ class CallBatcher {
   static void ServeBatch(State& state, std::vector<Call>& batch) {
     std::vector<Call*> claimed;
     db::QueryContext ctx;
-    ctx.deadline = db::Clock::time_point::max();
-    ctx.acquire_by = db::Clock::time_point::min();
-    const auto start = db::Clock::now();
+    ctx.deadline = Clock::time_point::max();
+    ctx.acquire_by = Clock::time_point::min();
+    const auto start = state.clock.Now();
     for (Call& c : batch) {
       if (!c.claim()) continue;  // cancelled or past its deadline while queued
       if (c.ctx.deadline <= start) {  // just expired: it must not bound the others
@@ -139,10 +142,11 @@ class CallBatcher {
     std::vector<absl::Status> statuses(claimed.size(), absl::InternalError("not served"));
     try {
       state.serve(claimed, statuses, ctx);
-    } catch (const std::exception&) {
-      std::fill(statuses.begin(), statuses.end(), absl::InternalError("unexpected exception in handler"));
+    } catch (const std::exception& e) {
+      spdlog::error("a batch handler threw; its calls end INTERNAL reason=\"{}\"", e.what());
+      std::fill(statuses.begin(), statuses.end(), absl::InternalError(std::string("unexpected exception: ") + e.what()));
     }
-    const auto now = db::Clock::now();
+    const auto now = state.clock.Now();
     for (size_t i = 0; i < claimed.size(); ++i) {
       // Out of time by the batch's bound, not by its own: may retry.
       if (absl::IsDeadlineExceeded(statuses[i]) && claimed[i]->ctx.deadline > ctx.deadline &&
@@ -161,7 +165,7 @@ class CallBatcher {
     bool reschedule = false;
     {
       std::lock_guard lock(state->mu);
-      const auto now = db::Clock::now();
+      const auto now = state->clock.Now();
       const bool refused = Submitting();
       auto keep = std::partition(state->pending.begin(), state->pending.end(),
                                  [&](const Call& c) { return !refused && c.ctx.acquire_by > now; });
@@ -177,4 +181,4 @@ class CallBatcher {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <mutex>
 
-namespace docgate::service {
+namespace docgate::rpc {
 
 // Admits calls until Close(), and counts the admitted calls not yet over, so that a
 // shutdown can let them finish. docgate never relies on gRPC's own Server::Shutdown
@@ -50,4 +50,4 @@ class CallGate {
   std::condition_variable drained_;
 };
 
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -5,7 +5,7 @@
 
 #include "absl/status/status.h"
 
-namespace docgate::service {
+namespace docgate::rpc {
 
 // docgate's methods take and give raw bytes, so that a request that does not parse
 // is ours to answer: gRPC's own handler would answer UNIMPLEMENTED with no message,
@@ -20,4 +20,4 @@ absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Messa
 // Serializes a reply into the bytes gRPC sends; INTERNAL if it cannot.
 absl::Status SerializeReply(const google::protobuf::Message& reply, grpc::ByteBuffer* bytes);
 
-}  // namespace docgate::service
+}  // namespace docgate::rpc

@@ -1,4 +1,4 @@
-#include "server/store/document_store.h"
+#include "server/store/pg_document_store.h"
 
 #include <pqxx/binarystring>
 #include <pqxx/connection>
@@ -8,7 +8,6 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "server/store/attributes_json.h"
 #include "server/store/consistency_token.h"
 #include "server/store/pg_array.h"
@@ -22,7 +21,10 @@ constexpr char kColumns[] =
     "id::text, name, source_uri, content_type, attributes::text, status, status_detail, version,"
     " (extract(epoch FROM create_time) * 1000000)::int8,"
     " (extract(epoch FROM update_time) * 1000000)::int8";
+// What a statement selects after kColumns: the body (reads that want it), or
+// kExisting's "the stored content equals the request's".
 constexpr int kBodyColumn = 10;
+constexpr int kSameContentColumn = 10;
 
 // Autocommit statements (pqxx::nontransaction): one round trip each, and each is
 // durable when it returns (synchronous_commit stays as the server has it).
@@ -98,8 +100,7 @@ constexpr char kReplayed[] = "docgate_replayed";
 constexpr char kReplayedSql[] =
     "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
 
-constexpr char kVisibleIds[] = "docgate_visible_ids";
-constexpr char kVisibleIdsSql[] = "SELECT id::text FROM documents WHERE id = ANY($1::uuid[])";
+constexpr char kVisibleDocuments[] = "docgate_visible_documents";
 
 uint64_t WalPosition(pqxx::nontransaction& tx) {
   const auto lsn = ParseLsn(tx.exec_prepared1(kWalPosition)[0].as<std::string>());
@@ -153,20 +154,30 @@ struct TaskArrays {
     kwargs.push_back(t.kwargs_json);
     countdowns.push_back(std::to_string(t.countdown_seconds));
   }
-  static std::string Literal(const std::vector<std::string>& values) {
-    return TextArrayLiteral(std::vector<std::string_view>(values.begin(), values.end()));
-  }
 };
 
-std::string StatusArray(const std::vector<DocStatus>& statuses) {
-  std::string out = "{";
-  for (DocStatus s : statuses) absl::StrAppend(&out, out.size() > 1 ? "," : "", static_cast<int>(s));
-  return out + "}";
+// The row stored under `doc`'s id, as Create answers it: created=false when its
+// content equals `doc`'s, ALREADY_EXISTS when it differs, NOT_FOUND when there is
+// none (a concurrent insert that rolled back).
+absl::StatusOr<CreateResult> FindExisting(pqxx::nontransaction& tx, const NewDocument& doc,
+                                          const std::string& attributes) {
+  const pqxx::binarystring body(doc.body.data(), doc.body.size());
+  const pqxx::result existing =
+      tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
+  if (existing.empty()) return absl::NotFoundError("created and removed concurrently");
+  if (!existing[0][kSameContentColumn].as<bool>()) {
+    return absl::AlreadyExistsError("a document with this id exists with different content");
+  }
+  return CreateResult{FromRow(existing[0], false), false, 0};
+}
+
+absl::Status CreatedAndRemoved() {
+  return absl::AbortedError("the document was created and removed concurrently; retry");
 }
 
 }  // namespace
 
-void DocumentStore::PrepareStatements(pqxx::connection& conn) {
+void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string select = absl::StrCat("SELECT ", kColumns);
   const std::string from_documents = " FROM documents";
   const std::string order = " ORDER BY create_time, id LIMIT $";
@@ -182,7 +193,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
                absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved, " SELECT ", kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
-  conn.prepare(kVisibleIds, kVisibleIdsSql);
+  conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kReplayed, kReplayedSql);
   conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
   conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
@@ -191,7 +202,7 @@ void DocumentStore::PrepareStatements(pqxx::connection& conn) {
                absl::StrCat(select, from_documents, " WHERE status = $4 AND ", kAfterCursor, order, "3"));
 }
 
-absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const db::QueryContext& ctx) {
+absl::StatusOr<CreateResult> PgDocumentStore::Create(const NewDocument& doc, const db::QueryContext& ctx) {
   return db::WithConnection<CreateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
     pqxx::nontransaction tx(conn);
     const pqxx::binarystring body(doc.body.data(), doc.body.size());
@@ -203,19 +214,16 @@ absl::StatusOr<CreateResult> DocumentStore::Create(const NewDocument& doc, const
           tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
       if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true, WalPosition(tx)};
       // ON CONFLICT waited for the other insert to commit, so this statement sees it.
-      pqxx::result existing =
-          tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
-      if (existing.empty()) continue;
-      if (!existing[0][kBodyColumn].as<bool>()) {
-        return absl::AlreadyExistsError("a document with this id exists with different content");
-      }
-      return CreateResult{FromRow(existing[0], false), false, WalPosition(tx)};
+      auto existing = FindExisting(tx, doc, attributes);
+      if (absl::IsNotFound(existing.status())) continue;
+      if (existing.ok()) existing->commit_lsn = WalPosition(tx);
+      return existing;
     }
-    return absl::AbortedError("the document was created and removed concurrently; retry");
+    return CreatedAndRemoved();
   });
 }
 
-absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateMany(
+absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::CreateMany(
     const std::vector<NewDocument>& docs, const db::QueryContext& ctx) {
   std::vector<std::string> attributes;
   std::vector<std::string_view> ids, names, sources, types, bodies;
@@ -232,11 +240,9 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
     bodies.push_back(doc.body);
     attributes.push_back(EncodeAttributes(doc.attributes));
   }
-  const std::string id_array = TextArrayLiteral(ids), name_array = TextArrayLiteral(names),
-                    source_array = TextArrayLiteral(sources), type_array = TextArrayLiteral(types),
-                    body_array = ByteaArrayBinary(bodies),
-                    attribute_array = TextArrayLiteral(std::vector<std::string_view>(attributes.begin(),
-                                                                                     attributes.end()));
+  const std::string id_array = ArrayLiteral(ids), name_array = ArrayLiteral(names),
+                    source_array = ArrayLiteral(sources), type_array = ArrayLiteral(types),
+                    body_array = ByteaArrayBinary(bodies), attribute_array = ArrayLiteral(attributes);
   using Results = std::vector<absl::StatusOr<CreateResult>>;
   return db::WithConnection<Results>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
     pqxx::nontransaction tx(conn);
@@ -246,10 +252,9 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
             ? tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_param,
                                attribute_array)
             : tx.exec_prepared(kInsertManyWithTasks, id_array, name_array, source_array, type_array, body_param,
-                               attribute_array, TaskArrays::Literal(tasks.ids), TaskArrays::Literal(tasks.document_ids),
-                               TaskArrays::Literal(tasks.names), TaskArrays::Literal(tasks.queues),
-                               TaskArrays::Literal(tasks.args), TaskArrays::Literal(tasks.kwargs),
-                               TaskArrays::Literal(tasks.countdowns));
+                               attribute_array, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.document_ids),
+                               ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
+                               ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
     std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
     for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
       created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
@@ -257,22 +262,15 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
     // A document not inserted existed already (or came earlier in this batch): as
     // in Create, the same content is success, other content ALREADY_EXISTS.
     Results results;
-    for (const NewDocument& doc : docs) {
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const NewDocument& doc = docs[i];
       if (auto it = created_at.find(doc.id); it != created_at.end()) {
         results.push_back(CreateResult{NewRow(doc, it->second), true, 0});
         created_at.erase(it);  // a second copy of the id in this batch finds the first's row below
         continue;
       }
-      const pqxx::binarystring body(doc.body.data(), doc.body.size());
-      const pqxx::result existing = tx.exec_prepared(kExisting, doc.id, doc.name, doc.source_uri, doc.content_type,
-                                                     body, EncodeAttributes(doc.attributes));
-      if (existing.empty()) {
-        results.push_back(absl::AbortedError("the document was created and removed concurrently; retry"));
-      } else if (!existing[0][kBodyColumn].as<bool>()) {
-        results.push_back(absl::AlreadyExistsError("a document with this id exists with different content"));
-      } else {
-        results.push_back(CreateResult{FromRow(existing[0], false), false, 0});
-      }
+      auto existing = FindExisting(tx, doc, attributes[i]);
+      results.push_back(absl::IsNotFound(existing.status()) ? CreatedAndRemoved() : std::move(existing));
     }
     const uint64_t lsn = WalPosition(tx);  // after every commit above: one token serves them all
     for (auto& r : results) {
@@ -282,9 +280,9 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> DocumentStore::CreateM
   });
 }
 
-absl::StatusOr<std::vector<Document>> DocumentStore::GetMany(const std::vector<std::string>& ids, bool include_body,
-                                                            const db::QueryContext& ctx) {
-  const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+absl::StatusOr<std::vector<Document>> PgDocumentStore::GetMany(const std::vector<std::string>& ids,
+                                                              bool include_body, const db::QueryContext& ctx) {
+  const std::string array = ArrayLiteral(ids);
   return db::WithConnection<std::vector<Document>>(
       pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<std::vector<Document>> {
         pqxx::nontransaction tx(conn);
@@ -296,10 +294,10 @@ absl::StatusOr<std::vector<Document>> DocumentStore::GetMany(const std::vector<s
       });
 }
 
-absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
+absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
   return db::WithConnection<UpdateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
     pqxx::nontransaction tx(conn);
-    const std::string sources = StatusArray(AllowedSources(update.status));
+    const std::string sources = ArrayLiteral(AllowedSources(update.status));
     const int to = static_cast<int>(update.status);
     TaskArrays tasks;
     for (const Task& t : update.tasks) tasks.Add(t, "");
@@ -311,10 +309,9 @@ absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& upd
           tasks.ids.empty()
               ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version)
               : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
-                                 update.expected_version, TaskArrays::Literal(tasks.ids),
-                                 TaskArrays::Literal(tasks.names), TaskArrays::Literal(tasks.queues),
-                                 TaskArrays::Literal(tasks.args), TaskArrays::Literal(tasks.kwargs),
-                                 TaskArrays::Literal(tasks.countdowns));
+                                 update.expected_version, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
+                                 ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
+                                 ArrayLiteral(tasks.countdowns));
       if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
       pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
       if (current.empty()) return absl::NotFoundError("no document has this id");
@@ -333,7 +330,7 @@ absl::StatusOr<UpdateResult> DocumentStore::UpdateStatus(const StatusUpdate& upd
   });
 }
 
-absl::StatusOr<Page> DocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
+absl::StatusOr<Page> PgDocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
                                          const db::QueryContext& ctx) {
   return db::WithConnection<Page>(pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
     pqxx::nontransaction tx(conn);
@@ -358,19 +355,16 @@ absl::StatusOr<Page> DocumentStore::List(DocStatus filter, const std::optional<P
   });
 }
 
-}  // namespace docgate::store
-
-namespace docgate::store {
-
-std::vector<std::string> DocumentStore::VisibleIds(pqxx::connection& conn, const std::string& ids) {
+std::vector<Document> PgDocumentStore::VisibleDocuments(pqxx::connection& conn, const std::string& ids) {
   pqxx::nontransaction tx(conn);
-  std::vector<std::string> visible;
-  const pqxx::result r = tx.exec_prepared(kVisibleIds, ids);
-  for (pqxx::result::size_type i = 0; i < r.size(); ++i) visible.push_back(r[i][0].as<std::string>());
+  const pqxx::result r = tx.exec_prepared(kVisibleDocuments, ids);
+  std::vector<Document> visible;
+  visible.reserve(r.size());
+  for (pqxx::result::size_type i = 0; i < r.size(); ++i) visible.push_back(FromRow(r[i], /*with_body=*/true));
   return visible;
 }
 
-absl::StatusOr<uint64_t> DocumentStore::CurrentWalPosition(const db::QueryContext& ctx) {
+absl::StatusOr<uint64_t> PgDocumentStore::CurrentWalPosition(const db::QueryContext& ctx) {
   return db::WithConnection<uint64_t>(pool_, ctx, db::Retry::kReadOnce,
                                       [](pqxx::connection& conn) -> absl::StatusOr<uint64_t> {
                                         pqxx::nontransaction tx(conn);
@@ -378,7 +372,7 @@ absl::StatusOr<uint64_t> DocumentStore::CurrentWalPosition(const db::QueryContex
                                       });
 }
 
-uint64_t DocumentStore::ReplayedWalPosition(pqxx::connection& conn) {
+uint64_t PgDocumentStore::ReplayedWalPosition(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   const pqxx::row row = tx.exec_prepared1(kReplayed);
   // NULL on a standby that has replayed nothing yet.

@@ -1,10 +1,10 @@
-#include "server/service/wire_format.h"
+#include "server/rpc/wire_format.h"
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "server/observability/logging.h"
 
-namespace docgate::service {
+namespace docgate::rpc {
 namespace {
 
 // Protobuf says "String field 'docgate.v1.Document.name' contains invalid UTF-8 ...".
@@ -36,4 +36,4 @@ absl::Status SerializeReply(const google::protobuf::Message& reply, grpc::ByteBu
   return s.ok() ? absl::OkStatus() : absl::InternalError("reply does not serialize");
 }
 
-}  // namespace docgate::service
+}  // namespace docgate::rpc

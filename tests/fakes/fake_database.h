@@ -1,0 +1,82 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/db/connection.h"
+
+namespace docgate::testing {
+
+// What a test sees and steers of one fake connection; shared with the connection.
+struct FakeLink {
+  std::atomic<bool> dead{false};    // LooksDead() says so (the server closed it while idle)
+  std::atomic<bool> closed{false};  // the pool destroyed it
+  std::atomic<int> pings{0};
+  std::mutex mu;
+  absl::Status ping_answer;  // guarded by mu
+};
+
+class FakeConnection final : public db::Connection {
+ public:
+  explicit FakeConnection(std::shared_ptr<FakeLink> link) : link_(std::move(link)) {}
+  ~FakeConnection() override { link_->closed = true; }
+
+  const FakeLink* link() const { return link_.get(); }
+
+  pqxx::connection& pq() override { throw std::logic_error("a fake connection runs no statements"); }
+  int socket() override { return -1; }
+  bool LooksDead() override { return link_->dead; }
+  absl::Status Ping() override {
+    ++link_->pings;
+    std::lock_guard lock(link_->mu);
+    return link_->ping_answer;
+  }
+
+ private:
+  std::shared_ptr<FakeLink> link_;
+};
+
+// A database the pool connects to without PostgreSQL: up or down on cue, every
+// connection it opened kept in view. Thread-safe.
+class FakeDatabase {
+ public:
+  db::ConnectionOpener Opener() {
+    return [this]() -> absl::StatusOr<std::unique_ptr<db::Connection>> {
+      std::lock_guard lock(mu_);
+      ++attempts_;
+      if (down_) return absl::UnavailableError("cannot connect to the database: fake refusal");
+      links_.push_back(std::make_shared<FakeLink>());
+      return std::make_unique<FakeConnection>(links_.back());
+    };
+  }
+
+  void SetDown(bool down) {
+    std::lock_guard lock(mu_);
+    down_ = down;
+  }
+  int attempts() const {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+  int opened() const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(links_.size());
+  }
+  // The i-th connection opened (from 0).
+  std::shared_ptr<FakeLink> link(int i) const {
+    std::lock_guard lock(mu_);
+    return links_.at(static_cast<size_t>(i));
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool down_ = false;
+  int attempts_ = 0;
+  std::vector<std::shared_ptr<FakeLink>> links_;
+};
+
+}  // namespace docgate::testing
