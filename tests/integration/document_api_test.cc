@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/service/document_service.h"
 #include "server/store/uuid.h"
 #include "tests/integration/server_fixture.h"
@@ -441,8 +442,22 @@ TEST_F(DocumentApiTest, ResponsesCarryARequestId) {
   EXPECT_EQ(std::string(it->second.data(), it->second.size()), "trace-abc.123");
 }
 
-TEST_F(DocumentApiTest, HealthIsServingOnceTheDatabaseIsReachable) {
-  EXPECT_TRUE(WaitForHealth(true, std::chrono::seconds(10)));
+TEST_F(DocumentApiTest, HealthAnswersForEveryNameItServesAndOnlyThose) {
+  // The fixture waited for kServiceName; the overall name and liveness say so too,
+  // and a name docgate does not serve is NOT_FOUND (a probe with a typo fails).
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const char* name : {"", kServiceName, kLivenessService}) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(name);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(Context(std::chrono::seconds(5)).get(), request, &response).ok()) << name;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << name;
+  }
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("docgate.v1.NoSuchService");
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_EQ(health->Check(Context(std::chrono::seconds(5)).get(), unknown, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

@@ -35,15 +35,19 @@ TEST(DbMetrics, AcquireTimeoutsAreCountedAndEveryWaitObserved) {
   DbMetrics metrics(registry);
   metrics.AcquireEnded(std::chrono::milliseconds(2), false);
   metrics.AcquireEnded(std::chrono::seconds(5), true);
-  for (const auto& family : registry.Collect()) {
-    if (family.name == "docgate_pool_acquire_timeouts_total") {
-      EXPECT_EQ(family.metric.at(0).counter.value, 1);
-    }
-    if (family.name == "docgate_pool_acquire_seconds") {
-      EXPECT_EQ(family.metric.at(0).histogram.sample_count, 2u);
-      EXPECT_NEAR(family.metric.at(0).histogram.sample_sum, 5.002, 1e-9);
-    }
+  const prometheus::MetricFamily* timeouts = nullptr;
+  const prometheus::MetricFamily* waits = nullptr;
+  const auto families = registry.Collect();
+  for (const auto& family : families) {
+    if (family.name == "docgate_pool_acquire_timeouts_total") timeouts = &family;
+    if (family.name == "docgate_pool_acquire_seconds") waits = &family;
   }
+  // Both families must exist: a renamed metric fails here instead of skipping the checks.
+  ASSERT_NE(timeouts, nullptr);
+  ASSERT_NE(waits, nullptr);
+  EXPECT_EQ(timeouts->metric.at(0).counter.value, 1);
+  EXPECT_EQ(waits->metric.at(0).histogram.sample_count, 2u);
+  EXPECT_NEAR(waits->metric.at(0).histogram.sample_sum, 5.002, 1e-9);
 }
 
 }  // namespace
