@@ -11,14 +11,18 @@
 namespace docgate {
 
 // Field limits of SPEC "API"; a value beyond one is INVALID_ARGUMENT naming the field.
+// The defaults are the API's own, stated once in docgate.proto as each field's
+// (docgate.v1.default_max) option: the default constructor reads them there.
 struct Limits {
-  int64_t max_name_bytes = 1024;
-  int64_t max_source_uri_bytes = 2048;
-  int64_t max_content_type_bytes = 255;
-  int64_t max_status_detail_bytes = 4096;
-  int64_t max_attributes = 64;
-  int64_t max_attributes_bytes = 64 * 1024;  // keys plus values
-  int64_t max_body_bytes = 4 * 1024 * 1024;
+  Limits();
+
+  int64_t max_name_bytes;
+  int64_t max_source_uri_bytes;
+  int64_t max_content_type_bytes;
+  int64_t max_status_detail_bytes;
+  int64_t max_attributes;
+  int64_t max_attributes_bytes;  // keys plus values
+  int64_t max_body_bytes;
 };
 
 // The effective configuration. Each field: flag `--kebab-name`, environment

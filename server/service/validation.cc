@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/proto_limits.h"
 #include "server/service/read_plan.h"
 #include "server/store/uuid.h"
 
@@ -52,20 +53,31 @@ absl::Status CheckAttributes(const google::protobuf::Map<std::string, std::strin
   return absl::OkStatus();
 }
 
-// Limits of CeleryTask (docgate.proto).
-constexpr int kMaxTasks = 16;
-constexpr size_t kMaxTaskNameBytes = 255;
-constexpr size_t kMaxTaskJsonBytes = 64 * 1024;
-constexpr int kMaxCountdownSeconds = 86400;
+// The limits of CeleryTask and enqueue, as docgate.proto states them.
+struct TaskLimits {
+  int64_t tasks = ProtoLimit(v1::CreateDocumentRequest::descriptor(), "enqueue");
+  int64_t name_bytes = ProtoLimit(v1::CeleryTask::descriptor(), "task");
+  int64_t queue_bytes = ProtoLimit(v1::CeleryTask::descriptor(), "queue");
+  int64_t args_bytes = ProtoLimit(v1::CeleryTask::descriptor(), "args_json");
+  int64_t kwargs_bytes = ProtoLimit(v1::CeleryTask::descriptor(), "kwargs_json");
+  int64_t countdown_seconds = ProtoLimit(v1::CeleryTask::descriptor(), "countdown_seconds");
+};
+
+const TaskLimits& TaskLimitsOf() {
+  static const TaskLimits limits;
+  return limits;
+}
 
 bool IsTaskNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
          c == ':' || c == '-';
 }
 
-absl::Status CheckTaskName(const std::string& field, const std::string& name, bool required) {
+absl::Status CheckTaskName(const std::string& field, const std::string& name, bool required, int64_t max_bytes) {
   if (name.empty()) return required ? Invalid(field.c_str(), "required") : absl::OkStatus();
-  if (name.size() > kMaxTaskNameBytes) return Invalid(field.c_str(), "longer than 255 bytes");
+  if (static_cast<int64_t>(name.size()) > max_bytes) {
+    return Invalid(field.c_str(), absl::StrCat("longer than ", max_bytes, " bytes"));
+  }
   for (char c : name) {
     if (!IsTaskNameChar(c)) return Invalid(field.c_str(), "only ASCII letters, digits and _.:- are allowed");
   }
@@ -75,9 +87,11 @@ absl::Status CheckTaskName(const std::string& field, const std::string& name, bo
 // `json` (empty allowed) parses as `shape` (a JSON array into ListValue, an object
 // into Struct), within the size limit, and holds no U+0000, which jsonb refuses.
 absl::Status CheckTaskJson(const std::string& field, const std::string& json, google::protobuf::Message&& shape,
-                           const char* expected) {
+                           const char* expected, int64_t max_bytes) {
   if (json.empty()) return absl::OkStatus();
-  if (json.size() > kMaxTaskJsonBytes) return Invalid(field.c_str(), "larger than 64 KiB");
+  if (static_cast<int64_t>(json.size()) > max_bytes) {
+    return Invalid(field.c_str(), absl::StrCat("larger than ", max_bytes, " bytes"));
+  }
   if (json.find('\0') != std::string::npos || json.find("\\u0000") != std::string::npos) {
     return Invalid(field.c_str(), "must not contain U+0000");
   }
@@ -88,22 +102,25 @@ absl::Status CheckTaskJson(const std::string& field, const std::string& json, go
 }
 
 absl::Status CheckTasks(const google::protobuf::RepeatedPtrField<v1::CeleryTask>& tasks) {
-  if (tasks.size() > kMaxTasks) return Invalid("enqueue", "more than 16 tasks");
+  const TaskLimits& limits = TaskLimitsOf();
+  if (tasks.size() > limits.tasks) return Invalid("enqueue", absl::StrCat("more than ", limits.tasks, " tasks"));
   for (int i = 0; i < tasks.size(); ++i) {
     const v1::CeleryTask& t = tasks[i];
     const std::string at = absl::StrCat("enqueue[", i, "].");
-    if (auto s = CheckTaskName(at + "task", t.task(), true); !s.ok()) return s;
-    if (auto s = CheckTaskName(at + "queue", t.queue(), false); !s.ok()) return s;
-    if (auto s = CheckTaskJson(at + "args_json", t.args_json(), google::protobuf::ListValue(), "a JSON array");
+    if (auto s = CheckTaskName(at + "task", t.task(), true, limits.name_bytes); !s.ok()) return s;
+    if (auto s = CheckTaskName(at + "queue", t.queue(), false, limits.queue_bytes); !s.ok()) return s;
+    if (auto s = CheckTaskJson(at + "args_json", t.args_json(), google::protobuf::ListValue(), "a JSON array",
+                               limits.args_bytes);
         !s.ok()) {
       return s;
     }
-    if (auto s = CheckTaskJson(at + "kwargs_json", t.kwargs_json(), google::protobuf::Struct(), "a JSON object");
+    if (auto s = CheckTaskJson(at + "kwargs_json", t.kwargs_json(), google::protobuf::Struct(), "a JSON object",
+                               limits.kwargs_bytes);
         !s.ok()) {
       return s;
     }
-    if (t.countdown_seconds() < 0 || t.countdown_seconds() > kMaxCountdownSeconds) {
-      return Invalid((at + "countdown_seconds").c_str(), "must be 0..86400");
+    if (t.countdown_seconds() < 0 || t.countdown_seconds() > limits.countdown_seconds) {
+      return Invalid((at + "countdown_seconds").c_str(), absl::StrCat("must be 0..", limits.countdown_seconds));
     }
   }
   return absl::OkStatus();
