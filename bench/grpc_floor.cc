@@ -100,9 +100,12 @@ int main(int argc, char** argv) {
   int port = 0, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--api") api = value;
-    else if (flag == "--port") port = std::atoi(value.c_str());
-    else if (flag == "--threads") threads = std::atoi(value.c_str());
+    if (flag == "--api")
+      api = value;
+    else if (flag == "--port")
+      port = std::atoi(value.c_str());
+    else if (flag == "--threads")
+      threads = std::atoi(value.c_str());
   }
   if ((api != "callback" && api != "async") || port <= 0 || threads < 1) {
     std::fprintf(stderr, "usage: grpc_floor --api callback|async --port PORT [--threads N]\n");

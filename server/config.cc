@@ -38,12 +38,15 @@ std::string ShowDuration(std::chrono::milliseconds d) {
 }
 
 Option Text(std::string name, std::string help, std::string Config::*field) {
-  return {name, help,
+  return {name,
+          help,
           [field](Config& c, const std::string& v) {
             c.*field = v;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return c.*field; }, nullptr, ""};
+          [field](const Config& c) { return c.*field; },
+          nullptr,
+          ""};
 }
 
 template <typename Int>
@@ -58,34 +61,40 @@ absl::Status ParseInt(const std::string& name, const std::string& v, int64_t min
 }
 
 Option Int(std::string name, std::string help, int Config::*field, int64_t min) {
-  return {name, help,
-          [name, field, min](Config& c, const std::string& v) {
-            return ParseInt(name, v, min, &(c.*field));
-          },
-          [field](const Config& c) { return std::to_string(c.*field); }, nullptr, ""};
+  return {name,
+          help,
+          [name, field, min](Config& c, const std::string& v) { return ParseInt(name, v, min, &(c.*field)); },
+          [field](const Config& c) { return std::to_string(c.*field); },
+          nullptr,
+          ""};
 }
 
 Option Limit(std::string name, std::string help, int64_t Limits::*field) {
-  return {name, help,
-          [name, field](Config& c, const std::string& v) {
-            return ParseInt(name, v, 0, &(c.limits.*field));
-          },
-          [field](const Config& c) { return std::to_string(c.limits.*field); }, nullptr, ""};
+  return {name,
+          help,
+          [name, field](Config& c, const std::string& v) { return ParseInt(name, v, 0, &(c.limits.*field)); },
+          [field](const Config& c) { return std::to_string(c.limits.*field); },
+          nullptr,
+          ""};
 }
 
 Option Duration(std::string name, std::string help, std::chrono::milliseconds Config::*field) {
-  return {name, help,
+  return {name,
+          help,
           [name, field](Config& c, const std::string& v) -> absl::Status {
             auto d = ParseDuration(v);
             if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", d.status().message()));
             c.*field = *d;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return ShowDuration(c.*field); }, nullptr, ""};
+          [field](const Config& c) { return ShowDuration(c.*field); },
+          nullptr,
+          ""};
 }
 
 Option Bool(std::string name, std::string help, bool Config::*field) {
-  return {name, help,
+  return {name,
+          help,
           [name, field](Config& c, const std::string& v) -> absl::Status {
             if (v == "true" || v == "1" || v == "yes") {
               c.*field = true;
@@ -96,11 +105,14 @@ Option Bool(std::string name, std::string help, bool Config::*field) {
             }
             return absl::OkStatus();
           },
-          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); }, nullptr, ""};
+          [field](const Config& c) { return std::string(c.*field ? "true" : "false"); },
+          nullptr,
+          ""};
 }
 
 Option OneOf(std::string name, std::string help, std::string Config::*field, std::vector<std::string> allowed) {
-  return {name, help,
+  return {name,
+          help,
           [name, field, allowed](Config& c, const std::string& v) -> absl::Status {
             if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
               std::string list;
@@ -110,32 +122,36 @@ Option OneOf(std::string name, std::string help, std::string Config::*field, std
             c.*field = v;
             return absl::OkStatus();
           },
-          [field](const Config& c) { return c.*field; }, nullptr, ""};
+          [field](const Config& c) { return c.*field; },
+          nullptr,
+          ""};
 }
 
 // Each value shown redacted: connection strings may hold passwords.
-Option ConnectionList(std::string name, std::string help, std::string env,
-                      std::vector<std::string> Config::*field) {
-  return {name, help,
+Option ConnectionList(std::string name, std::string help, std::string env, std::vector<std::string> Config::*field) {
+  return {name,
+          help,
           [field](Config& c, const std::string& v) {
             (c.*field).push_back(v);
             return absl::OkStatus();
           },
           [field](const Config& c) {
             std::string shown;
-            for (const auto& url : c.*field) absl::StrAppend(&shown, shown.empty() ? "" : " ",
-                                                             db::RedactConnectionString(url));
+            for (const auto& url : c.*field)
+              absl::StrAppend(&shown, shown.empty() ? "" : " ", db::RedactConnectionString(url));
             return shown;
           },
-          [field](Config& c) { (c.*field).clear(); }, env};
+          [field](Config& c) { (c.*field).clear(); },
+          env};
 }
 
 Option Int64(std::string name, std::string help, int64_t Config::*field, int64_t min) {
-  return {name, help,
-          [name, field, min](Config& c, const std::string& v) {
-            return ParseInt(name, v, min, &(c.*field));
-          },
-          [field](const Config& c) { return std::to_string(c.*field); }, nullptr, ""};
+  return {name,
+          help,
+          [name, field, min](Config& c, const std::string& v) { return ParseInt(name, v, min, &(c.*field)); },
+          [field](const Config& c) { return std::to_string(c.*field); },
+          nullptr,
+          ""};
 }
 
 const std::vector<Option>& Options() {
@@ -159,17 +175,16 @@ const std::vector<Option>& Options() {
            &Config::database_password_file),
       Int("pool-max", "largest number of PostgreSQL connections", &Config::pool_max, 1),
       Int("pool-min-idle", "connections kept open while idle", &Config::pool_min_idle, 0),
-      Duration("pool-max-lifetime", "connections are replaced once this old (0s: never)",
-               &Config::pool_max_lifetime),
+      Duration("pool-max-lifetime", "connections are replaced once this old (0s: never)", &Config::pool_max_lifetime),
       Duration("pool-idle-timeout", "idle connections beyond --pool-min-idle close after this (0s: never)",
                &Config::pool_idle_timeout),
       Duration("acquire-timeout", "longest wait for a connection before UNAVAILABLE", &Config::acquire_timeout),
-      Int("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE",
-          &Config::pool_queue_max, 1),
+      Int("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE", &Config::pool_queue_max,
+          1),
       Duration("connect-timeout", "libpq connect_timeout", &Config::connect_timeout),
       Duration("max-wait", "longest WaitVisible wait, whatever the call's deadline", &Config::max_wait),
-      Int("max-waiters", "WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED",
-          &Config::max_waiters, 1),
+      Int("max-waiters", "WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED", &Config::max_waiters,
+          1),
       Duration("visibility-tick",
                "how often waiters are checked against commits of others (and replicas polled while reads wait)",
                &Config::visibility_tick),
@@ -315,8 +330,8 @@ std::string HelpText() {
       << "Every flag may also come from its environment variable; a flag wins.\n"
       << "The database may also come from DATABASE_URL or libpq's PG* variables.\n\n";
   for (const auto& o : Options()) {
-    out << "  --" << o.name << "\n      " << o.help << "\n      env " << EnvName(o)
-        << ", default '" << o.show(defaults) << "'\n";
+    out << "  --" << o.name << "\n      " << o.help << "\n      env " << EnvName(o) << ", default '" << o.show(defaults)
+        << "'\n";
   }
   return out.str();
 }

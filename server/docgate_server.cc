@@ -14,11 +14,11 @@
 #include "server/exec/work_queue.h"
 #include "server/observability/metrics.h"
 #include "server/observability/pool_collector.h"
-#include "server/replicas/replica_set.h"
 #include "server/outbox/outbox_relay.h"
+#include "server/replicas/replica_set.h"
+#include "server/rpc/call_gate.h"
 #include "server/security/authenticator.h"
 #include "server/security/server_credentials.h"
-#include "server/rpc/call_gate.h"
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/cluster.h"
@@ -43,8 +43,7 @@ constexpr int kMessageOverheadBytes = 1024 * 1024;
 
 // Sets each health service name in `names` on every server given: the gRPC port's
 // and, while TLS is on, the probes' plaintext one (null otherwise).
-void SetServing(std::initializer_list<grpc::Server*> servers, std::initializer_list<const char*> names,
-                bool serving) {
+void SetServing(std::initializer_list<grpc::Server*> servers, std::initializer_list<const char*> names, bool serving) {
   for (grpc::Server* server : servers) {
     auto* health = server == nullptr ? nullptr : server->GetHealthCheckService();
     if (health == nullptr) continue;
@@ -69,8 +68,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
   auto settings =
       db::ConnectionSettings::Parse(config.database_url, config.database_password_file, config.connect_timeout);
   if (!settings.ok()) return settings.status();
-  auto credentials = security::MakeServerCredentials(security::TlsFiles{
-      config.tls_cert, config.tls_key, config.tls_client_ca, config.credentials_reload_interval});
+  auto credentials = security::MakeServerCredentials(
+      security::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca, config.credentials_reload_interval});
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<DocgateServer> s(new DocgateServer());
   for (const auto& step : std::initializer_list<std::function<absl::Status()>>{
@@ -88,10 +87,11 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
     if (auto status = step(); !status.ok()) return status;
   }
   s->ReportHealth(config);
-  spdlog::info("docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
-               "pool_max={} version={} revision={}",
-               config.listen, s->port_, !config.tls_cert.empty(), !config.tls_client_ca.empty(),
-               s->authenticator_ != nullptr, s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
+  spdlog::info(
+      "docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
+      "pool_max={} version={} revision={}",
+      config.listen, s->port_, !config.tls_cert.empty(), !config.tls_client_ca.empty(), s->authenticator_ != nullptr,
+      s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
   return s;
 }
 
@@ -195,16 +195,16 @@ void DocgateServer::BuildService(const Config& config) {
       [waiters](const store::Document& row, const std::string* body) { waiters->Wake(row, body); },
       std::move(on_enqueued));
   // One worker per connection: more could only wait for the pool.
-  work_queue_ = std::make_unique<WorkQueue>(
-      WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
+  work_queue_ =
+      std::make_unique<WorkQueue>(WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
   gate_ = std::make_unique<rpc::CallGate>();
   Clock& clock = Clock::Real();
   const service::ReadEnv reads{*logic_, *replicas_, metrics_->replicas()};
   grpc_service_ = std::make_unique<service::GrpcDocumentService>(
       *logic_, service::CallAuthorization(authenticator_.get(), *metrics_),
       rpc::CallEnv{*work_queue_, config.acquire_timeout, *metrics_, *gate_, clock},
-      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, config.acquire_timeout, config.max_wait, *metrics_,
-                   *gate_, clock},
+      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, config.acquire_timeout, config.max_wait, *metrics_, *gate_,
+                   clock},
       reads);
 }
 
@@ -267,8 +267,7 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
   waiters_->EndAll(absl::UnavailableError("server is shutting down; retry"));
   drained_ = gate_->WaitDrained(give_up);
   if (!*drained_) {
-    spdlog::warn("shutdown grace over with calls still running calls={} grace_ms={}", gate_->active(),
-                 grace.count());
+    spdlog::warn("shutdown grace over with calls still running calls={} grace_ms={}", gate_->active(), grace.count());
     return false;
   }
   watcher_->Stop();

@@ -73,17 +73,12 @@ int main(int argc, char** argv) {
   }
   const docgate::Config& config = invocation->config;
   switch (invocation->command) {
-    case docgate::Command::kHelp:
-      std::cout << docgate::HelpText();
-      return 0;
-    case docgate::Command::kCheckConfig:
-      std::cout << docgate::DescribeConfig(config);
-      return 0;
+    case docgate::Command::kHelp: std::cout << docgate::HelpText(); return 0;
+    case docgate::Command::kCheckConfig: std::cout << docgate::DescribeConfig(config); return 0;
     case docgate::Command::kVersion:
       std::cout << "docgate " << docgate::kDocgateVersion << " (" << docgate::kDocgateRevision << ")\n";
       return 0;
-    default:
-      break;
+    default: break;
   }
   if (auto s = docgate::SetUpLogging(config.log_format, config.log_level); !s.ok()) {
     std::cerr << "docgate: " << s.message() << "\n";

@@ -20,10 +20,11 @@ constexpr char kColumns[] =
     " (extract(epoch FROM create_time) * 1000000)::int8, (extract(epoch FROM update_time) * 1000000)::int8";
 const std::string kGetSql = std::string("SELECT ") + kColumns + " FROM documents WHERE id = $1";
 const std::string kCreateSql =
-    std::string("INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
-                " version, create_time, update_time)"
-                " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now())"
-                " ON CONFLICT (id) DO NOTHING RETURNING ") +
+    std::string(
+        "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
+        " version, create_time, update_time)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now())"
+        " ON CONFLICT (id) DO NOTHING RETURNING ") +
     kColumns;
 
 using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
@@ -37,7 +38,8 @@ std::string ConnectFailureCode(PGconn* conn) {
 
 class Client {
  public:
-  Client(const RunOptions& options, uint64_t seed) : options_(options), picker_(options.scenario, options.warm_set, seed) {}
+  Client(const RunOptions& options, uint64_t seed)
+      : options_(options), picker_(options.scenario, options.warm_set, seed) {}
 
   // Connects and prepares; false (with the error counted) when it cannot.
   bool Open(Recorder::Shard& shard) {
@@ -71,8 +73,9 @@ class Client {
     }
     const std::string id = picker_.WarmIdToGet();
     const char* values[] = {id.c_str()};
-    return Check(options_.prepared ? PQexecPrepared(conn_.get(), "get", 1, values, nullptr, nullptr, 0)
-                                   : PQexecParams(conn_.get(), kGetSql.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+    return Check(options_.prepared
+                     ? PQexecPrepared(conn_.get(), "get", 1, values, nullptr, nullptr, 0)
+                     : PQexecParams(conn_.get(), kGetSql.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
   }
 
   bool Broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
@@ -130,7 +133,8 @@ RunTotals RunLibpq(const RunOptions& options, WindowClock& clock) {
   StartLine line(options.concurrency);
   std::atomic<int64_t> next_ticket{0};
   Clock::time_point first_due;
-  const auto step = options.rate > 0 ? std::chrono::duration<double>(1.0 / options.rate) : std::chrono::duration<double>(0);
+  const auto step =
+      options.rate > 0 ? std::chrono::duration<double>(1.0 / options.rate) : std::chrono::duration<double>(0);
 
   std::vector<std::thread> clients;
   for (int i = 0; i < options.concurrency; ++i) {
@@ -177,14 +181,15 @@ bool SeedWarmSet(const std::string& dsn, int64_t n, std::string* error) {
   }
   const std::string count = std::to_string(n - 1);
   const char* values[] = {count.c_str()};
-  Result r(PQexecParams(conn.get(),
-                        "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status,"
-                        " status_detail, version, create_time, update_time)"
-                        " SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'warm', 's3://bench/warm',"
-                        " 'text/plain', convert_to(repeat('x', 1024), 'UTF8'), '{}', 1, '', 1, now(), now()"
-                        " FROM generate_series(0, $1::int8) AS i ON CONFLICT (id) DO NOTHING",
-                        1, nullptr, values, nullptr, nullptr, 0),
-           PQclear);
+  Result r(
+      PQexecParams(conn.get(),
+                   "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status,"
+                   " status_detail, version, create_time, update_time)"
+                   " SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'warm', 's3://bench/warm',"
+                   " 'text/plain', convert_to(repeat('x', 1024), 'UTF8'), '{}', 1, '', 1, now(), now()"
+                   " FROM generate_series(0, $1::int8) AS i ON CONFLICT (id) DO NOTHING",
+                   1, nullptr, values, nullptr, nullptr, 0),
+      PQclear);
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
     *error = PQresultErrorMessage(r.get());
     return false;

@@ -55,31 +55,50 @@ Flags Parse(int argc, char** argv) {
       if (i + 1 >= argc) Usage(flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--target") f.target = value();
-    else if (flag == "--addr") f.run.addr = value();
-    else if (flag == "--dsn") f.run.dsn = value();
-    else if (flag == "--unprepared") f.run.prepared = false;
-    else if (flag == "--scenario") { if (!ParseScenario(value(), &f.run.scenario)) Usage("unknown scenario"); }
-    else if (flag == "--concurrency") f.run.concurrency = std::atoi(value().c_str());
-    else if (flag == "--rate") f.run.rate = std::atof(value().c_str());
-    else if (flag == "--duration") f.run.duration_s = std::atof(value().c_str());
-    else if (flag == "--warmup") f.run.warmup_s = std::atof(value().c_str());
-    else if (flag == "--warm-set") f.run.warm_set = std::atoll(value().c_str());
-    else if (flag == "--threads") f.run.threads = std::atoi(value().c_str());
-    else if (flag == "--channels") f.run.channels = std::atoi(value().c_str());
+    if (flag == "--target")
+      f.target = value();
+    else if (flag == "--addr")
+      f.run.addr = value();
+    else if (flag == "--dsn")
+      f.run.dsn = value();
+    else if (flag == "--unprepared")
+      f.run.prepared = false;
+    else if (flag == "--scenario") {
+      if (!ParseScenario(value(), &f.run.scenario)) Usage("unknown scenario");
+    } else if (flag == "--concurrency")
+      f.run.concurrency = std::atoi(value().c_str());
+    else if (flag == "--rate")
+      f.run.rate = std::atof(value().c_str());
+    else if (flag == "--duration")
+      f.run.duration_s = std::atof(value().c_str());
+    else if (flag == "--warmup")
+      f.run.warmup_s = std::atof(value().c_str());
+    else if (flag == "--warm-set")
+      f.run.warm_set = std::atoll(value().c_str());
+    else if (flag == "--threads")
+      f.run.threads = std::atoi(value().c_str());
+    else if (flag == "--channels")
+      f.run.channels = std::atoi(value().c_str());
     else if (flag == "--consistency") {
       const std::string c = value();
-      if (c == "strong") f.run.consistency = 1;
-      else if (c == "fresh") f.run.consistency = 2;
-      else if (c == "any") f.run.consistency = 3;
-      else Usage("--consistency is strong, fresh (with --token) or any");
-    } else if (flag == "--token") f.run.token = value();
-    else if (flag == "--seed") f.seed = std::atoll(value().c_str());
+      if (c == "strong")
+        f.run.consistency = 1;
+      else if (c == "fresh")
+        f.run.consistency = 2;
+      else if (c == "any")
+        f.run.consistency = 3;
+      else
+        Usage("--consistency is strong, fresh (with --token) or any");
+    } else if (flag == "--token")
+      f.run.token = value();
+    else if (flag == "--seed")
+      f.seed = std::atoll(value().c_str());
     else if (flag == "--cpu") {
       WatchedProcess p;
       if (!ParseWatchedProcess(value(), &p)) Usage("--cpu wants NAME:PID or NAME:PID:tree");
       f.cpu.push_back(p);
-    } else Usage("unknown flag " + flag);
+    } else
+      Usage("unknown flag " + flag);
   }
   if (f.target != "docgate" && f.target != "libpq") Usage("--target is docgate or libpq");
   if (f.target == "libpq" && (f.run.scenario == Scenario::kHealth || f.run.scenario == Scenario::kReadYourWrites)) {
@@ -112,13 +131,14 @@ void Report(const Flags& f, RunTotals totals, const std::map<std::string, double
   const double done = ok + static_cast<double>(failed);
   const char* const kScenarioNames[] = {"get", "create", "mix", "health", "ryw"};
   const char* scenario = kScenarioNames[static_cast<int>(f.run.scenario)];
-  std::printf("{\"target\": \"%s\", \"scenario\": \"%s\", \"concurrency\": %d, \"rate\": %.0f, \"duration_s\": %.3f,"
-              " \"ok\": %.0f, \"throughput\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f,"
-              " \"p999_us\": %.1f, \"max_us\": %.1f, \"errors\": {",
-              f.target.c_str(), scenario, f.run.concurrency, f.run.rate, f.run.duration_s, ok, ok / f.run.duration_s,
-              Percentile(totals.latencies_ns, 0.5), Percentile(totals.latencies_ns, 0.9),
-              Percentile(totals.latencies_ns, 0.99), Percentile(totals.latencies_ns, 0.999),
-              totals.latencies_ns.empty() ? 0.0 : static_cast<double>(totals.latencies_ns.back()) / 1000.0);
+  std::printf(
+      "{\"target\": \"%s\", \"scenario\": \"%s\", \"concurrency\": %d, \"rate\": %.0f, \"duration_s\": %.3f,"
+      " \"ok\": %.0f, \"throughput\": %.1f, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f,"
+      " \"p999_us\": %.1f, \"max_us\": %.1f, \"errors\": {",
+      f.target.c_str(), scenario, f.run.concurrency, f.run.rate, f.run.duration_s, ok, ok / f.run.duration_s,
+      Percentile(totals.latencies_ns, 0.5), Percentile(totals.latencies_ns, 0.9), Percentile(totals.latencies_ns, 0.99),
+      Percentile(totals.latencies_ns, 0.999),
+      totals.latencies_ns.empty() ? 0.0 : static_cast<double>(totals.latencies_ns.back()) / 1000.0);
   const char* sep = "";
   for (const auto& [code, n] : totals.errors) {
     std::printf("%s\"%s\": %lld", sep, code.c_str(), static_cast<long long>(n));
@@ -143,7 +163,9 @@ class SampledWindow final : public WindowClock {
   }
 
   Window Begin() override {
-    auto seconds = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+    auto seconds = [](double s) {
+      return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+    };
     const auto start = Clock::now() + seconds(flags_.run.warmup_s);
     const Window window{start, start + seconds(flags_.run.duration_s)};
     sampler_ = std::thread([this, window] {

@@ -10,18 +10,18 @@ namespace loadgen {
 
 struct RunOptions {
   Scenario scenario = Scenario::kGet;
-  int concurrency = 16;           // closed loop: operations in flight; libpq: connections
-  double rate = 0;                // > 0: open loop at this many operations a second
+  int concurrency = 16;  // closed loop: operations in flight; libpq: connections
+  double rate = 0;       // > 0: open loop at this many operations a second
   double warmup_s = 1;
   double duration_s = 5;
   int64_t warm_set = 10000;
-  int threads = 2;                // gRPC completion-queue threads
-  int channels = 0;               // gRPC channels (TCP connections); 0: min(concurrency, 64)
+  int threads = 2;   // gRPC completion-queue threads
+  int channels = 0;  // gRPC channels (TCP connections); 0: min(concurrency, 64)
   std::string addr = "127.0.0.1:50051";
   std::string dsn;
-  bool prepared = true;           // libpq: named prepared statements (PgBouncer: false)
-  int consistency = 0;            // docgate GetDocument: docgate.v1.Consistency
-  std::string token;              // docgate GetDocument: consistency_token
+  bool prepared = true;  // libpq: named prepared statements (PgBouncer: false)
+  int consistency = 0;   // docgate GetDocument: docgate.v1.Consistency
+  std::string token;     // docgate GetDocument: consistency_token
 };
 
 // The measurement window, as drivers see it. Begin() is called once connections are

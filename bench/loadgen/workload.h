@@ -29,7 +29,8 @@ const std::string& CreateBody();
 // Chooses the next operation and, for a get, which warm document.
 class OperationPicker {
  public:
-  OperationPicker(Scenario scenario, int64_t warm_set, uint64_t seed) : scenario_(scenario), warm_set_(warm_set), rng_(seed) {}
+  OperationPicker(Scenario scenario, int64_t warm_set, uint64_t seed)
+      : scenario_(scenario), warm_set_(warm_set), rng_(seed) {}
 
   Op Next() {
     switch (scenario_) {

@@ -4,7 +4,6 @@
 
 #include "absl/status/status.h"
 
-
 namespace docgate::db {
 
 // Brings the schema to the newest version. Every step runs in one transaction

@@ -32,7 +32,10 @@ const char* CloseReasonName(CloseReason reason) {
 }
 
 Lease::Lease(Lease&& other) noexcept
-    : pool_(other.pool_), pooled_(std::move(other.pooled_)), usable_(other.usable_), unresponsive_(other.unresponsive_) {
+    : pool_(other.pool_),
+      pooled_(std::move(other.pooled_)),
+      usable_(other.usable_),
+      unresponsive_(other.unresponsive_) {
   other.pool_ = nullptr;
 }
 
@@ -221,8 +224,7 @@ void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
   const auto now = clock_.Now();
   // A waiter that wants a new connection, at a full pool: an idle one makes room.
   const bool fresh_waiting = std::any_of(waiters_.begin(), waiters_.end(), [](Waiter* w) { return w->fresh; });
-  if (fresh_waiting && !idle_.empty() &&
-      static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
+  if (fresh_waiting && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
     CloseLocked(std::move(idle_.front()), CloseReason::kEvicted, closing);
     idle_.erase(idle_.begin());
   }
@@ -233,7 +235,10 @@ void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
                          now - it->idle_since >= options_.idle_timeout;
     const bool dead = !expired && !surplus && it->conn->LooksDead();
     if (expired || surplus || dead) {
-      CloseLocked(std::move(*it), expired ? CloseReason::kExpired : surplus ? CloseReason::kIdle : CloseReason::kDead,
+      CloseLocked(std::move(*it),
+                  expired   ? CloseReason::kExpired
+                  : surplus ? CloseReason::kIdle
+                            : CloseReason::kDead,
                   closing);
       it = idle_.erase(it);
     } else {
@@ -360,8 +365,8 @@ void Pool::Close() {
 
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
-  return PoolStats{static_cast<int>(idle_.size()), in_use_, opening_, waiters_.size(), reachable_,
-                   last_connect_failed_, opened_total_, closed_total_, leased_total_};
+  return PoolStats{static_cast<int>(idle_.size()), in_use_,       opening_,      waiters_.size(), reachable_,
+                   last_connect_failed_,           opened_total_, closed_total_, leased_total_};
 }
 
 }  // namespace docgate::db

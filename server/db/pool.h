@@ -97,7 +97,7 @@ struct PoolStats {
   bool circuit_open = false;
   uint64_t opened_total = 0;
   std::array<uint64_t, kCloseReasons> closed_total{};  // by CloseReason
-  uint64_t leased_total = 0;  // connections handed out by Acquire
+  uint64_t leased_total = 0;                           // connections handed out by Acquire
 };
 
 // A bounded pool of PostgreSQL connections with FIFO-fair acquisition.

@@ -17,41 +17,34 @@ struct Mapping {
 
 // Exact states first; a class entry covers every state of that class.
 constexpr Mapping kMappings[] = {
-    {"40001", absl::StatusCode::kAborted},             // serialization_failure
-    {"40P01", absl::StatusCode::kAborted},             // deadlock_detected
-    {"57014", absl::StatusCode::kDeadlineExceeded},    // query_canceled (statement_timeout or cancel)
-    {"57P01", absl::StatusCode::kUnavailable},         // admin_shutdown
-    {"57P02", absl::StatusCode::kUnavailable},         // crash_shutdown
-    {"57P03", absl::StatusCode::kUnavailable},         // cannot_connect_now (starting up)
-    {"23505", absl::StatusCode::kAlreadyExists},       // unique_violation
-    {"08", absl::StatusCode::kUnavailable},            // connection exception
-    {"53", absl::StatusCode::kUnavailable},            // insufficient resources (too many connections, disk full)
-    {"58", absl::StatusCode::kUnavailable},            // system error (I/O)
-    {"28", absl::StatusCode::kUnavailable},            // our own database credentials were refused
-    {"25", absl::StatusCode::kInternal},               // invalid transaction state: our bug
-    {"22", absl::StatusCode::kInvalidArgument},        // data exception: input validation missed it
-    {"23", absl::StatusCode::kFailedPrecondition},     // other integrity constraint
-    {"40", absl::StatusCode::kAborted},                // transaction rollback
-    {"55", absl::StatusCode::kUnavailable},            // object not in prerequisite state (lock not available)
-    {"57", absl::StatusCode::kUnavailable},            // operator intervention
+    {"40001", absl::StatusCode::kAborted},           // serialization_failure
+    {"40P01", absl::StatusCode::kAborted},           // deadlock_detected
+    {"57014", absl::StatusCode::kDeadlineExceeded},  // query_canceled (statement_timeout or cancel)
+    {"57P01", absl::StatusCode::kUnavailable},       // admin_shutdown
+    {"57P02", absl::StatusCode::kUnavailable},       // crash_shutdown
+    {"57P03", absl::StatusCode::kUnavailable},       // cannot_connect_now (starting up)
+    {"23505", absl::StatusCode::kAlreadyExists},     // unique_violation
+    {"08", absl::StatusCode::kUnavailable},          // connection exception
+    {"53", absl::StatusCode::kUnavailable},          // insufficient resources (too many connections, disk full)
+    {"58", absl::StatusCode::kUnavailable},          // system error (I/O)
+    {"28", absl::StatusCode::kUnavailable},          // our own database credentials were refused
+    {"25", absl::StatusCode::kInternal},             // invalid transaction state: our bug
+    {"22", absl::StatusCode::kInvalidArgument},      // data exception: input validation missed it
+    {"23", absl::StatusCode::kFailedPrecondition},   // other integrity constraint
+    {"40", absl::StatusCode::kAborted},              // transaction rollback
+    {"55", absl::StatusCode::kUnavailable},          // object not in prerequisite state (lock not available)
+    {"57", absl::StatusCode::kUnavailable},          // operator intervention
 };
 
 const char* Describe(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kUnavailable:
-      return "database unavailable";
-    case absl::StatusCode::kAborted:
-      return "transaction aborted by a conflict; retry";
-    case absl::StatusCode::kDeadlineExceeded:
-      return "database statement cancelled by the deadline";
-    case absl::StatusCode::kAlreadyExists:
-      return "already exists";
-    case absl::StatusCode::kInvalidArgument:
-      return "the database rejected a value";
-    case absl::StatusCode::kFailedPrecondition:
-      return "a database constraint refused the change";
-    default:
-      return "database error";
+    case absl::StatusCode::kUnavailable: return "database unavailable";
+    case absl::StatusCode::kAborted: return "transaction aborted by a conflict; retry";
+    case absl::StatusCode::kDeadlineExceeded: return "database statement cancelled by the deadline";
+    case absl::StatusCode::kAlreadyExists: return "already exists";
+    case absl::StatusCode::kInvalidArgument: return "the database rejected a value";
+    case absl::StatusCode::kFailedPrecondition: return "a database constraint refused the change";
+    default: return "database error";
   }
 }
 

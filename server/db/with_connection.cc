@@ -9,7 +9,7 @@ namespace {
 // a statement never outlives its RPC's deadline (a client told DEADLINE_EXCEEDED can
 // rely on the statement having been cancelled), at the price of giving up to a third
 // of the time left; below the first step the exact time is used.
-constexpr int kSteps[] = {100,  150,  200,   300,   400,   500,   750,    1000,   1500,  2000,
+constexpr int kSteps[] = {100,  150,  200,  300,   400,   500,   750,   1000,  1500,   2000,
                           3000, 5000, 7500, 10000, 15000, 20000, 30000, 60000, 120000, 300000};
 
 // The server learns the deadline as a timeout, counted from when the request
@@ -52,8 +52,7 @@ Clock::time_point CutOff(Clock::time_point unresponsive_at, const QueryContext& 
   return std::min(unresponsive_at, ctx.deadline - kClientClockMargin / 2);
 }
 
-bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at,
-                          Clock::time_point unresponsive_at) {
+bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at, Clock::time_point unresponsive_at) {
   return outcome == QueryWatchdog::Outcome::kTimedOut && cut_at >= unresponsive_at - (kCutGrace - kUnresponsiveGrace);
 }
 

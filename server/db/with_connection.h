@@ -64,8 +64,7 @@ Clock::time_point CutOff(Clock::time_point unresponsive_at, const QueryContext& 
 // Whether a cut made at `cut_at` says the database stopped answering (the pool then
 // treats it as unreachable): a timed-out cut at least kUnresponsiveGrace after the
 // statement timeout, not an earlier one made for a short deadline.
-bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at,
-                          Clock::time_point unresponsive_at);
+bool CutShowsUnresponsive(QueryWatchdog::Outcome outcome, Clock::time_point cut_at, Clock::time_point unresponsive_at);
 
 // The status the caller sees for a failed attempt: cancellation and the deadline
 // take precedence over what the broken call itself reported.

@@ -16,8 +16,7 @@ namespace {
 
 std::string Iso8601(std::chrono::system_clock::time_point t) {
   const auto secs = std::chrono::system_clock::to_time_t(t);
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -60,8 +59,7 @@ thread_local ProtobufLogCapture* protobuf_capture = nullptr;
 
 // Protobuf's own lines (a string that is not UTF-8, mostly: a client's bytes) in our
 // format, or into the capture of the thread that is parsing; rate-limited.
-void LogFromProtobuf(google::protobuf::LogLevel level, const char* /*file*/, int /*line*/,
-                     const std::string& message) {
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* /*file*/, int /*line*/, const std::string& message) {
   if (protobuf_capture != nullptr) return protobuf_capture->Append(message);
   static LogLimiter lines(20, std::chrono::seconds(1));
   uint64_t suppressed = 0;

@@ -58,8 +58,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                           .Help("Calls served by one database round trip (concurrent calls share one)")
                           .Register(*registry_);
   for (const char* method : {"CreateDocument", "GetDocument"}) {
-    batch_sizes_[method] = &batch_sizes.Add({{"grpc_method", method}}, prometheus::Histogram::BucketBoundaries{
-                                                                            1, 2, 4, 8, 16, 32, 64, 128, 256});
+    batch_sizes_[method] = &batch_sizes.Add({{"grpc_method", method}},
+                                            prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
   }
 }
 

@@ -46,7 +46,7 @@ class Metrics {
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
-  std::map<std::string, RpcMetrics> rpcs_;  // made in the constructor, read-only after
+  std::map<std::string, RpcMetrics> rpcs_;                     // made in the constructor, read-only after
   std::map<std::string, prometheus::Histogram*> batch_sizes_;  // likewise
   DbMetrics db_;
   ReplicaMetrics replicas_;

@@ -34,8 +34,7 @@ OutboxMetrics::OutboxMetrics(prometheus::Registry& registry)
                   .Help("Deliveries the broker refused or did not answer (the task is tried again), by queue")
                   .Register(registry)) {}
 
-prometheus::Counter& OutboxMetrics::ByQueue(prometheus::Family<prometheus::Counter>& family,
-                                            const std::string& queue) {
+prometheus::Counter& OutboxMetrics::ByQueue(prometheus::Family<prometheus::Counter>& family, const std::string& queue) {
   std::lock_guard lock(mu_);
   if (queues_.count(queue) == 0 && queues_.size() < kMaxQueues) queues_.emplace(queue, true);
   return family.Add({{"queue", queues_.count(queue) != 0 ? queue : "other"}});

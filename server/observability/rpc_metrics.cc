@@ -7,9 +7,10 @@ namespace {
 
 // go-grpc-prometheus's names for the gRPC codes, by number.
 constexpr const char* kCodeNames[17] = {
-    "OK",       "Canceled",   "Unknown",           "InvalidArgument", "DeadlineExceeded", "NotFound",
-    "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
-    "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
 
 }  // namespace
 

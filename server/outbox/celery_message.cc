@@ -33,20 +33,22 @@ std::string CeleryMessage(const store::OutboxTask& task, const std::string& orig
                                         ", {\"callbacks\": null, \"errbacks\": null, \"chain\": null, "
                                         "\"chord\": null}]");
   const std::string id = Quoted(task.task_id);
-  const std::string eta =
-      task.countdown_seconds > 0 ? Quoted(Iso8601(task.created_at_us + int64_t{task.countdown_seconds} * 1000000))
-                                 : "null";
+  const std::string eta = task.countdown_seconds > 0
+                              ? Quoted(Iso8601(task.created_at_us + int64_t{task.countdown_seconds} * 1000000))
+                              : "null";
   return absl::StrCat(
       "{\"body\": ", Quoted(absl::Base64Escape(body)),
       ", \"content-encoding\": \"utf-8\", \"content-type\": \"application/json\", \"headers\": {\"lang\": \"py\", "
-      "\"task\": ", Quoted(task.task), ", \"id\": ", id, ", \"shadow\": null, \"eta\": ", eta,
+      "\"task\": ",
+      Quoted(task.task), ", \"id\": ", id, ", \"shadow\": null, \"eta\": ", eta,
       ", \"expires\": null, \"group\": null, \"group_index\": null, \"retries\": 0, \"timelimit\": [null, null], "
-      "\"root_id\": ", id, ", \"parent_id\": null, \"argsrepr\": ", Quoted(task.args_json),
+      "\"root_id\": ",
+      id, ", \"parent_id\": null, \"argsrepr\": ", Quoted(task.args_json),
       ", \"kwargsrepr\": ", Quoted(task.kwargs_json), ", \"origin\": ", Quoted(origin),
       ", \"ignore_result\": false}, \"properties\": {\"correlation_id\": ", id,
       ", \"reply_to\": \"\", \"delivery_mode\": 2, \"delivery_info\": {\"exchange\": \"\", \"routing_key\": ",
-      Quoted(task.queue), "}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": ",
-      Quoted(delivery_tag), "}}");
+      Quoted(task.queue), "}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": ", Quoted(delivery_tag),
+      "}}");
 }
 
 }  // namespace docgate::outbox

@@ -89,8 +89,8 @@ absl::Status RedisBroker::Command(std::initializer_list<std::string_view> args) 
     argv.push_back(a.data());
     lengths.push_back(a.size());
   }
-  auto* reply = static_cast<redisReply*>(
-      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  auto* reply =
+      static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
   if (reply == nullptr) {
     const std::string why = context_->errstr;
     Drop();

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <memory>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>

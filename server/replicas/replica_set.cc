@@ -11,7 +11,7 @@ namespace {
 // A position query slower than this is cut (and the replica leaves rotation); failed
 // connects to a replica back off from 100 ms to 5 s.
 constexpr db::WatchedConnection::Options kMonitor{std::chrono::milliseconds(1000), std::chrono::milliseconds(100),
-                                                   std::chrono::milliseconds(5000)};
+                                                  std::chrono::milliseconds(5000)};
 
 }  // namespace
 

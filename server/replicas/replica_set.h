@@ -41,9 +41,9 @@ enum class ReadMode {
 };
 
 struct ReplicaOptions {
-  uint64_t max_lag_bytes = 16 * 1024 * 1024;  // beyond: out of rotation
-  std::chrono::milliseconds max_wait{1000};    // a kFresh read waits this long for a replica
-  std::chrono::milliseconds tick{5};           // replay positions are polled this often while reads wait
+  uint64_t max_lag_bytes = 16 * 1024 * 1024;       // beyond: out of rotation
+  std::chrono::milliseconds max_wait{1000};        // a kFresh read waits this long for a replica
+  std::chrono::milliseconds tick{5};               // replay positions are polled this often while reads wait
   std::chrono::milliseconds check_interval{1000};  // health and lag of every replica, always
 };
 

@@ -23,9 +23,9 @@ struct BatchedCall {
   const Request* request = nullptr;
   Response* response = nullptr;
   db::QueryContext ctx;
-  std::function<bool()> claim;                 // queued -> running; false: already finished
-  std::function<void(absl::Status)> finish;    // after a successful claim
-  std::function<void(absl::Status)> reject;    // if still queued, finish it with this
+  std::function<bool()> claim;               // queued -> running; false: already finished
+  std::function<void(absl::Status)> finish;  // after a successful claim
+  std::function<void(absl::Status)> reject;  // if still queued, finish it with this
 };
 
 // Merges concurrent calls of one kind into batches that one WorkQueue task serves
@@ -91,8 +91,8 @@ class CallBatcher {
       for (const Call& c : state->pending) start_by = std::min(start_by, c.ctx.acquire_by);
     }
     Submitting() = true;
-    state->work_queue.Submit([state] { Drain(state); },
-                             [state](absl::Status status) { Rejected(state, status); }, start_by);
+    state->work_queue.Submit([state] { Drain(state); }, [state](absl::Status status) { Rejected(state, status); },
+                             start_by);
     Submitting() = false;
   }
 
@@ -128,7 +128,7 @@ class CallBatcher {
     ctx.acquire_by = Clock::time_point::min();
     const auto start = state.clock.Now();
     for (Call& c : batch) {
-      if (!c.claim()) continue;  // cancelled or past its deadline while queued
+      if (!c.claim()) continue;       // cancelled or past its deadline while queued
       if (c.ctx.deadline <= start) {  // just expired: it must not bound the others
         c.finish(absl::DeadlineExceededError("deadline passed before the query ran"));
         continue;
@@ -144,7 +144,8 @@ class CallBatcher {
       state.serve(claimed, statuses, ctx);
     } catch (const std::exception& e) {
       spdlog::error("a batch handler threw; its calls end INTERNAL reason=\"{}\"", e.what());
-      std::fill(statuses.begin(), statuses.end(), absl::InternalError(std::string("unexpected exception: ") + e.what()));
+      std::fill(statuses.begin(), statuses.end(),
+                absl::InternalError(std::string("unexpected exception: ") + e.what()));
     }
     const auto now = state.clock.Now();
     for (size_t i = 0; i < claimed.size(); ++i) {

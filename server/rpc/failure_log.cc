@@ -19,15 +19,12 @@ spdlog::level::level_enum LevelOf(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDataLoss:
-      return spdlog::level::err;
+    case absl::StatusCode::kDataLoss: return spdlog::level::err;
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-      return spdlog::level::warn;
-    default:
-      return spdlog::level::info;
+    case absl::StatusCode::kPermissionDenied: return spdlog::level::warn;
+    default: return spdlog::level::info;
   }
 }
 
@@ -43,8 +40,8 @@ void LogFailedRpc(const char* method, const std::string& request_id, const absl:
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const std::string sqlstate = db::SqlStateOf(status).value_or("");
   spdlog::log(LevelOf(status.code()),
-              "rpc failed request_id={} method={} code={} duration_ms={:.3f} sqlstate={} reason=\"{}\"{}",
-              request_id, method, absl::StatusCodeToString(status.code()), ms, sqlstate.empty() ? "-" : sqlstate,
+              "rpc failed request_id={} method={} code={} duration_ms={:.3f} sqlstate={} reason=\"{}\"{}", request_id,
+              method, absl::StatusCodeToString(status.code()), ms, sqlstate.empty() ? "-" : sqlstate,
               std::string(status.message()),
               suppressed > 0 ? absl::StrCat(" similar_failures_not_logged=", suppressed) : std::string());
 }

@@ -29,8 +29,7 @@ void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* c
   reactor->Finish(std::move(wire));
 }
 
-grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc,
-                                    const absl::Status& status) {
+grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc, const absl::Status& status) {
   const Clock& clock = Clock::Real();  // before any work: nothing of it is timed by a test
   const auto started = clock.Now();
   rpc.Started();

@@ -33,7 +33,6 @@ void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* c
 
 // Ends a call at once, before any work: `status` counted and logged like any
 // failed call. Returns the reactor to give gRPC.
-grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc,
-                                    const absl::Status& status);
+grpc::ServerUnaryReactor* RefuseRpc(grpc::CallbackServerContext* context, RpcMetrics& rpc, const absl::Status& status);
 
 }  // namespace docgate::rpc

@@ -73,8 +73,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   // a function that joins a batcher, and may call it at once or later from another
   // thread (a read waiting for a replica). The call holds no thread meanwhile; a
   // cancel or shutdown before then finishes it, and the late join finds it finished.
-  using Router = std::function<void(Clock::time_point deadline,
-                                    std::function<void(Batcher&)> join)>;
+  using Router = std::function<void(Clock::time_point deadline, std::function<void(Batcher&)> join)>;
   void Route(const Router& route) {
     BatchedCall<Request, Response> batched = ToBatched();
     const auto deadline = batched.ctx.deadline;
@@ -138,8 +137,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
           try {
             status = handler(request_, &response_, ctx);
           } catch (const std::exception& e) {
-            spdlog::error("a handler threw; its call ends INTERNAL request_id={} reason=\"{}\"", request_id_,
-                          e.what());
+            spdlog::error("a handler threw; its call ends INTERNAL request_id={} reason=\"{}\"", request_id_, e.what());
             status = absl::InternalError(std::string("unexpected exception: ") + e.what());
           }
           Complete(status);

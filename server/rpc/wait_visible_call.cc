@@ -23,11 +23,7 @@ constexpr char kMethod[] = "WaitVisible";
 class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
  public:
   WaitVisibleReactor(const WaitEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply)
-      : env_(env),
-        context_(context),
-        reply_(reply),
-        request_id_(RequestIdOf(*context)),
-        started_(env.clock.Now()) {
+      : env_(env), context_(context), reply_(reply), request_id_(RequestIdOf(*context)), started_(env.clock.Now()) {
     env_.metrics.rpc(kMethod).Started();
   }
 

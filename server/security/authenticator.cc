@@ -80,8 +80,8 @@ absl::Status Authenticator::Authorize(std::optional<std::string_view> authorizat
   }
   if (match == nullptr) return absl::UnauthenticatedError("unknown bearer token");
   if ((match->scopes & needed) == 0) {
-    return absl::PermissionDeniedError(absl::StrCat("token '", match->name, "' lacks the ",
-                                                    needed == kWrite ? "write" : "read", " scope"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("token '", match->name, "' lacks the ", needed == kWrite ? "write" : "read", " scope"));
   }
   return absl::OkStatus();
 }

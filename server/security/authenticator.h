@@ -52,7 +52,7 @@ class Authenticator {
   std::string contents_;  // the file whose tokens are in use; guarded by reload_mu_
   mutable std::mutex mu_;
   std::shared_ptr<const std::vector<TokenEntry>> tokens_;  // guarded by mu_
-  bool stopping_ = false;                                   // guarded by mu_
+  bool stopping_ = false;                                  // guarded by mu_
   std::condition_variable stop_;
   const std::chrono::milliseconds reload_interval_{0};
   std::thread reloader_;

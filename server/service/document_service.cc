@@ -82,9 +82,9 @@ void DocumentService::RefuseUnreachedPositions(const std::vector<size_t>& valid,
   if (now.ok()) cluster_.Reached(*now);
   for (size_t i : valid) {
     if (positions[i] <= cluster_.reached()) continue;
-    statuses[i] = now.ok() ? absl::InvalidArgumentError(
-                                 "consistency_token: names a WAL position the database has not reached")
-                           : now.status();
+    statuses[i] =
+        now.ok() ? absl::InvalidArgumentError("consistency_token: names a WAL position the database has not reached")
+                 : now.status();
   }
 }
 

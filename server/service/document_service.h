@@ -52,8 +52,8 @@ class DocumentService {
   void GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
                const std::vector<v1::GetDocumentResponse*>& responses, std::vector<absl::Status>& statuses,
                const db::QueryContext& ctx, store::DocumentStore* from = nullptr);
-  absl::Status UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
-                            v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx);
+  absl::Status UpdateStatus(const v1::UpdateDocumentStatusRequest& request, v1::UpdateDocumentStatusResponse* response,
+                            const db::QueryContext& ctx);
   absl::Status List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,
                     const db::QueryContext& ctx);
 

@@ -9,8 +9,8 @@ namespace {
 // A CallBatcher::Serve that hands a batch's requests and responses to `serve_many`.
 template <typename Request, typename Response, typename ServeMany>
 auto ServeWith(ServeMany serve_many) {
-  return [serve_many](const std::vector<rpc::BatchedCall<Request, Response>*>& calls, std::vector<absl::Status>& statuses,
-                      const db::QueryContext& ctx) {
+  return [serve_many](const std::vector<rpc::BatchedCall<Request, Response>*>& calls,
+                      std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
     std::vector<const Request*> requests;
     std::vector<Response*> responses;
     for (const auto* call : calls) {
@@ -74,8 +74,8 @@ grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServ
                                                               const grpc::ByteBuffer* request,
                                                               grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "CreateDocument", security::kWrite)) return refused;
-  auto* call = rpc::UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(env_, context, request,
-                                                                                        response, "CreateDocument");
+  auto* call = rpc::UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(
+      env_, context, request, response, "CreateDocument");
   if (call->parsed()) call->Join(create_batcher_);
   return call;
 }
@@ -84,8 +84,8 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "GetDocument", security::kRead)) return refused;
-  auto* call =
-      rpc::UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response, "GetDocument");
+  auto* call = rpc::UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response,
+                                                                                       "GetDocument");
   if (!call->parsed()) return call;
   const auto plan =
       PlanRead(call->request().consistency(), call->request().consistency_token(), read_env_.logic.cluster());
@@ -125,7 +125,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServe
                                                              grpc::ByteBuffer* response) {
   if (auto* refused = Admit(context, "ListDocuments", security::kRead)) return refused;
   auto* call = rpc::UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(env_, context, request,
-                                                                                      response, "ListDocuments");
+                                                                                           response, "ListDocuments");
   if (call->parsed()) {
     call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
   }

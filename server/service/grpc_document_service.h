@@ -4,11 +4,11 @@
 #include <vector>
 
 #include "docgate/v1/docgate.grpc.pb.h"
+#include "server/rpc/unary_call.h"
+#include "server/rpc/wait_visible_call.h"
 #include "server/service/call_authorization.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
-#include "server/rpc/unary_call.h"
-#include "server/rpc/wait_visible_call.h"
 
 namespace docgate::service {
 
@@ -34,8 +34,7 @@ class GrpcDocumentService final : public RawDocumentService {
                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* WaitVisible(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* UpdateDocumentStatus(grpc::CallbackServerContext* context,
-                                                 const grpc::ByteBuffer* request,
+  grpc::ServerUnaryReactor* UpdateDocumentStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;

@@ -28,14 +28,14 @@ absl::Status CheckText(const char* field, const std::string& value, int64_t max_
 
 absl::Status CheckId(const char* field, const std::string& id) {
   if (id.empty()) return Invalid(field, "required");
-  if (!store::CanonicalUuid(id).has_value()) return Invalid(field, "must be a UUID such as 0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  if (!store::CanonicalUuid(id).has_value())
+    return Invalid(field, "must be a UUID such as 0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
   return absl::OkStatus();
 }
 
 bool IsKnownStatus(int status) { return status >= v1::PENDING && status <= v1::FAILED; }
 
-absl::Status CheckAttributes(const google::protobuf::Map<std::string, std::string>& attributes,
-                             const Limits& limits) {
+absl::Status CheckAttributes(const google::protobuf::Map<std::string, std::string>& attributes, const Limits& limits) {
   if (static_cast<int64_t>(attributes.size()) > limits.max_attributes) {
     return Invalid("document.attributes", absl::StrCat("more than ", limits.max_attributes, " entries"));
   }

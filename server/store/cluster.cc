@@ -19,8 +19,9 @@ void Cluster::Learn(pqxx::connection& conn) {
     if (e.sqlstate() != "42501" && e.sqlstate() != "42883") throw;
     static std::atomic<bool> said{false};
     if (!said.exchange(true)) {
-      spdlog::warn("cannot read the database's system identifier (pg_control_system): consistency tokens "
-                   "are not bound to this cluster; their positions are still checked");
+      spdlog::warn(
+          "cannot read the database's system identifier (pg_control_system): consistency tokens "
+          "are not bound to this cluster; their positions are still checked");
     }
   }
   if (known_.load() && system_identifier_.load() != id) {

@@ -22,35 +22,35 @@ constexpr char kPutOffSql[] =
 constexpr char kBacklogSql[] =
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM docgate_outbox";
 
-
 }  // namespace
 
 absl::StatusOr<size_t> OutboxStore::DeliverDue(size_t limit, const Deliver& deliver, const db::QueryContext& ctx) {
-  return db::WithConnection<size_t>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<size_t> {
-    pqxx::work tx(conn, "outbox");
-    // This commit only forgets delivered tasks: lost in a crash, they are delivered
-    // again with the same id, which at-least-once allows. No WAL flush to wait for.
-    tx.exec("SET LOCAL synchronous_commit TO off");
-    const pqxx::result rows = tx.exec_params(kClaimSql, static_cast<int64_t>(limit));
-    if (rows.empty()) return size_t{0};
-    std::vector<OutboxTask> tasks;
-    tasks.reserve(rows.size());
-    for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-      const pqxx::row row = rows[i];
-      tasks.push_back(OutboxTask{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                                 row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
-                                 row[6].as<int32_t>(), row[7].as<int64_t>(), row[8].as<double>()});
-    }
-    const std::vector<bool> delivered = deliver(tasks);
-    std::vector<std::string_view> done, again;
-    for (size_t i = 0; i < tasks.size(); ++i) {
-      (i < delivered.size() && delivered[i] ? done : again).push_back(tasks[i].task_id);
-    }
-    if (!done.empty()) tx.exec_params(kDeleteSql, ArrayLiteral(done));
-    if (!again.empty()) tx.exec_params(kPutOffSql, ArrayLiteral(again));
-    tx.commit();
-    return tasks.size();
-  });
+  return db::WithConnection<size_t>(
+      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<size_t> {
+        pqxx::work tx(conn, "outbox");
+        // This commit only forgets delivered tasks: lost in a crash, they are delivered
+        // again with the same id, which at-least-once allows. No WAL flush to wait for.
+        tx.exec("SET LOCAL synchronous_commit TO off");
+        const pqxx::result rows = tx.exec_params(kClaimSql, static_cast<int64_t>(limit));
+        if (rows.empty()) return size_t{0};
+        std::vector<OutboxTask> tasks;
+        tasks.reserve(rows.size());
+        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+          const pqxx::row row = rows[i];
+          tasks.push_back(OutboxTask{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                                     row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
+                                     row[6].as<int32_t>(), row[7].as<int64_t>(), row[8].as<double>()});
+        }
+        const std::vector<bool> delivered = deliver(tasks);
+        std::vector<std::string_view> done, again;
+        for (size_t i = 0; i < tasks.size(); ++i) {
+          (i < delivered.size() && delivered[i] ? done : again).push_back(tasks[i].task_id);
+        }
+        if (!done.empty()) tx.exec_params(kDeleteSql, ArrayLiteral(done));
+        if (!again.empty()) tx.exec_params(kPutOffSql, ArrayLiteral(again));
+        tx.commit();
+        return tasks.size();
+      });
 }
 
 absl::StatusOr<OutboxBacklog> OutboxStore::Backlog(const db::QueryContext& ctx) {

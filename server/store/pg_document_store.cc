@@ -90,7 +90,8 @@ constexpr char kListFirst[] = "docgate_list_first";
 constexpr char kListAfter[] = "docgate_list_after";
 constexpr char kListStatusFirst[] = "docgate_list_status_first";
 constexpr char kListStatusAfter[] = "docgate_list_status_after";
-constexpr char kAfterCursor[] = "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
+constexpr char kAfterCursor[] =
+    "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
 
 // Read after an autocommitted write has returned, so at or past its commit record.
 constexpr char kWalPosition[] = "docgate_wal_position";
@@ -189,8 +190,8 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
-  conn.prepare(kUpdateStatusWithTasks,
-               absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved, " SELECT ", kColumns, " FROM upd"));
+  conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved, " SELECT ",
+                                                    kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
@@ -203,24 +204,25 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
 }
 
 absl::StatusOr<CreateResult> PgDocumentStore::Create(const NewDocument& doc, const db::QueryContext& ctx) {
-  return db::WithConnection<CreateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
-    pqxx::nontransaction tx(conn);
-    const pqxx::binarystring body(doc.body.data(), doc.body.size());
-    const std::string attributes = EncodeAttributes(doc.attributes);
-    // Two tries: the row found missing after a conflict can only be a concurrent
-    // insert that rolled back, so insert again.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      pqxx::result inserted =
-          tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
-      if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true, WalPosition(tx)};
-      // ON CONFLICT waited for the other insert to commit, so this statement sees it.
-      auto existing = FindExisting(tx, doc, attributes);
-      if (absl::IsNotFound(existing.status())) continue;
-      if (existing.ok()) existing->commit_lsn = WalPosition(tx);
-      return existing;
-    }
-    return CreatedAndRemoved();
-  });
+  return db::WithConnection<CreateResult>(
+      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<CreateResult> {
+        pqxx::nontransaction tx(conn);
+        const pqxx::binarystring body(doc.body.data(), doc.body.size());
+        const std::string attributes = EncodeAttributes(doc.attributes);
+        // Two tries: the row found missing after a conflict can only be a concurrent
+        // insert that rolled back, so insert again.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+          pqxx::result inserted =
+              tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
+          if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true, WalPosition(tx)};
+          // ON CONFLICT waited for the other insert to commit, so this statement sees it.
+          auto existing = FindExisting(tx, doc, attributes);
+          if (absl::IsNotFound(existing.status())) continue;
+          if (existing.ok()) existing->commit_lsn = WalPosition(tx);
+          return existing;
+        }
+        return CreatedAndRemoved();
+      });
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::CreateMany(
@@ -244,44 +246,45 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::Creat
                     source_array = ArrayLiteral(sources), type_array = ArrayLiteral(types),
                     body_array = ByteaArrayBinary(bodies), attribute_array = ArrayLiteral(attributes);
   using Results = std::vector<absl::StatusOr<CreateResult>>;
-  return db::WithConnection<Results>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
-    pqxx::nontransaction tx(conn);
-    const pqxx::binarystring body_param(body_array.data(), body_array.size());
-    const pqxx::result inserted =
-        tasks.ids.empty()
-            ? tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_param,
-                               attribute_array)
-            : tx.exec_prepared(kInsertManyWithTasks, id_array, name_array, source_array, type_array, body_param,
-                               attribute_array, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.document_ids),
-                               ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
-                               ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
-    std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
-    for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
-      created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
-    }
-    // A document not inserted existed already (or came earlier in this batch): as
-    // in Create, the same content is success, other content ALREADY_EXISTS.
-    Results results;
-    for (size_t i = 0; i < docs.size(); ++i) {
-      const NewDocument& doc = docs[i];
-      if (auto it = created_at.find(doc.id); it != created_at.end()) {
-        results.push_back(CreateResult{NewRow(doc, it->second), true, 0});
-        created_at.erase(it);  // a second copy of the id in this batch finds the first's row below
-        continue;
-      }
-      auto existing = FindExisting(tx, doc, attributes[i]);
-      results.push_back(absl::IsNotFound(existing.status()) ? CreatedAndRemoved() : std::move(existing));
-    }
-    const uint64_t lsn = WalPosition(tx);  // after every commit above: one token serves them all
-    for (auto& r : results) {
-      if (r.ok()) r->commit_lsn = lsn;
-    }
-    return results;
-  });
+  return db::WithConnection<Results>(
+      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<Results> {
+        pqxx::nontransaction tx(conn);
+        const pqxx::binarystring body_param(body_array.data(), body_array.size());
+        const pqxx::result inserted =
+            tasks.ids.empty()
+                ? tx.exec_prepared(kInsertMany, id_array, name_array, source_array, type_array, body_param,
+                                   attribute_array)
+                : tx.exec_prepared(kInsertManyWithTasks, id_array, name_array, source_array, type_array, body_param,
+                                   attribute_array, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.document_ids),
+                                   ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
+                                   ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
+        std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
+        for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
+          created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
+        }
+        // A document not inserted existed already (or came earlier in this batch): as
+        // in Create, the same content is success, other content ALREADY_EXISTS.
+        Results results;
+        for (size_t i = 0; i < docs.size(); ++i) {
+          const NewDocument& doc = docs[i];
+          if (auto it = created_at.find(doc.id); it != created_at.end()) {
+            results.push_back(CreateResult{NewRow(doc, it->second), true, 0});
+            created_at.erase(it);  // a second copy of the id in this batch finds the first's row below
+            continue;
+          }
+          auto existing = FindExisting(tx, doc, attributes[i]);
+          results.push_back(absl::IsNotFound(existing.status()) ? CreatedAndRemoved() : std::move(existing));
+        }
+        const uint64_t lsn = WalPosition(tx);  // after every commit above: one token serves them all
+        for (auto& r : results) {
+          if (r.ok()) r->commit_lsn = lsn;
+        }
+        return results;
+      });
 }
 
-absl::StatusOr<std::vector<Document>> PgDocumentStore::GetMany(const std::vector<std::string>& ids,
-                                                              bool include_body, const db::QueryContext& ctx) {
+absl::StatusOr<std::vector<Document>> PgDocumentStore::GetMany(const std::vector<std::string>& ids, bool include_body,
+                                                               const db::QueryContext& ctx) {
   const std::string array = ArrayLiteral(ids);
   return db::WithConnection<std::vector<Document>>(
       pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<std::vector<Document>> {
@@ -295,64 +298,68 @@ absl::StatusOr<std::vector<Document>> PgDocumentStore::GetMany(const std::vector
 }
 
 absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) {
-  return db::WithConnection<UpdateResult>(pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
-    pqxx::nontransaction tx(conn);
-    const std::string sources = ArrayLiteral(AllowedSources(update.status));
-    const int to = static_cast<int>(update.status);
-    TaskArrays tasks;
-    for (const Task& t : update.tasks) tasks.Add(t, "");
-    // The update states its own conditions; only when it matches nothing do we
-    // read the row to say why. A concurrent change between the two reads can make
-    // the move possible after all, hence the loop (bounded: versions only grow).
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      pqxx::result r =
-          tasks.ids.empty()
-              ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources, update.expected_version)
-              : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
-                                 update.expected_version, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
-                                 ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
-                                 ArrayLiteral(tasks.countdowns));
-      if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
-      pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
-      if (current.empty()) return absl::NotFoundError("no document has this id");
-      const auto status = static_cast<DocStatus>(current[0][0].as<int>());
-      const auto version = current[0][1].as<int64_t>();
-      if (update.expected_version > 0 && version != update.expected_version) {
-        return absl::AbortedError(
-            absl::StrCat("expected_version ", update.expected_version, " but the document is at version ", version));
-      }
-      if (!IsAllowedMove(status, update.status)) {
-        return absl::FailedPreconditionError(absl::StrCat("status cannot move from ", StatusName(status), " to ",
-                                                          StatusName(update.status)));
-      }
-    }
-    return absl::AbortedError("the document kept changing; retry");
-  });
+  return db::WithConnection<UpdateResult>(
+      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<UpdateResult> {
+        pqxx::nontransaction tx(conn);
+        const std::string sources = ArrayLiteral(AllowedSources(update.status));
+        const int to = static_cast<int>(update.status);
+        TaskArrays tasks;
+        for (const Task& t : update.tasks) tasks.Add(t, "");
+        // The update states its own conditions; only when it matches nothing do we
+        // read the row to say why. A concurrent change between the two reads can make
+        // the move possible after all, hence the loop (bounded: versions only grow).
+        for (int attempt = 0; attempt < 3; ++attempt) {
+          pqxx::result r =
+              tasks.ids.empty()
+                  ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources,
+                                     update.expected_version)
+                  : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
+                                     update.expected_version, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
+                                     ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
+                                     ArrayLiteral(tasks.countdowns));
+          if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
+          pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
+          if (current.empty()) return absl::NotFoundError("no document has this id");
+          const auto status = static_cast<DocStatus>(current[0][0].as<int>());
+          const auto version = current[0][1].as<int64_t>();
+          if (update.expected_version > 0 && version != update.expected_version) {
+            return absl::AbortedError(absl::StrCat("expected_version ", update.expected_version,
+                                                   " but the document is at version ", version));
+          }
+          if (!IsAllowedMove(status, update.status)) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("status cannot move from ", StatusName(status), " to ", StatusName(update.status)));
+          }
+        }
+        return absl::AbortedError("the document kept changing; retry");
+      });
 }
 
 absl::StatusOr<Page> PgDocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
-                                         const db::QueryContext& ctx) {
-  return db::WithConnection<Page>(pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
-    pqxx::nontransaction tx(conn);
-    // One row more than asked tells whether another page follows.
-    const int fetch = limit + 1;
-    const int status = static_cast<int>(filter);
-    pqxx::result r;
-    if (filter == DocStatus::kUnspecified) {
-      r = after ? tx.exec_prepared(kListAfter, after->create_time_us, after->id, fetch)
-                : tx.exec_prepared(kListFirst, fetch);
-    } else {
-      r = after ? tx.exec_prepared(kListStatusAfter, after->create_time_us, after->id, fetch, status)
-                : tx.exec_prepared(kListStatusFirst, fetch, status);
-    }
-    Page page;
-    for (int i = 0; i < static_cast<int>(r.size()) && i < limit; ++i) page.documents.push_back(FromRow(r[i], false));
-    if (static_cast<int>(r.size()) > limit && !page.documents.empty()) {
-      const Document& last = page.documents.back();
-      page.next = PageCursor{filter, last.create_time_us, last.id};
-    }
-    return page;
-  });
+                                           const db::QueryContext& ctx) {
+  return db::WithConnection<Page>(
+      pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
+        pqxx::nontransaction tx(conn);
+        // One row more than asked tells whether another page follows.
+        const int fetch = limit + 1;
+        const int status = static_cast<int>(filter);
+        pqxx::result r;
+        if (filter == DocStatus::kUnspecified) {
+          r = after ? tx.exec_prepared(kListAfter, after->create_time_us, after->id, fetch)
+                    : tx.exec_prepared(kListFirst, fetch);
+        } else {
+          r = after ? tx.exec_prepared(kListStatusAfter, after->create_time_us, after->id, fetch, status)
+                    : tx.exec_prepared(kListStatusFirst, fetch, status);
+        }
+        Page page;
+        for (int i = 0; i < static_cast<int>(r.size()) && i < limit; ++i)
+          page.documents.push_back(FromRow(r[i], false));
+        if (static_cast<int>(r.size()) > limit && !page.documents.empty()) {
+          const Document& last = page.documents.back();
+          page.next = PageCursor{filter, last.create_time_us, last.id};
+        }
+        return page;
+      });
 }
 
 std::vector<Document> PgDocumentStore::VisibleDocuments(pqxx::connection& conn, const std::string& ids) {

@@ -9,8 +9,8 @@ struct Move {
 };
 
 constexpr Move kAllowedMoves[] = {
-    {DocStatus::kPending, DocStatus::kProcessing},   {DocStatus::kProcessing, DocStatus::kCompleted},
-    {DocStatus::kProcessing, DocStatus::kFailed},    {DocStatus::kProcessing, DocStatus::kPending},
+    {DocStatus::kPending, DocStatus::kProcessing}, {DocStatus::kProcessing, DocStatus::kCompleted},
+    {DocStatus::kProcessing, DocStatus::kFailed},  {DocStatus::kProcessing, DocStatus::kPending},
     {DocStatus::kFailed, DocStatus::kPending},
 };
 

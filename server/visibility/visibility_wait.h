@@ -87,8 +87,8 @@ class VisibilityWait final : public Waiter, public std::enable_shared_from_this<
   std::atomic<bool> recheck_{false};
   std::atomic<bool> ending_{false};
   std::mutex mu_;
-  absl::Status end_reason_;                 // guarded by mu_
-  std::shared_ptr<const Sighting> seen_;    // guarded by mu_
+  absl::Status end_reason_;               // guarded by mu_
+  std::shared_ptr<const Sighting> seen_;  // guarded by mu_
 };
 
 }  // namespace docgate::visibility

@@ -15,11 +15,9 @@ constexpr db::WatchedConnection::Options kCheck{std::chrono::milliseconds(1000),
 
 VisibilityWatcher::VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open,
                                      std::chrono::milliseconds tick, db::QueryWatchdog& watchdog, Clock& clock)
-    : registry_(registry),
-      tick_(tick),
-      clock_(clock),
-      conn_(std::move(open), watchdog, kCheck, clock),
-      thread_([this] { Loop(); }) {}
+    : registry_(registry), tick_(tick), clock_(clock), conn_(std::move(open), watchdog, kCheck, clock), thread_([this] {
+        Loop();
+      }) {}
 
 VisibilityWatcher::~VisibilityWatcher() { Stop(); }
 

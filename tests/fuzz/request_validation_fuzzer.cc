@@ -68,18 +68,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       });
       break;
     case 1:
-      Check<v1::GetDocumentRequest>(data, size, [](const auto& r) { return service::ValidateGet(r, Cluster()).status(); });
+      Check<v1::GetDocumentRequest>(data, size,
+                                    [](const auto& r) { return service::ValidateGet(r, Cluster()).status(); });
       break;
     case 2:
-      Check<v1::WaitVisibleRequest>(data, size, [](const auto& r) { return service::ValidateWaitVisible(r, Cluster()).status(); });
+      Check<v1::WaitVisibleRequest>(data, size,
+                                    [](const auto& r) { return service::ValidateWaitVisible(r, Cluster()).status(); });
       break;
     case 3:
       Check<v1::UpdateDocumentStatusRequest>(data, size,
                                              [&](const auto& r) { return service::ValidateUpdateStatus(r, limits); });
       break;
-    case 4:
-      Check<v1::ListDocumentsRequest>(data, size, [](const auto& r) { return service::ValidateList(r); });
-      break;
+    case 4: Check<v1::ListDocumentsRequest>(data, size, [](const auto& r) { return service::ValidateList(r); }); break;
     default: {
       // Stored attributes as PostgreSQL hands them back: any text.
       auto decoded = store::DecodeAttributes(std::string_view(reinterpret_cast<const char*>(data), size));

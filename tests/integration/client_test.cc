@@ -54,7 +54,10 @@ TEST_F(ClientTest, EveryMethodWorksAndReturnsTheServersAnswer) {
 
   for (int i = 0; i < 5; ++i) CreateOk("listed-" + std::to_string(i));
   int seen = 0;
-  ASSERT_TRUE(client.ListAll(v1::PENDING, [&](const v1::Document&) { return ++seen < 1000; }, 2).ok());
+  ASSERT_TRUE(client
+                  .ListAll(
+                      v1::PENDING, [&](const v1::Document&) { return ++seen < 1000; }, 2)
+                  .ok());
   EXPECT_EQ(seen, 5) << "every PENDING document, across three pages of two";
 }
 

@@ -227,8 +227,8 @@ TEST_F(DocumentApiTest, ConcurrentGetsShareQueriesAndEachGetsItsOwnAnswer) {
 
 TEST_F(DocumentApiTest, ConcurrentCreatesShareAnInsertAndEachGetsItsOwnAnswer) {
   // Texts that an array literal could mangle, and bodies of every byte value.
-  const std::vector<std::string> awkward = {"plain", "with \"quotes\"", "back\\slash\\", "{braces},commas",
-                                            "new\nline", "NULL", "", "Grüße 🌍"};
+  const std::vector<std::string> awkward = {
+      "plain", "with \"quotes\"", "back\\slash\\", "{braces},commas", "new\nline", "NULL", "", "Grüße 🌍"};
   std::string every_byte(256, '\0');
   for (int i = 0; i < 256; ++i) every_byte[static_cast<size_t>(i)] = static_cast<char>(i);
   const v1::Document existing = CreateOk("existing");
@@ -266,7 +266,8 @@ TEST_F(DocumentApiTest, ConcurrentCreatesShareAnInsertAndEachGetsItsOwnAnswer) {
   std::vector<v1::CreateDocumentResponse> responses(cases.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < cases.size(); ++i) {
-    threads.emplace_back([&, i] { statuses[i] = stub_->CreateDocument(Context().get(), cases[i].request, &responses[i]); });
+    threads.emplace_back(
+        [&, i] { statuses[i] = stub_->CreateDocument(Context().get(), cases[i].request, &responses[i]); });
   }
   for (auto& t : threads) t.join();
   // Bodies too big to batch go alone; the rest share leases (and INSERTs).
@@ -371,7 +372,7 @@ TEST_F(DocumentApiTest, ListWalksEveryDocumentOnceInPages) {
       ASSERT_LT(++pages, 100);
     } while (!req.page_token().empty());
     const std::set<std::string>& expected = filter == v1::PROCESSING ? processing : all;
-    EXPECT_EQ(seen.size(), expected.size());  // no duplicate...
+    EXPECT_EQ(seen.size(), expected.size());                               // no duplicate...
     EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), expected);  // ...and no miss
   }
 }

@@ -24,8 +24,9 @@ class QueryBoundsTest : public ServerFixture {
   int RunningQueries() {
     pqxx::nontransaction tx(db_->admin());
     return tx
-        .exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-               " AND application_name = 'docgate' AND state = 'active'")[0]
+        .exec1(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'docgate' AND state = 'active'")[0]
         .as<int>();
   }
 
@@ -90,8 +91,9 @@ TEST_F(QueryBoundsTest, TerminatedBackendsAreReplacedWithoutFailedReads) {
   for (auto& t : warm) t.join();
   {
     pqxx::nontransaction tx(db_->admin());
-    tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'docgate'");
+    tx.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'docgate'");
   }
   const auto started = SteadyClock::now();
   std::atomic<int> ok{0};
@@ -135,8 +137,7 @@ TEST_F(MaxLifetimeTest, ConnectionsAreRecycledUnderLoadWithoutFailures) {
     });
   }
   // Runs until the pool has replaced every connection at least once (or gives up).
-  const bool recycled = WaitUntil([&] { return server_->pool_stats().opened_total >= opened_before + 4; },
-                                  seconds(10));
+  const bool recycled = WaitUntil([&] { return server_->pool_stats().opened_total >= opened_before + 4; }, seconds(10));
   running = false;
   for (auto& t : clients) t.join();
   EXPECT_TRUE(recycled);

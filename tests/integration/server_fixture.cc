@@ -69,8 +69,7 @@ void HeldRowLock::Release() {
   tx_.reset();
 }
 
-std::vector<std::thread> ServerFixture::StartUpdates(const std::string& id, int n,
-                                                     std::chrono::milliseconds timeout) {
+std::vector<std::thread> ServerFixture::StartUpdates(const std::string& id, int n, std::chrono::milliseconds timeout) {
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([this, id, timeout] {
@@ -95,8 +94,8 @@ bool ServerFixture::WaitUntil(const std::function<bool()>& condition, std::chron
 
 bool ServerFixture::WaitForHealth(bool serving, std::chrono::milliseconds timeout) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
-  const auto want = serving ? grpc::health::v1::HealthCheckResponse::SERVING
-                            : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  const auto want =
+      serving ? grpc::health::v1::HealthCheckResponse::SERVING : grpc::health::v1::HealthCheckResponse::NOT_SERVING;
   return WaitUntil(
       [&] {
         grpc::health::v1::HealthCheckRequest req;

@@ -63,8 +63,7 @@ TestDatabase::~TestDatabase() {
 int TestDatabase::DocgateConnections(const std::string& state_filter) {
   pqxx::nontransaction tx(*admin_);
   std::string sql =
-      "SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(name_) +
-      " AND application_name = 'docgate'";
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(name_) + " AND application_name = 'docgate'";
   if (!state_filter.empty()) sql += " AND state = " + tx.quote(state_filter);
   return tx.exec1(sql)[0].as<int>();
 }

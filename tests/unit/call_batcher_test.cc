@@ -39,10 +39,12 @@ class BusyWorker {
  public:
   explicit BusyWorker(WorkQueue& queue) {
     std::promise<void> started;
-    queue.Submit([&started, released = released_.get_future().share()] {
-      started.set_value();
-      released.wait();
-    }, [](absl::Status) {}, Clock::now() + kLater);
+    queue.Submit(
+        [&started, released = released_.get_future().share()] {
+          started.set_value();
+          released.wait();
+        },
+        [](absl::Status) {}, Clock::now() + kLater);
     started.get_future().wait();
   }
   void Release() { released_.set_value(); }
@@ -56,12 +58,12 @@ TEST(CallBatcherTest, CallsQueuedMeanwhileAreServedInOneBatch) {
   std::vector<size_t> batch_sizes, observed;
   CallBatcher<int, int> batcher(queue, {256, 1, [&](size_t n) { observed.push_back(n); }},
                                 [&](const auto& calls, auto& statuses, const auto&) {
-    batch_sizes.push_back(calls.size());
-    for (size_t i = 0; i < calls.size(); ++i) {
-      *calls[i]->response = *calls[i]->request * 10;
-      statuses[i] = absl::OkStatus();
-    }
-  });
+                                  batch_sizes.push_back(calls.size());
+                                  for (size_t i = 0; i < calls.size(); ++i) {
+                                    *calls[i]->response = *calls[i]->request * 10;
+                                    statuses[i] = absl::OkStatus();
+                                  }
+                                });
   BusyWorker busy(queue);
   std::vector<Probe> probes(20);
   for (size_t i = 0; i < probes.size(); ++i) {

@@ -54,8 +54,9 @@ TEST(CeleryMessageTest, HasCelerysProtocol2HeadersPropertiesAndBody) {
   // The body: [args, kwargs, embed], base64, exactly as Celery's own producer wrote it.
   std::string body;
   ASSERT_TRUE(absl::Base64Unescape(At(message, "body").string_value(), &body));
-  EXPECT_EQ(body, "[[\"82fa7a96-ef07-4751-b281-c17da4e6e7bf\"], {\"page\": 3}, {\"callbacks\": null, "
-                  "\"errbacks\": null, \"chain\": null, \"chord\": null}]");
+  EXPECT_EQ(body,
+            "[[\"82fa7a96-ef07-4751-b281-c17da4e6e7bf\"], {\"page\": 3}, {\"callbacks\": null, "
+            "\"errbacks\": null, \"chain\": null, \"chord\": null}]");
 }
 
 TEST(CeleryMessageTest, ACountdownBecomesAnEtaAfterTheCommit) {

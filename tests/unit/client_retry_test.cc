@@ -46,8 +46,8 @@ TEST(ClientRetry, ReadOptionsReachTheServerAndServedByComesBack) {
         return grpc::Status::OK;
       });
   Client client(stub, FastRetries());
-  auto read = client.WaitVisible("0190b0a0-0000-7000-8000-000000000001",
-                                 ReadOptions{true, "tok", v1::AT_LEAST_AS_FRESH});
+  auto read =
+      client.WaitVisible("0190b0a0-0000-7000-8000-000000000001", ReadOptions{true, "tok", v1::AT_LEAST_AS_FRESH});
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->served_by, "replica:r1:5432");
   EXPECT_EQ(read->document.id(), "0190b0a0-0000-7000-8000-000000000001");

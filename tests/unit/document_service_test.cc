@@ -92,9 +92,9 @@ TEST_F(DocumentServiceTest, StatusesDecidedBeforeTheDatabase) {
   v1::CreateDocumentRequest bad_id = NewDoc("a.pdf");
   bad_id.mutable_document()->set_id("not-a-uuid");
   const Case cases[] = {
-      {NewDoc(""), absl::StatusCode::kInvalidArgument},                    // a name is required
-      {bad_id, absl::StatusCode::kInvalidArgument},                        // id: a UUID or nothing
-      {with_task, absl::StatusCode::kFailedPrecondition},                  // no broker to deliver to
+      {NewDoc(""), absl::StatusCode::kInvalidArgument},    // a name is required
+      {bad_id, absl::StatusCode::kInvalidArgument},        // id: a UUID or nothing
+      {with_task, absl::StatusCode::kFailedPrecondition},  // no broker to deliver to
   };
   for (const auto& c : cases) {
     EXPECT_EQ(Create(service, c.request, &response).code(), c.code) << c.request.ShortDebugString();

@@ -34,9 +34,7 @@ PoolOptions Options(int max_size, int min_idle) {
   return options;
 }
 
-const testing::FakeLink* LinkOf(Lease& lease) {
-  return dynamic_cast<FakeConnection&>(lease.connection()).link();
-}
+const testing::FakeLink* LinkOf(Lease& lease) { return dynamic_cast<FakeConnection&>(lease.connection()).link(); }
 
 class PoolTest : public ::testing::Test {
  protected:
@@ -157,7 +155,8 @@ TEST_F(PoolTest, ConnectsBackOffWithJitterAndTheCircuitOpensAfterTwoFailures) {
   // Then each wait is drawn from the upper half of a step that doubles up to the cap.
   for (const int step_ms : {100, 200, 400, 400}) {
     const auto now = clock_.Now();
-    const auto wake = clock_.AwaitSleeper([&](auto t) { return t > now + milliseconds(1) && t != now + kHousekeeping; });
+    const auto wake =
+        clock_.AwaitSleeper([&](auto t) { return t > now + milliseconds(1) && t != now + kHousekeeping; });
     EXPECT_GE(wake - now, milliseconds(step_ms / 2)) << step_ms;
     EXPECT_LE(wake - now, milliseconds(step_ms)) << step_ms;
     const int attempts = db_.attempts();

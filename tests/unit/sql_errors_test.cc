@@ -12,13 +12,20 @@ TEST(SqlErrorsTest, MapsSqlStatesBySpecTable) {
     absl::StatusCode code;
   };
   const Case cases[] = {
-      {"40001", absl::StatusCode::kAborted},          {"40P01", absl::StatusCode::kAborted},
-      {"57014", absl::StatusCode::kDeadlineExceeded}, {"57P01", absl::StatusCode::kUnavailable},
-      {"57P03", absl::StatusCode::kUnavailable},      {"08006", absl::StatusCode::kUnavailable},
-      {"08001", absl::StatusCode::kUnavailable},      {"53300", absl::StatusCode::kUnavailable},
-      {"28P01", absl::StatusCode::kUnavailable},      {"23505", absl::StatusCode::kAlreadyExists},
-      {"23503", absl::StatusCode::kFailedPrecondition}, {"22021", absl::StatusCode::kInvalidArgument},
-      {"42P01", absl::StatusCode::kInternal},         {"XX000", absl::StatusCode::kInternal},
+      {"40001", absl::StatusCode::kAborted},
+      {"40P01", absl::StatusCode::kAborted},
+      {"57014", absl::StatusCode::kDeadlineExceeded},
+      {"57P01", absl::StatusCode::kUnavailable},
+      {"57P03", absl::StatusCode::kUnavailable},
+      {"08006", absl::StatusCode::kUnavailable},
+      {"08001", absl::StatusCode::kUnavailable},
+      {"53300", absl::StatusCode::kUnavailable},
+      {"28P01", absl::StatusCode::kUnavailable},
+      {"23505", absl::StatusCode::kAlreadyExists},
+      {"23503", absl::StatusCode::kFailedPrecondition},
+      {"22021", absl::StatusCode::kInvalidArgument},
+      {"42P01", absl::StatusCode::kInternal},
+      {"XX000", absl::StatusCode::kInternal},
       {"", absl::StatusCode::kInternal},
   };
   for (const auto& c : cases) EXPECT_EQ(CodeForSqlState(c.sqlstate), c.code) << c.sqlstate;

@@ -36,9 +36,11 @@ TEST(UuidTest, MakesDistinctVersion7IdsThatSortByTime) {
 }
 
 TEST(AttributesJsonTest, RoundTripsAwkwardStrings) {
-  const Attributes attributes = {
-      {"plain", "value"}, {"quote\"back\\slash", "line\nbreak\ttab"}, {"ctl", std::string("\x01\x1f", 2)},
-      {"ünïcode", "日本語 🎉"}, {"empty", ""}};
+  const Attributes attributes = {{"plain", "value"},
+                                 {"quote\"back\\slash", "line\nbreak\ttab"},
+                                 {"ctl", std::string("\x01\x1f", 2)},
+                                 {"ünïcode", "日本語 🎉"},
+                                 {"empty", ""}};
   auto decoded = DecodeAttributes(EncodeAttributes(attributes));
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(*decoded, attributes);

@@ -27,27 +27,26 @@ class WaitHarness {
   }
 
   VisibilityWait::Actions Actions() {
-    return VisibilityWait::Actions{
-        [this](std::function<void()> job, std::function<void(absl::Status)> rejected) {
-          queued_.push_back({std::move(job), std::move(rejected)});
-        },
-        [this] {
-          ++looks;
-          if (during_look) during_look();
-          if (looks_answer.empty()) return absl::NotFoundError("no document has this id");
-          absl::Status s = looks_answer.front();
-          looks_answer.pop_front();
-          return s;
-        },
-        [this](const Sighting& seen) {
-          if (wants_body_ && !seen.has_body) return false;
-          answered_from = seen.document.id;
-          return true;
-        },
-        [this](absl::Status status) {
-          ++finishes;
-          finished = status;
-        }};
+    return VisibilityWait::Actions{[this](std::function<void()> job, std::function<void(absl::Status)> rejected) {
+                                     queued_.push_back({std::move(job), std::move(rejected)});
+                                   },
+                                   [this] {
+                                     ++looks;
+                                     if (during_look) during_look();
+                                     if (looks_answer.empty()) return absl::NotFoundError("no document has this id");
+                                     absl::Status s = looks_answer.front();
+                                     looks_answer.pop_front();
+                                     return s;
+                                   },
+                                   [this](const Sighting& seen) {
+                                     if (wants_body_ && !seen.has_body) return false;
+                                     answered_from = seen.document.id;
+                                     return true;
+                                   },
+                                   [this](absl::Status status) {
+                                     ++finishes;
+                                     finished = status;
+                                   }};
   }
 
   // Runs the oldest queued look; false when none is queued.
@@ -107,7 +106,7 @@ TEST(VisibilityWaitTest, ACommitWithTheRowAnswersWithoutALook) {
   EXPECT_EQ(h.finishes, 1);
   EXPECT_TRUE(h.finished.ok());
   EXPECT_EQ(h.answered_from, kId);
-  EXPECT_EQ(h.looks, 1);          // no second read
+  EXPECT_EQ(h.looks, 1);  // no second read
   EXPECT_EQ(h.queued(), 0u);
 }
 

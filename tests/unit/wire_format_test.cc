@@ -31,7 +31,10 @@ TEST(WireFormatTest, AWellFormedRequestRoundTrips) {
 }
 
 TEST(WireFormatTest, BytesThatAreNotProtobufAreInvalidArgument) {
-  for (const std::string& bad : {std::string("\xff"), std::string("\x0a\x05" "ab"), std::string("\x0e")}) {
+  for (const std::string& bad : {std::string("\xff"),
+                                 std::string("\x0a\x05"
+                                             "ab"),
+                                 std::string("\x0e")}) {
     v1::GetDocumentRequest got;
     const absl::Status s = ParseRequest(BytesOf(bad), &got);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);

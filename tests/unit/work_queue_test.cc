@@ -32,7 +32,12 @@ TEST(WorkQueueTest, RejectsWhenFull) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, Clock::Real().Now() + kLater);
+  queue.Submit(
+      [&started, released] {
+        started.set_value();
+        released.wait();
+      },
+      [](absl::Status) {}, Clock::Real().Now() + kLater);
   started.get_future().wait();
   queue.Submit([] {}, [](absl::Status) {}, Clock::Real().Now() + kLater);  // fills the queue
   absl::Status rejected;
@@ -47,7 +52,12 @@ TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
-  queue.Submit([&started, released] { started.set_value(); released.wait(); }, [](absl::Status) {}, clock.Now() + kLater);
+  queue.Submit(
+      [&started, released] {
+        started.set_value();
+        released.wait();
+      },
+      [](absl::Status) {}, clock.Now() + kLater);
   started.get_future().wait();  // the queue is empty again: start_by may restart lower
   std::atomic<int> rejections{0};
   absl::Status rejected;

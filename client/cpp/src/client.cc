@@ -26,8 +26,7 @@ absl::StatusOr<Response> Invoke(const Call& call, std::chrono::milliseconds time
     Response response;
     const grpc::Status status = call(&context, &response);
     if (status.ok()) return response;
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || retry == nullptr ||
-        attempt >= retry->max_attempts) {
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || retry == nullptr || attempt >= retry->max_attempts) {
       return FromGrpc(status);
     }
     std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
@@ -45,7 +44,7 @@ std::string NewDocumentId() {
   const uint64_t millis = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
-  const uint64_t high = (millis << 16) | 0x7000 | (rng() & 0x0fff);                // time, version 7, rand_a
+  const uint64_t high = (millis << 16) | 0x7000 | (rng() & 0x0fff);              // time, version 7, rand_a
   const uint64_t low = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10, rand_b
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -102,7 +101,9 @@ absl::StatusOr<CreateResult> Client::CreateDocument(v1::Document document, std::
       [&](grpc::ClientContext* c, v1::CreateDocumentResponse* out) { return stub_->CreateDocument(c, request, out); },
       options_.timeout, &options_.retry, options_);
   if (!reply.ok()) return reply.status();
-  return CreateResult{std::move(*reply->mutable_document()), reply->created(), reply->consistency_token(),
+  return CreateResult{std::move(*reply->mutable_document()),
+                      reply->created(),
+                      reply->consistency_token(),
                       {reply->task_ids().begin(), reply->task_ids().end()}};
 }
 
@@ -169,7 +170,8 @@ absl::StatusOr<UpdateResult> Client::UpdateStatus(const std::string& id, v1::Doc
       },
       options_.timeout, /*retry=*/nullptr, options_);
   if (!reply.ok()) return reply.status();
-  return UpdateResult{std::move(*reply->mutable_document()), reply->consistency_token(),
+  return UpdateResult{std::move(*reply->mutable_document()),
+                      reply->consistency_token(),
                       {reply->task_ids().begin(), reply->task_ids().end()}};
 }
 

@@ -139,13 +139,34 @@ std::vector<docgate::v1::CeleryTask> TasksOf(const Args& args) {
 }
 
 Args Parse(int argc, char** argv) {
-  static const std::map<std::string, bool> kTakesValue = {
-      {"addr", true},         {"timeout", true}, {"json", false},    {"name", true},         {"id", true},
-      {"body-file", true},    {"source-uri", true}, {"content-type", true}, {"attr", true}, {"body", false},
-      {"token", true},        {"consistency", true}, {"detail", true},  {"expected-version", true}, {"status", true},
-      {"page-size", true},    {"limit", true},   {"help", false},   {"tls", false},         {"tls-ca", true},
-      {"tls-cert", true},     {"tls-key", true}, {"auth-token-file", true}, {"enqueue", true},
-      {"queue", true},        {"args", true},    {"kwargs", true},  {"countdown", true}};
+  static const std::map<std::string, bool> kTakesValue = {{"addr", true},
+                                                          {"timeout", true},
+                                                          {"json", false},
+                                                          {"name", true},
+                                                          {"id", true},
+                                                          {"body-file", true},
+                                                          {"source-uri", true},
+                                                          {"content-type", true},
+                                                          {"attr", true},
+                                                          {"body", false},
+                                                          {"token", true},
+                                                          {"consistency", true},
+                                                          {"detail", true},
+                                                          {"expected-version", true},
+                                                          {"status", true},
+                                                          {"page-size", true},
+                                                          {"limit", true},
+                                                          {"help", false},
+                                                          {"tls", false},
+                                                          {"tls-ca", true},
+                                                          {"tls-cert", true},
+                                                          {"tls-key", true},
+                                                          {"auth-token-file", true},
+                                                          {"enqueue", true},
+                                                          {"queue", true},
+                                                          {"args", true},
+                                                          {"kwargs", true},
+                                                          {"countdown", true}};
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -236,7 +257,8 @@ int Run(const Args& args) {
     context.set_deadline(std::chrono::system_clock::now() + options.timeout);
     auto stub = grpc::health::v1::Health::NewStub(docgate::MakeChannel(addr, options));
     const grpc::Status status = stub->Check(&context, request, &reply);
-    if (!status.ok()) return Fail(absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
+    if (!status.ok())
+      return Fail(absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
     printer.Print(reply);
     return 0;
   }
@@ -288,7 +310,8 @@ int Run(const Args& args) {
     return 0;
   }
   if (command == "list") {
-    const auto status = args.Has("status") ? ParseStatus(*args.Get("status")) : docgate::v1::DOCUMENT_STATUS_UNSPECIFIED;
+    const auto status =
+        args.Has("status") ? ParseStatus(*args.Get("status")) : docgate::v1::DOCUMENT_STATUS_UNSPECIFIED;
     const int page_size = std::stoi(args.Get("page-size").value_or("100"));
     int64_t left = std::stoll(args.Get("limit").value_or("-1"));
     const absl::Status status_of_list = client.ListAll(
