@@ -156,11 +156,15 @@ def main():
                 document=docgate_pb2.Document(id=doc_id, name="bench")), timeout=60)
             committed[doc_id] = time.perf_counter()
 
+        checks_before = (a.metric("docgate_visibility_check_seconds_count") or 0,
+                         a.metric("docgate_visibility_check_seconds_sum") or 0)
         started = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             list(pool.map(create, enumerate(ids)))
         wait_for(lambda: len(woken) == len(ids), 120, "every waiter to return")
         elapsed = time.perf_counter() - started
+        checks = (a.metric("docgate_visibility_check_seconds_count") or 0) - checks_before[0]
+        check_seconds = (a.metric("docgate_visibility_check_seconds_sum") or 0) - checks_before[1]
 
         failures = sum(1 for _, code in woken.values() if code != grpc.StatusCode.OK)
         same = [(woken[i][0] - committed[i]) * 1000 for n, i in enumerate(ids) if n % 2 == 0]
@@ -173,6 +177,8 @@ def main():
         print(f"creates + wake-ups           {len(ids)} in {elapsed:.2f} s")
         print(f"wake latency same instance   p50 {percentile(same, 50):.2f} ms  p99 {percentile(same, 99):.2f} ms")
         print(f"wake latency cross instance  p50 {percentile(cross, 50):.2f} ms  p99 {percentile(cross, 99):.2f} ms")
+        print(f"A's watcher during the burst {checks:.0f} checks, {check_seconds * 1000 / max(checks, 1):.1f} ms each"
+              f" on average ({check_seconds / max(elapsed, 1e-9) * 100:.0f}% of the time)")
         print(f"waiting queries per second   {qps_few:.0f} with 10 waiters, {qps_many:.0f} with {args.waiters}"
               f"  (ratio {qps_many / max(qps_few, 1):.2f})")
         return 1 if failures else 0

@@ -171,7 +171,7 @@ absl::Status DocgateServer::StartVisibility(const Config& config, const db::Conn
   watcher_ = std::make_unique<visibility::VisibilityWatcher>(
       *waiters_,
       db::MakeOpener(settings.ForRole("visibility"), /*migrate=*/false, &store::PgDocumentStore::PrepareStatements),
-      config.visibility_tick, pool_->watchdog());
+      config.visibility_tick, pool_->watchdog(), &metrics_->visibility_check_seconds);
   return absl::OkStatus();
 }
 

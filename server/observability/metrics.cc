@@ -28,6 +28,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Help("WaitVisible calls that ended with DEADLINE_EXCEEDED")
                                 .Register(*registry)
                                 .Add({})),
+      visibility_check_seconds(prometheus::BuildHistogram()
+                                   .Name("docgate_visibility_check_seconds")
+                                   .Help("How long each check for documents made visible by others took")
+                                   .Register(*registry)
+                                   .Add({}, LatencyBuckets())),
       registry_(std::move(registry)),
       db_(*registry_),
       replicas_(*registry_),

@@ -35,6 +35,8 @@ class Metrics {
   prometheus::Gauge& wait_visible_waiters;
   prometheus::Histogram& wait_visible_seconds;
   prometheus::Counter& wait_visible_timeouts;
+  // The visibility watcher's checks (one query for every id waited for), each.
+  prometheus::Histogram& visibility_check_seconds;
 
   // The pool's and the statements' metrics, as the database layer reports them.
   db::DbObserver& db() { return db_; }

@@ -148,7 +148,14 @@ void OutboxRelay::ReportBacklog() {
   const auto backlog = store_.Backlog(RoundContext(clock_.Now()));
   const int64_t tasks = backlog.ok() ? backlog->tasks : 0;
   next_backlog_report_ = clock_.Now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
-  if (!backlog.ok()) return;
+  if (!backlog.ok()) {
+    static LogLimiter lines(1, std::chrono::seconds(30));
+    if (uint64_t suppressed = 0; lines.Allow(suppressed, clock_.Now())) {
+      spdlog::warn("outbox backlog not counted; its gauges keep their last values reason=\"{}\"",
+                   std::string(backlog.status().message()));
+    }
+    return;
+  }
   metrics_.backlog.Set(static_cast<double>(backlog->tasks));
   metrics_.oldest_seconds.Set(backlog->oldest_seconds);
 }

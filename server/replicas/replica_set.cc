@@ -77,7 +77,7 @@ void ReplicaSet::MarkFailed(const ReadSource& source) {
   SetRotation(*replicas_[static_cast<size_t>(source.replica)], false, "a read failed");
 }
 
-void ReplicaSet::SetRotation(Replica& r, bool in, const char* why) {
+void ReplicaSet::SetRotation(Replica& r, bool in, const std::string& why) {
   r.rotation->Set(in ? 1 : 0);
   if (r.in_rotation.exchange(in) == in) return;
   if (in) {
@@ -132,7 +132,12 @@ void ReplicaSet::CheckAll() {
   ctx.deadline = clock_.Now() + kMonitor.limit;
   ctx.acquire_by = clock_.Now() + kMonitor.limit / 4;
   // Without the primary's position (it is away) the last one known serves.
-  if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) primary_lsn_ = std::max(primary_lsn_, *lsn);
+  if (auto lsn = primary_.store->CurrentWalPosition(ctx); lsn.ok()) {
+    primary_lsn_ = std::max(primary_lsn_, *lsn);
+  } else if (uint64_t suppressed = 0; primary_lines_.Allow(suppressed, clock_.Now())) {
+    spdlog::warn("replica check: the primary's WAL position is unknown; the last one serves reason=\"{}\"",
+                 std::string(lsn.status().message()));
+  }
   cluster_.Reached(primary_lsn_);
   for (auto& r : replicas_) {
     if (!Poll(*r)) continue;  // Poll took it out of rotation
@@ -146,7 +151,7 @@ void ReplicaSet::CheckAll() {
 bool ReplicaSet::Poll(Replica& r) {
   const auto replayed = r.monitor->Run<uint64_t>(&store::PgDocumentStore::ReplayedWalPosition);
   if (!replayed.ok()) {
-    SetRotation(r, false, "it does not answer");
+    SetRotation(r, false, "it does not answer: " + std::string(replayed.status().message()));
     return false;
   }
   // Replay only moves forward; a restarted replica may report less for a moment.

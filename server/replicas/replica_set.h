@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/common/clock.h"
+#include "server/common/log_limiter.h"
 #include "server/db/pool.h"
 #include "server/db/query_watchdog.h"
 #include "server/db/watched_connection.h"
@@ -120,7 +121,7 @@ class ReplicaSet {
   // rotation) when it cannot.
   bool Poll(Replica& r);
   // Puts `r` in or out of rotation, with its gauge, logging a change (and `why` it left).
-  void SetRotation(Replica& r, bool in, const char* why);
+  void SetRotation(Replica& r, bool in, const std::string& why);
   // Hands waiting reads their source: a replica that has caught up, or the primary
   // once their time is up (or `all`: at stop).
   void Release(bool all);
@@ -136,6 +137,8 @@ class ReplicaSet {
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::atomic<uint64_t> next_pick_{0};
   uint64_t primary_lsn_ = 0;  // monitor thread only
+  // The primary's position unknown: logged at once, then one line per 30 s.
+  LogLimiter primary_lines_{1, std::chrono::seconds(30)};
 
   std::mutex mu_;
   std::condition_variable wake_;

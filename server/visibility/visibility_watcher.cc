@@ -14,10 +14,15 @@ constexpr db::WatchedConnection::Options kCheck{std::chrono::milliseconds(1000),
 }  // namespace
 
 VisibilityWatcher::VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open,
-                                     std::chrono::milliseconds tick, db::QueryWatchdog& watchdog, Clock& clock)
-    : registry_(registry), tick_(tick), clock_(clock), conn_(std::move(open), watchdog, kCheck, clock), thread_([this] {
-        Loop();
-      }) {}
+                                     std::chrono::milliseconds tick, db::QueryWatchdog& watchdog,
+                                     prometheus::Histogram* checks, Clock& clock)
+    : registry_(registry),
+      tick_(tick),
+      checks_(checks),
+      clock_(clock),
+      conn_(std::move(open), watchdog, kCheck, clock) {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 VisibilityWatcher::~VisibilityWatcher() { Stop(); }
 
@@ -54,8 +59,10 @@ void VisibilityWatcher::Loop() {
 void VisibilityWatcher::Check() {
   const std::string ids = registry_.PendingIdsLiteral();
   if (ids.empty()) return;
+  const auto started = clock_.Now();
   const auto visible = conn_.Run<std::vector<store::Document>>(
       [&](pqxx::connection& conn) { return store::PgDocumentStore::VisibleDocuments(conn, ids); });
+  if (checks_ != nullptr) checks_->Observe(std::chrono::duration<double>(clock_.Now() - started).count());
   if (!visible.ok()) {
     // Down, lost or cut (or the server restarted): a new connection at the next tick.
     uint64_t suppressed = 0;

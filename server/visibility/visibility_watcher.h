@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <prometheus/histogram.h>
+
 #include "server/common/clock.h"
 #include "server/common/log_limiter.h"
 #include "server/db/connection.h"
@@ -23,9 +25,10 @@ namespace docgate::visibility {
 // One thread; ticks and expiry are read on `clock`.
 class VisibilityWatcher {
  public:
-  // `watchdog` cuts a check that hangs (a network that swallows packets).
+  // `watchdog` cuts a check that hangs (a network that swallows packets); `checks`
+  // (may be null) observes how long each check took.
   VisibilityWatcher(WaiterRegistry& registry, db::ConnectionOpener open, std::chrono::milliseconds tick,
-                    db::QueryWatchdog& watchdog, Clock& clock = Clock::Real());
+                    db::QueryWatchdog& watchdog, prometheus::Histogram* checks, Clock& clock = Clock::Real());
   ~VisibilityWatcher();  // Stop()
   VisibilityWatcher(const VisibilityWatcher&) = delete;
   VisibilityWatcher& operator=(const VisibilityWatcher&) = delete;
@@ -39,6 +42,7 @@ class VisibilityWatcher {
 
   WaiterRegistry& registry_;
   const std::chrono::milliseconds tick_;
+  prometheus::Histogram* const checks_;
   Clock& clock_;
   db::WatchedConnection conn_;  // the Loop thread's only
   // A failing check is logged at once, then one line per 30 s while it keeps failing.
