@@ -102,6 +102,11 @@ constexpr char kReplayedSql[] =
     "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
 
 constexpr char kVisibleDocuments[] = "docgate_visible_documents";
+// One row always: the statement's time, and the ids of the rows created after $1.
+constexpr char kCreatedSince[] = "docgate_created_since";
+constexpr char kCreatedSinceSql[] =
+    "SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::int8, coalesce(string_agg(id::text, ','), '')"
+    " FROM documents WHERE create_time > 'epoch'::timestamptz + $1::int8 * interval '1 microsecond'";
 
 uint64_t WalPosition(pqxx::nontransaction& tx) {
   const auto lsn = ParseLsn(tx.exec_prepared1(kWalPosition)[0].as<std::string>());
@@ -196,6 +201,7 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kReplayed, kReplayedSql);
+  conn.prepare(kCreatedSince, kCreatedSinceSql);
   conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
   conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
   conn.prepare(kListStatusFirst, absl::StrCat(select, from_documents, " WHERE status = $2", order, "1"));
@@ -369,6 +375,20 @@ std::vector<Document> PgDocumentStore::VisibleDocuments(pqxx::connection& conn, 
   visible.reserve(r.size());
   for (pqxx::result::size_type i = 0; i < r.size(); ++i) visible.push_back(FromRow(r[i], /*with_body=*/true));
   return visible;
+}
+
+CreatedSince PgDocumentStore::IdsCreatedSince(pqxx::connection& conn, int64_t since_us) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::row row = tx.exec_prepared1(kCreatedSince, since_us);
+  CreatedSince out;
+  out.now_us = row[0].as<int64_t>();
+  const std::string ids = row[1].as<std::string>();
+  for (size_t start = 0; start < ids.size();) {
+    const size_t comma = std::min(ids.find(',', start), ids.size());
+    out.ids.push_back(ids.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
 }
 
 absl::StatusOr<uint64_t> PgDocumentStore::CurrentWalPosition(const db::QueryContext& ctx) {

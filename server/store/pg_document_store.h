@@ -10,6 +10,12 @@
 
 namespace docgate::store {
 
+// The ids of the documents created after a time, and the database's time then.
+struct CreatedSince {
+  int64_t now_us = 0;  // the statement's time, database clock, microseconds since the epoch
+  std::vector<std::string> ids;
+};
+
 // DocumentStore on PostgreSQL: the only place with SQL for documents. Each call
 // leases one pool connection for its duration. Thread-safe.
 class PgDocumentStore final : public DocumentStore {
@@ -33,6 +39,11 @@ class PgDocumentStore final : public DocumentStore {
   // that exist now, on a connection the caller owns (the visibility watcher's).
   // Throws what libpqxx throws.
   static std::vector<Document> VisibleDocuments(pqxx::connection& conn, const std::string& ids);
+
+  // The ids of the documents visible now whose create_time is after `since_us`
+  // (microseconds since the epoch), and the database's time: the
+  // watcher's cheap look at what is new. Throws what libpqxx throws.
+  static CreatedSince IdsCreatedSince(pqxx::connection& conn, int64_t since_us);
 
   // How far the server behind `conn` has replayed WAL: a standby's replay position,
   // or a primary's current position (a primary has every write). Throws what

@@ -111,6 +111,29 @@ void WaiterRegistry::CountLocked(size_t count) {
   if (waiting_ != nullptr) waiting_->Set(static_cast<double>(count));
 }
 
+bool WaiterRegistry::Waits(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return by_id_.count(id) > 0;
+}
+
+size_t WaiterRegistry::ids() const {
+  std::lock_guard lock(mu_);
+  return by_id_.size();
+}
+
+std::vector<std::string> WaiterRegistry::NextIds(size_t n) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  auto it = by_id_.upper_bound(next_after_);
+  for (size_t taken = 0; taken < n && taken < by_id_.size(); ++taken) {
+    if (it == by_id_.end()) it = by_id_.begin();
+    out.push_back(it->first);
+    ++it;
+  }
+  if (!out.empty()) next_after_ = out.back();
+  return out;
+}
+
 size_t WaiterRegistry::size() const {
   std::lock_guard lock(mu_);
   return count_;

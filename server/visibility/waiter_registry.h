@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <prometheus/gauge.h>
@@ -68,6 +67,16 @@ class WaiterRegistry {
 
   size_t size() const;
 
+  // Whether someone waits for `id`.
+  bool Waits(const std::string& id) const;
+
+  // How many ids are waited for (several waiters may wait for one).
+  size_t ids() const;
+
+  // Up to `n` of the ids waited for, those after the ones the last call returned
+  // (in id order, wrapping around): successive calls go round them all.
+  std::vector<std::string> NextIds(size_t n);
+
   // Blocks until a waiter is registered, `until` passes, or Interrupt() is called.
   void AwaitWaiters(Clock::time_point until);
   void Interrupt();
@@ -85,13 +94,14 @@ class WaiterRegistry {
   Clock& clock_;
   mutable std::mutex mu_;
   std::condition_variable added_cv_;
-  std::unordered_map<std::string, std::vector<Entry>> by_id_;
+  std::map<std::string, std::vector<Entry>> by_id_;  // ordered: NextIds goes round it
   std::multimap<Clock::time_point, std::pair<std::string, Waiter*>> by_expiry_;
   size_t count_ = 0;
   bool interrupted_ = false;
   bool closed_ = false;
   bool ids_dirty_ = true;
   std::string ids_literal_;
+  std::string next_after_;  // NextIds' cursor
 };
 
 }  // namespace docgate::visibility

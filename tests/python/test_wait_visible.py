@@ -101,3 +101,31 @@ def test_create_through_one_process_wakes_a_waiter_in_another(database_url, star
     a.stub().CreateDocument(docgate_pb2.CreateDocumentRequest(
         document=docgate_pb2.Document(id=doc_id, name="from A")), timeout=10)
     assert waiter.result(timeout=10).document.name == "from A"
+
+
+def test_many_waiters_find_rows_others_wrote_new_or_dated_long_ago(database_url, start_docgate):
+    """Past 1,000 ids waited for, the watcher looks at what was created since its last
+    check, and reads a slice of every id besides: a row another program inserts is
+    found either way, even one whose create_time it set in the past, with its body."""
+    import subprocess
+    from docgate._pb import docgate_pb2
+    d = start_docgate(database_url, "--max-wait=60s")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    stub = d.stub()
+    ids = [str(uuid.uuid4()) for _ in range(1200)]
+    with_body = stub.WaitVisible.future(docgate_pb2.WaitVisibleRequest(id=ids[0], include_body=True), timeout=60)
+    futures = [with_body] + [stub.WaitVisible.future(docgate_pb2.WaitVisibleRequest(id=i), timeout=60)
+                             for i in ids[1:]]
+    wait_for(lambda: d.waiting() >= 1200, 30, what="1200 waiters registered")
+    new = ", ".join(f"('{i}', 'new', 'hi')" for i in ids[:100])
+    dated = ", ".join(f"('{i}', 'dated', '', '2001-02-03 04:05:06+00')" for i in ids[100:150])
+    subprocess.run(["psql", database_url, "-v", "ON_ERROR_STOP=1", "-qc",
+                    f"INSERT INTO documents (id, name, body) VALUES {new};"
+                    f" INSERT INTO documents (id, name, body, create_time) VALUES {dated}"], check=True)
+    try:
+        for f in futures[:150]:
+            assert f.result(timeout=20).document.id in ids[:150]
+        assert with_body.result().document.body == b"hi"
+        assert all(not f.done() for f in futures[150:]), "only the rows written woke their waiters"
+    finally:
+        cancel_all(futures)

@@ -100,6 +100,18 @@ TEST(WaiterRegistryTest, PendingIdsLiteralFollowsTheSetOfIds) {
   EXPECT_EQ(registry.PendingIdsLiteral(), "");  // nobody waits: nothing to check
 }
 
+TEST(WaiterRegistryTest, NextIdsGoesRoundEveryIdInSlices) {
+  WaiterRegistry registry(10, nullptr);
+  for (const char* id : {"c", "a", "b", "a"})
+    ASSERT_TRUE(registry.Add(id, std::make_shared<RecordingWaiter>(), kNow + kLater).ok());
+  EXPECT_EQ(registry.ids(), 3u);
+  EXPECT_EQ(registry.NextIds(2), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(registry.NextIds(2), (std::vector<std::string>{"c", "a"}));       // wraps around
+  EXPECT_EQ(registry.NextIds(5), (std::vector<std::string>{"b", "c", "a"}));  // never one twice in a call
+  EXPECT_TRUE(registry.Waits("b"));
+  EXPECT_FALSE(registry.Waits("d"));
+}
+
 TEST(WaiterRegistryTest, AwaitWaitersReturnsAtItsTimeOnTheClock) {
   testing::FakeClock clock;
   WaiterRegistry registry(10, nullptr, clock);
