@@ -60,7 +60,9 @@ absl::Status ParseInt(const std::string& name, const std::string& v, int64_t min
   return absl::OkStatus();
 }
 
-Option Int(std::string name, std::string help, int Config::*field, int64_t min) {
+// A whole-number flag (int or int64_t) of at least `min`.
+template <typename Int>
+Option Whole(std::string name, std::string help, Int Config::*field, int64_t min) {
   return {name,
           help,
           [name, field, min](Config& c, const std::string& v) { return ParseInt(name, v, min, &(c.*field)); },
@@ -145,15 +147,6 @@ Option ConnectionList(std::string name, std::string help, std::string env, std::
           env};
 }
 
-Option Int64(std::string name, std::string help, int64_t Config::*field, int64_t min) {
-  return {name,
-          help,
-          [name, field, min](Config& c, const std::string& v) { return ParseInt(name, v, min, &(c.*field)); },
-          [field](const Config& c) { return std::to_string(c.*field); },
-          nullptr,
-          ""};
-}
-
 const std::vector<Option>& Options() {
   static const auto* options = new std::vector<Option>{
       Text("listen", "gRPC listen address", &Config::listen),
@@ -166,31 +159,31 @@ const std::vector<Option>& Options() {
            &Config::auth_tokens_file),
       Duration("credentials-reload-interval", "how often the TLS files and the tokens file are re-read",
                &Config::credentials_reload_interval),
-      Int("max-concurrent-streams", "calls one client connection may have open at once",
-          &Config::max_concurrent_streams, 1),
+      Whole("max-concurrent-streams", "calls one client connection may have open at once",
+            &Config::max_concurrent_streams, 1),
       Text("metrics-listen", "Prometheus /metrics address (empty: off)", &Config::metrics_listen),
       Text("database-url", "libpq URI or key=value string (else DATABASE_URL, else PG* variables)",
            &Config::database_url),
       Text("database-password-file", "file holding the database password, read at every connect",
            &Config::database_password_file),
-      Int("pool-max", "largest number of PostgreSQL connections", &Config::pool_max, 1),
-      Int("pool-min-idle", "connections kept open while idle", &Config::pool_min_idle, 0),
+      Whole("pool-max", "largest number of PostgreSQL connections", &Config::pool_max, 1),
+      Whole("pool-min-idle", "connections kept open while idle", &Config::pool_min_idle, 0),
       Duration("pool-max-lifetime", "connections are replaced once this old (0s: never)", &Config::pool_max_lifetime),
       Duration("pool-idle-timeout", "idle connections beyond --pool-min-idle close after this (0s: never)",
                &Config::pool_idle_timeout),
       Duration("acquire-timeout", "longest wait for a connection before UNAVAILABLE", &Config::acquire_timeout),
-      Int("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE", &Config::pool_queue_max,
-          1),
+      Whole("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE", &Config::pool_queue_max,
+            1),
       Duration("connect-timeout", "libpq connect_timeout", &Config::connect_timeout),
       Duration("max-wait", "longest WaitVisible wait, whatever the call's deadline", &Config::max_wait),
-      Int("max-waiters", "WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED", &Config::max_waiters,
-          1),
+      Whole("max-waiters", "WaitVisible calls waiting at once beyond this get RESOURCE_EXHAUSTED", &Config::max_waiters,
+            1),
       Duration("visibility-tick",
                "how often waiters are checked against commits of others (and replicas polled while reads wait)",
                &Config::visibility_tick),
       ConnectionList("replica-url", "a read replica's libpq URI or key=value string (repeatable)",
                      "DOCGATE_REPLICA_URLS", &Config::replica_urls),
-      Int64("max-replica-lag-bytes", "a replica further behind the primary (WAL bytes) leaves rotation",
+      Whole("max-replica-lag-bytes", "a replica further behind the primary (WAL bytes) leaves rotation",
             &Config::max_replica_lag_bytes, 0),
       Duration("replica-wait-max", "longest wait for a replica to replay a token before reading the primary",
                &Config::replica_wait_max),

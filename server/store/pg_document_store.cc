@@ -28,20 +28,18 @@ constexpr int kSameContentColumn = 10;
 
 // Autocommit statements (pqxx::nontransaction): one round trip each, and each is
 // durable when it returns (synchronous_commit stays as the server has it).
-constexpr char kInsert[] = "docgate_insert";
-constexpr char kInsertSql[] =
+constexpr char kInsertInto[] =
     "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
-    " version, create_time, update_time)"
-    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now())"
-    " ON CONFLICT (id) DO NOTHING RETURNING ";
+    " version, create_time, update_time)";
+constexpr char kInsert[] = "docgate_insert";
+constexpr char kInsertValues[] =
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, 1, '', 1, now(), now()) ON CONFLICT (id) DO NOTHING RETURNING ";
 
 // Many documents in one statement (one transaction, one WAL flush): the columns as
 // arrays, bodies as a binary bytea[] (ByteaArrayBinary). It returns only what the
 // database chose: the rest of a new row is what the request said.
 constexpr char kInsertMany[] = "docgate_insert_many";
-constexpr char kInsertManySql[] =
-    "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
-    " version, create_time, update_time)"
+constexpr char kInsertManyRows[] =
     " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now()"
     " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
     " AS u(id, name, source_uri, content_type, body, attributes)"
@@ -187,9 +185,10 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string select = absl::StrCat("SELECT ", kColumns);
   const std::string from_documents = " FROM documents";
   const std::string order = " ORDER BY create_time, id LIMIT $";
-  conn.prepare(kInsert, absl::StrCat(kInsertSql, kColumns));
-  conn.prepare(kInsertMany, absl::StrCat(kInsertManySql, " RETURNING ", kInsertedColumns));
-  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", kInsertManySql, " RETURNING id, create_time),",
+  const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
+  conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
+  conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
+  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", insert_many, " RETURNING id, create_time),",
                                                   kTasksOfInserted, " SELECT ", kInsertedColumns, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
