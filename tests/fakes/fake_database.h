@@ -1,5 +1,9 @@
 #pragma once
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -14,30 +18,46 @@ namespace docgate::testing {
 // What a test sees and steers of one fake connection; shared with the connection.
 struct FakeLink {
   std::atomic<bool> dead{false};    // LooksDead() says so (the server closed it while idle)
+  std::atomic<bool> hang{false};    // Ping() blocks until the watchdog cuts the socket
   std::atomic<bool> closed{false};  // the pool destroyed it
   std::atomic<int> pings{0};
   std::mutex mu;
   absl::Status ping_answer;  // guarded by mu
 };
 
+// Its socket is one end of a socketpair, so that the watchdog's cut (shutdown) ends
+// a hung call as it ends a blocked libpq read.
 class FakeConnection final : public db::Connection {
  public:
-  explicit FakeConnection(std::shared_ptr<FakeLink> link) : link_(std::move(link)) {}
-  ~FakeConnection() override { link_->closed = true; }
+  explicit FakeConnection(std::shared_ptr<FakeLink> link) : link_(std::move(link)) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds_) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~FakeConnection() override {
+    link_->closed = true;
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
 
   const FakeLink* link() const { return link_.get(); }
 
   pqxx::connection& pq() override { throw std::logic_error("a fake connection runs no statements"); }
-  int socket() override { return -1; }
+  int socket() override { return fds_[0]; }
   bool LooksDead() override { return link_->dead; }
   absl::Status Ping() override {
     ++link_->pings;
+    if (link_->hang) {
+      pollfd p{fds_[0], POLLIN, 0};
+      ::poll(&p, 1, 10000);  // the peer never writes: only a cut (or 10 real seconds) ends it
+      return absl::UnavailableError("server closed the connection unexpectedly");
+    }
     std::lock_guard lock(link_->mu);
     return link_->ping_answer;
   }
 
  private:
   std::shared_ptr<FakeLink> link_;
+  int fds_[2] = {-1, -1};
 };
 
 // A database the pool connects to without PostgreSQL: up or down on cue, every

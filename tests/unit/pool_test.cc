@@ -142,6 +142,20 @@ TEST_F(PoolTest, AQuietPoolProbesAndAFailedProbeMakesItUnreachable) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);  // fast, not after a wait
 }
 
+TEST_F(PoolTest, AProbeThatHangsIsCutAtItsLimitOnTheClock) {
+  Pool pool(Options(2, 1), db_.Opener(), clock_);
+  ASSERT_TRUE(Eventually([&] { return pool.Stats().idle == 1 && pool.Reachable(); }));
+  db_.link(0)->hang = true;  // a partition: the server never answers
+  db_.SetDown(true);
+  Housekeep();
+  Housekeep();  // 500 ms of quiet: the probe starts, and hangs
+  ASSERT_TRUE(Eventually([&] { return db_.link(0)->pings == 1; }));
+  EXPECT_TRUE(pool.Reachable()) << "not before the probe's limit";
+  clock_.Advance(milliseconds(700));  // the probe's limit (pool.cc): the watchdog cuts it
+  ASSERT_TRUE(Eventually([&] { return !pool.Reachable(); }));
+  EXPECT_TRUE(db_.link(0)->closed);
+}
+
 TEST_F(PoolTest, ConnectsBackOffWithJitterAndTheCircuitOpensAfterTwoFailures) {
   PoolOptions options = Options(2, 1);
   options.reconnect_initial = milliseconds(100);
