@@ -14,7 +14,7 @@ namespace loadgen {
 namespace {
 
 // The statements docgate's store runs for GetDocument (without the body) and
-// CreateDocument (server/store/document_store.cc), so both sides do the same work.
+// CreateDocument (server/store/pg_document_store.cc), so both sides do the same work.
 constexpr char kColumns[] =
     "id::text, name, source_uri, content_type, attributes::text, status, status_detail, version,"
     " (extract(epoch FROM create_time) * 1000000)::int8, (extract(epoch FROM update_time) * 1000000)::int8";

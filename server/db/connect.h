@@ -2,8 +2,8 @@
 
 #include <functional>
 
+#include "server/db/connection.h"
 #include "server/db/connection_settings.h"
-#include "server/db/pool.h"
 
 namespace docgate::db {
 

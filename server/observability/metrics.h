@@ -28,7 +28,7 @@ class Metrics {
   RpcMetrics& rpc(const std::string& method) { return rpcs_.at(method); }
 
   // How many calls each database round trip served, by method (CreateDocument,
-  // GetDocument): the batches of service/call_batcher.h.
+  // GetDocument): the batches of rpc/call_batcher.h.
   prometheus::Histogram& batch_size(const std::string& method) { return *batch_sizes_.at(method); }
 
   // WaitVisible.
