@@ -74,7 +74,9 @@ void VisibilityWait::AnswerOrQueueLook() {
   if (ending_.load()) TryEnd();  // an ending that came while this owned the call
   actions_.submit(
       [self] {
-        if (self->Move(kQueued, kLooking)) self->Look();
+        if (!self->Move(kQueued, kLooking)) return;  // ended while queued
+        self->recheck_.store(false);                 // this look starts after every wake so far
+        self->Look();
       },
       [self](absl::Status s) {
         if (self->Move(kQueued, kLooking)) self->AfterLook(s);

@@ -137,6 +137,15 @@ TEST(VisibilityWaitTest, AWakeWhileLookingLooksAgain) {
   EXPECT_TRUE(h.finished.ok());
 }
 
+TEST(VisibilityWaitTest, AWakeWhileALookIsQueuedIsAnsweredByThatLook) {
+  WaitHarness h;
+  auto wait = h.Start(h.clock.Now() + kLater);
+  wait->Wake(nullptr);  // the look has not started: it will read after this commit
+  ASSERT_TRUE(h.RunQueued());
+  EXPECT_EQ(h.queued(), 0u) << "no second look for a wake the first one covered";
+  EXPECT_EQ(h.looks, 1);
+}
+
 TEST(VisibilityWaitTest, ACancelWhileALookIsQueuedEndsTheCallAtOnce) {
   WaitHarness h;
   auto wait = h.Start(h.clock.Now() + kLater);
