@@ -127,9 +127,8 @@ void WaitVisibleReactor::Finish(const absl::Status& status) {
     env_.metrics.wait_visible_seconds.Observe(std::chrono::duration<double>(env_.clock.Now() - started_).count());
     if (absl::IsDeadlineExceeded(status)) env_.metrics.wait_visible_timeouts.Increment();
   }
-  const bool answered = status.ok();
   FinishRpc(this, context_, env_.metrics.rpc(kMethod), request_id_, env_.clock, started_, status,
-            answered ? Reply{&response_, reply_} : Reply{});
+            Reply{&response_, reply_});  // serialized only when OK
 }
 
 }  // namespace
