@@ -79,10 +79,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
            [&] { return s->StartReplicas(config); },
            [&] { return s->StartVisibility(config, *settings); },
            [&] { return s->StartOutbox(config); },
-           [&] {
-             s->BuildService(config);
-             return s->Listen(config, *credentials);
-           },
+           [&] { return s->BuildService(config); },
+           [&] { return s->Listen(config, *credentials); },
        }) {
     if (auto status = step(); !status.ok()) return status;
   }
@@ -186,7 +184,7 @@ absl::Status DocgateServer::StartOutbox(const Config& config) {
   return absl::OkStatus();
 }
 
-void DocgateServer::BuildService(const Config& config) {
+absl::Status DocgateServer::BuildService(const Config& config) {
   service::DocumentService::EnqueueListener on_enqueued;
   if (relay_ != nullptr) on_enqueued = [relay = relay_.get()] { relay->Wake(); };
   visibility::WaiterRegistry* waiters = waiters_.get();
@@ -206,6 +204,7 @@ void DocgateServer::BuildService(const Config& config) {
       rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, config.acquire_timeout, config.max_wait, *metrics_, *gate_,
                    clock},
       reads);
+  return absl::OkStatus();
 }
 
 absl::Status DocgateServer::Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials) {

@@ -99,7 +99,7 @@ class DocgateServer {
   absl::Status StartReplicas(const Config& config);
   absl::Status StartVisibility(const Config& config, const db::ConnectionSettings& settings);
   absl::Status StartOutbox(const Config& config);
-  void BuildService(const Config& config);
+  absl::Status BuildService(const Config& config);
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
   void ReportHealth(const Config& config);
   static db::PoolOptions PoolOptionsOf(const Config& config);
