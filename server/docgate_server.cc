@@ -277,6 +277,19 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
   return true;
 }
 
+void DocgateServer::Reload() {
+  if (authenticator_ == nullptr) {
+    spdlog::info("reload asked (SIGHUP): nothing to reload (no --auth-tokens-file)");
+    return;
+  }
+  if (auto s = authenticator_->Reload(); !s.ok()) {
+    spdlog::error("reload asked (SIGHUP): tokens file not reloaded ({}); the tokens read before stay in use",
+                  std::string(s.message()));
+    return;
+  }
+  spdlog::info("reload asked (SIGHUP): tokens file is current");
+}
+
 void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;

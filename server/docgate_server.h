@@ -85,6 +85,11 @@ class DocgateServer {
   // (grpc/grpc#41785). Idempotent.
   bool Drain(std::chrono::milliseconds grace);
 
+  // SIGHUP's part: re-reads now what may change while docgate runs (the tokens
+  // file; gRPC re-reads the TLS files on its own interval), and logs the outcome.
+  // A file that does not load changes nothing. Thread-safe.
+  void Reload();
+
   // Drain, then gRPC's shutdown too, for a server that lives on in the process
   // (tests). Idempotent.
   void Shutdown(std::chrono::milliseconds grace);

@@ -48,13 +48,14 @@ int RunMigrate(const docgate::Config& config) {
   return 0;
 }
 
-// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask), so that
-// main alone receives them with sigwait.
-sigset_t BlockShutdownSignals() {
+// Blocks SIGTERM, SIGINT and SIGHUP in every thread (threads inherit the mask), so
+// that main alone receives them with sigwait.
+sigset_t BlockHandledSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil keeps mutex deadlock detection on: every gRPC mutex then takes
   // part in a lock graph (GraphCycles: ~3 % of docgate's CPU under load).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  const sigset_t signals = BlockShutdownSignals();
+  const sigset_t signals = BlockHandledSignals();
   auto invocation = docgate::LoadConfig(Environment(), std::vector<std::string>(argv + 1, argv + argc));
   if (!invocation.ok()) {
     std::cerr << "docgate: " << invocation.status().message() << "\n";
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   int signal = 0;
-  sigwait(&signals, &signal);
+  // SIGHUP, which many tools send to ask for a reload, reloads; the others stop.
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) (*server)->Reload();
   spdlog::info("shutting down signal={} grace_ms={}", signal, config.shutdown_grace.count());
   const bool drained = (*server)->Drain(config.shutdown_grace);
   spdlog::info("docgate stopped drained={}", drained);

@@ -187,6 +187,27 @@ def test_bearer_tokens_and_their_scopes(start_docgate, database_url, tmp_path):
     assert code_of(lambda: create(d.channel, metadata=writer)) == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_sighup_reloads_the_tokens_at_once_and_does_not_stop_docgate(start_docgate, database_url, tmp_path):
+    """Many tools send SIGHUP to ask for a reload: docgate re-reads its tokens file then
+    (not at its next look, an hour away here) and goes on serving; a file that does not
+    parse changes nothing."""
+    import signal
+    tokens = tmp_path / "tokens"
+    tokens.write_text(token_line("ingest", "old-secret", "read,write"))
+    d = start_docgate(database_url, f"--auth-tokens-file={tokens}", "--credentials-reload-interval=1h")
+    wait_for(lambda: d.health() == "SERVING", 30, what="docgate serving")
+    assert create(d.channel, metadata=[("authorization", "Bearer old-secret")]).created
+    tokens.write_text(token_line("ingest", "new-secret", "read,write"))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: try_or_none(lambda: create(d.channel, metadata=[("authorization", "Bearer new-secret")])), 10,
+             what="the new token accepted after SIGHUP")
+    tokens.write_text("not a token line\n")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "tokens file not reloaded" in d.output(), 10, what="the refusal logged")
+    assert create(d.channel, metadata=[("authorization", "Bearer new-secret")]).created
+    assert d.proc.poll() is None and d.health() == "SERVING"
+
+
 def handled(d, method, code):
     prefix = f'grpc_server_handled_total{{grpc_code="{code}",grpc_method="{method}",'
     return sum(float(line.split()[-1]) for line in d.metrics_text().splitlines() if line.startswith(prefix))
