@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
        }) {
     if (auto status = step(); !status.ok()) return status;
   }
-  s->ReportHealth(config);
+  s->ReportHealth();
   spdlog::info(
       "docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
       "pool_max={} version={} revision={}",
@@ -234,9 +234,9 @@ absl::Status DocgateServer::Listen(const Config& config, const std::shared_ptr<g
   return absl::OkStatus();
 }
 
-void DocgateServer::ReportHealth(const Config& config) {
+void DocgateServer::ReportHealth() {
   db::Pool* pool = pool_.get();
-  pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); }, config.pool_max);
+  pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); });
   if (exposer_ != nullptr) exposer_->RegisterCollectable(pool_collector_);
   grpc::Server* server = server_.get();
   grpc::Server* health_server = health_server_.get();

@@ -106,7 +106,7 @@ class DocgateServer {
   absl::Status StartOutbox(const Config& config);
   absl::Status BuildService(const Config& config);
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
-  void ReportHealth(const Config& config);
+  void ReportHealth();
   static db::PoolOptions PoolOptionsOf(const Config& config);
 
   // Destroyed in reverse order: the server before what its handlers use.

@@ -26,6 +26,7 @@ const char* CloseReasonName(CloseReason reason) {
     case CloseReason::kExpired: return "max_lifetime";
     case CloseReason::kIdle: return "idle_timeout";
     case CloseReason::kEvicted: return "evicted";
+    case CloseReason::kResized: return "resized";
     case CloseReason::kShutdown: return "shutdown";
   }
   return "unknown";
@@ -49,6 +50,8 @@ Pool::Pool(PoolOptions options, ConnectionOpener opener, Clock& clock)
       clock_(clock),
       watchdog_(clock),
       reconnect_backoff_(options.reconnect_initial, options.reconnect_max),
+      max_size_(options.max_size),
+      min_idle_(options.min_idle),
       connector_([this] { ConnectorLoop(); }) {}
 
 Pool::~Pool() { Close(); }
@@ -77,7 +80,7 @@ absl::StatusOr<Lease> Pool::Acquire(Clock::time_point give_up_at, Clock::time_po
   std::unique_lock lock(mu_);
   if (closed_) return absl::UnavailableError("server is shutting down");
   const auto now = clock_.Now();
-  if (fresh && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
+  if (fresh && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= max_size_) {
     // Make room for the new connection: the least recently used idle one goes.
     CloseLocked(std::move(idle_.front()), CloseReason::kEvicted, closing);
     idle_.erase(idle_.begin());
@@ -149,6 +152,8 @@ void Pool::Return(PooledConnection pooled, bool usable, bool unresponsive) {
     CloseLocked(std::move(pooled), CloseReason::kShutdown, closing);
   } else if (!usable) {
     CloseLocked(std::move(pooled), CloseReason::kBroken, closing);
+  } else if (static_cast<int>(idle_.size()) + in_use_ + opening_ + 1 > max_size_) {
+    CloseLocked(std::move(pooled), CloseReason::kResized, closing);  // the pool shrank while it was out
   } else if (clock_.Now() >= pooled.expires_at) {
     CloseLocked(std::move(pooled), CloseReason::kExpired, closing);
   } else {
@@ -215,23 +220,23 @@ void Pool::ProbeIfQuietLocked(std::unique_lock<std::mutex>& lock) {
 
 bool Pool::NeedsConnectionLocked() const {
   const int total = static_cast<int>(idle_.size()) + in_use_ + opening_;
-  if (total >= options_.max_size) return false;
+  if (total >= max_size_) return false;
   // While unreachable, keep probing (with backoff) so the pool heals without traffic.
-  return !waiters_.empty() || static_cast<int>(idle_.size()) < options_.min_idle || !reachable_;
+  return !waiters_.empty() || static_cast<int>(idle_.size()) < min_idle_ || !reachable_;
 }
 
 void Pool::EvictIdleLocked(std::vector<PooledConnection>& closing) {
   const auto now = clock_.Now();
   // A waiter that wants a new connection, at a full pool: an idle one makes room.
   const bool fresh_waiting = std::any_of(waiters_.begin(), waiters_.end(), [](Waiter* w) { return w->fresh; });
-  if (fresh_waiting && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= options_.max_size) {
+  if (fresh_waiting && !idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ >= max_size_) {
     CloseLocked(std::move(idle_.front()), CloseReason::kEvicted, closing);
     idle_.erase(idle_.begin());
   }
   // Oldest-used first: idle_ is ordered by return time, most recent at the back.
   for (auto it = idle_.begin(); it != idle_.end();) {
     const bool expired = now >= it->expires_at;
-    const bool surplus = options_.idle_timeout.count() > 0 && static_cast<int>(idle_.size()) > options_.min_idle &&
+    const bool surplus = options_.idle_timeout.count() > 0 && static_cast<int>(idle_.size()) > min_idle_ &&
                          now - it->idle_since >= options_.idle_timeout;
     const bool dead = !expired && !surplus && it->conn->LooksDead();
     if (expired || surplus || dead) {
@@ -363,10 +368,26 @@ void Pool::Close() {
   if (connector_.joinable()) connector_.join();
 }
 
+void Pool::Resize(int max_size, int min_idle) {
+  std::vector<PooledConnection> closing;  // closed after the lock is released
+  std::lock_guard lock(mu_);
+  max_size_ = std::max(1, max_size);
+  min_idle_ = std::clamp(min_idle, 0, max_size_);
+  // Idle connections beyond the new bound close now, least recently used first;
+  // busy ones close as they come back (Return), never under their user.
+  while (!idle_.empty() && static_cast<int>(idle_.size()) + in_use_ + opening_ > max_size_) {
+    CloseLocked(std::move(idle_.front()), CloseReason::kResized, closing);
+    idle_.erase(idle_.begin());
+  }
+  connector_cv_.notify_one();  // a larger pool opens for its waiters and its idle floor
+}
+
 PoolStats Pool::Stats() const {
   std::lock_guard lock(mu_);
-  return PoolStats{static_cast<int>(idle_.size()), in_use_,       opening_,      waiters_.size(), reachable_,
-                   last_connect_failed_,           opened_total_, closed_total_, leased_total_};
+  PoolStats stats{static_cast<int>(idle_.size()), in_use_,       opening_,      waiters_.size(), reachable_,
+                  last_connect_failed_,           opened_total_, closed_total_, leased_total_};
+  stats.max_size = max_size_;
+  return stats;
 }
 
 }  // namespace docgate::db

@@ -42,9 +42,10 @@ enum class CloseReason {
   kExpired,   // past its lifetime
   kIdle,      // idle past idle_timeout, beyond min_idle
   kEvicted,   // idle, closed to make room for a new connection a retry asked for
+  kResized,   // beyond a smaller bound set by Resize
   kShutdown,  // the pool closed
 };
-inline constexpr int kCloseReasons = 6;
+inline constexpr int kCloseReasons = 7;
 const char* CloseReasonName(CloseReason reason);
 
 class Pool;
@@ -98,6 +99,7 @@ struct PoolStats {
   uint64_t opened_total = 0;
   std::array<uint64_t, kCloseReasons> closed_total{};  // by CloseReason
   uint64_t leased_total = 0;                           // connections handed out by Acquire
+  int max_size = 0;                                    // the bound in force
 };
 
 // A bounded pool of PostgreSQL connections with FIFO-fair acquisition.
@@ -126,6 +128,12 @@ class Pool {
   // `fresh`: a newly opened connection, never a recycled one (a retry after a lost
   // connection: the others may be as dead, before their sockets show it).
   absl::StatusOr<Lease> Acquire(Clock::time_point give_up_at, Clock::time_point rpc_deadline, bool fresh = false);
+
+  // Changes the bound and the idle floor while the pool runs. A smaller bound closes
+  // idle connections at once and busy ones as they come back, never one in use; a
+  // larger one lets the connector open more in the background for the waiters and
+  // the floor. max_size is at least 1; min_idle between 0 and max_size.
+  void Resize(int max_size, int min_idle);
 
   // Whether the database answered the last connect attempt (or a connection is open).
   bool Reachable() const;
@@ -190,6 +198,8 @@ class Pool {
 
   mutable std::mutex mu_;
   std::condition_variable connector_cv_;
+  int max_size_;  // PoolOptions' max_size and min_idle, as Resize last set them
+  int min_idle_;
   std::vector<PooledConnection> idle_;  // back = most recently used
   std::deque<Waiter*> waiters_;         // front = longest waiting
   int in_use_ = 0;

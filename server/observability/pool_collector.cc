@@ -37,8 +37,8 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
   out.push_back(Family("docgate_pool_connections", "Pooled PostgreSQL connections by state", MetricType::Gauge,
                        {Sample(s.idle, MetricType::Gauge, {{"state", "idle"}}),
                         Sample(s.in_use, MetricType::Gauge, {{"state", "in_use"}})}));
-  out.push_back(Family("docgate_pool_max_connections", "The pool's bound (--pool-max)", MetricType::Gauge,
-                       {Sample(pool_max_, MetricType::Gauge)}));
+  out.push_back(Family("docgate_pool_max_connections", "The pool's bound in force (--pool-max)", MetricType::Gauge,
+                       {Sample(s.max_size, MetricType::Gauge)}));
   out.push_back(Family("docgate_pool_pending_acquires", "Requests waiting for a connection", MetricType::Gauge,
                        {Sample(static_cast<double>(s.waiters), MetricType::Gauge)}));
   out.push_back(Family("docgate_pool_connections_opened_total", "Connections the pool opened", MetricType::Counter,

@@ -17,12 +17,11 @@ namespace docgate {
 // docgate_pool_connections_closed_total{reason}, docgate_db_up, docgate_circuit_open.
 class PoolCollector final : public prometheus::Collectable {
  public:
-  PoolCollector(std::function<db::PoolStats()> stats, int pool_max) : stats_(std::move(stats)), pool_max_(pool_max) {}
+  explicit PoolCollector(std::function<db::PoolStats()> stats) : stats_(std::move(stats)) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   std::function<db::PoolStats()> stats_;
-  int pool_max_;
 };
 
 }  // namespace docgate

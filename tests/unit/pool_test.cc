@@ -137,7 +137,7 @@ TEST_F(PoolTest, AQuietPoolProbesAndAFailedProbeMakesItUnreachable) {
   Housekeep();
   Housekeep();
   ASSERT_TRUE(Eventually([&] { return !pool.Reachable(); }));
-  EXPECT_TRUE(db_.link(0)->closed);
+  EXPECT_TRUE(Eventually([&] { return db_.link(0)->closed.load(); }));
   auto refused = Acquire(pool);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);  // fast, not after a wait
 }
@@ -153,7 +153,7 @@ TEST_F(PoolTest, AProbeThatHangsIsCutAtItsLimitOnTheClock) {
   EXPECT_TRUE(pool.Reachable()) << "not before the probe's limit";
   clock_.Advance(milliseconds(700));  // the probe's limit (pool.cc): the watchdog cuts it
   ASSERT_TRUE(Eventually([&] { return !pool.Reachable(); }));
-  EXPECT_TRUE(db_.link(0)->closed);
+  EXPECT_TRUE(Eventually([&] { return db_.link(0)->closed.load(); }));  // closed outside the pool's lock, just after
 }
 
 TEST_F(PoolTest, ConnectsBackOffWithJitterAndTheCircuitOpensAfterTwoFailures) {
@@ -265,6 +265,36 @@ TEST_F(PoolTest, AFreshAcquireTakesANewConnectionEvictingAnIdleOneAtAFullPool) {
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(LinkOf(*fresh), db_.link(1).get());
   EXPECT_EQ(Closed(pool, CloseReason::kEvicted), 1u);
+}
+
+TEST_F(PoolTest, ShrinkingClosesIdleConnectionsAtOnceAndBusyOnesOnlyWhenTheyComeBack) {
+  Pool pool(Options(4, 0), db_.Opener(), clock_);
+  std::optional<Lease> first(*Acquire(pool));
+  std::optional<Lease> second(*Acquire(pool));
+  { auto idle = Acquire(pool), also_idle = Acquire(pool); }  // two idle, two busy
+  pool.Resize(1, 0);
+  EXPECT_EQ(pool.Stats().max_size, 1);
+  EXPECT_EQ(pool.Stats().idle, 0);
+  EXPECT_EQ(Closed(pool, CloseReason::kResized), 2u);
+  EXPECT_FALSE(db_.link(0)->closed) << "never one in use";
+  EXPECT_FALSE(db_.link(1)->closed);
+  first.reset();  // back: over the bound, closed
+  EXPECT_TRUE(db_.link(0)->closed);
+  second.reset();  // back: within the bound, kept
+  EXPECT_FALSE(db_.link(1)->closed);
+  EXPECT_EQ(pool.Stats().idle, 1);
+}
+
+TEST_F(PoolTest, GrowingLetsWaitersHaveNewConnectionsAndFillsTheIdleFloor) {
+  Pool pool(Options(1, 0), db_.Opener(), clock_);
+  auto held = Acquire(pool);
+  auto waiting = std::async(std::launch::async, [&] { return Acquire(pool).ok(); });
+  ASSERT_TRUE(Eventually([&] { return pool.Stats().waiters == 1; }));
+  pool.Resize(3, 2);
+  EXPECT_TRUE(waiting.get()) << "served by a new connection while the first is still held";
+  // The floor, opened in the background: the waiter's connection (back now) and one more.
+  ASSERT_TRUE(Eventually([&] { return pool.Stats().idle == 2; }));
+  EXPECT_EQ(db_.opened(), 3);
 }
 
 TEST_F(PoolTest, RefusesWaitersBeyondTheQueueBound) {
