@@ -62,13 +62,20 @@ void VisibilityWait::TryStartLook() {
   AnswerOrQueueLook();
 }
 
-void VisibilityWait::AnswerOrQueueLook() {
+bool VisibilityWait::AnsweredFromSighting() {
+  // Not before the first look: it is the one that checks the request against the
+  // database (a consistency token's position), which a row seen elsewhere cannot.
+  if (!looked_once_) return false;
   std::shared_ptr<const Sighting> seen;
   {
     std::lock_guard lock(mu_);
     seen = seen_;
   }
-  if (seen != nullptr && actions_.answer_from(*seen)) return Finish(absl::OkStatus());
+  return seen != nullptr && actions_.answer_from(*seen);
+}
+
+void VisibilityWait::AnswerOrQueueLook() {
+  if (AnsweredFromSighting()) return Finish(absl::OkStatus());
   auto self = shared_from_this();
   phase_.store(kQueued);
   if (ending_.load()) TryEnd();  // an ending that came while this owned the call
@@ -86,13 +93,7 @@ void VisibilityWait::AnswerOrQueueLook() {
 void VisibilityWait::Look() {
   absl::Status s;
   try {
-    // A row seen since the look was queued spares the read.
-    std::shared_ptr<const Sighting> seen;
-    {
-      std::lock_guard lock(mu_);
-      seen = seen_;
-    }
-    if (seen != nullptr && actions_.answer_from(*seen)) return Finish(absl::OkStatus());
+    if (AnsweredFromSighting()) return Finish(absl::OkStatus());  // a row seen since it was queued
     s = actions_.look();
   } catch (const std::exception& e) {
     spdlog::error("a WaitVisible look threw; the call ends INTERNAL reason=\"{}\"", e.what());

@@ -67,6 +67,9 @@ class VisibilityWait final : public Waiter, public std::enable_shared_from_this<
   enum Phase { kWaiting, kQueued, kLooking, kFinished };
 
   void TryStartLook();
+  // Runs in kLooking: answers from the row a commit or the watcher saw, if there is
+  // one that will do and the first look has run.
+  bool AnsweredFromSighting();
   // Runs in kLooking: answers from a sighting in hand, else queues a look.
   void AnswerOrQueueLook();
   void Look();

@@ -110,6 +110,19 @@ TEST(VisibilityWaitTest, ACommitWithTheRowAnswersWithoutALook) {
   EXPECT_EQ(h.queued(), 0u);
 }
 
+TEST(VisibilityWaitTest, TheFirstLookRunsEvenWhenARowArrivedBeforeIt) {
+  // The first look is what checks the request against the database (a consistency
+  // token naming a position the primary has not reached is INVALID_ARGUMENT): a row
+  // seen elsewhere does not stand in for it.
+  WaitHarness h;
+  h.looks_answer = {absl::InvalidArgumentError("consistency_token: names a WAL position the database has not reached")};
+  auto wait = h.Start(h.clock.Now() + kLater);
+  h.Commit(/*with_body=*/true);  // lands while the first look is queued
+  ASSERT_TRUE(h.RunQueued());
+  EXPECT_EQ(h.looks, 1);
+  EXPECT_EQ(h.finished.code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(VisibilityWaitTest, ARowWithoutTheBodyACallerWantsCostsOneLook) {
   WaitHarness h(/*wants_body=*/true);
   auto wait = h.Start(h.clock.Now() + kLater);
