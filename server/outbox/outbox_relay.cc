@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "server/common/backoff.h"
-#include "server/common/log_limiter.h"
 #include "server/outbox/celery_message.h"
 #include "server/store/uuid.h"
 #include "spdlog/spdlog.h"
@@ -58,7 +57,6 @@ void OutboxRelay::Stop() {
 }
 
 void OutboxRelay::Loop() {
-  static LogLimiter broker_lines(1, std::chrono::seconds(30));
   Backoff backoff(kFirstBackoff, kMaxBackoff);
   bool last_round_ok = false;
   auto next_look = clock_.Now();
@@ -81,7 +79,7 @@ void OutboxRelay::Loop() {
       last_round_ok = false;
       metrics_.broker_up.Set(0);
       uint64_t suppressed = 0;
-      if (broker_lines.Allow(suppressed)) {
+      if (broker_lines_.Allow(suppressed, clock_.Now())) {
         spdlog::warn("broker unreachable: tasks wait in the outbox reason=\"{}\"", std::string(ready.message()));
       }
       next_look = clock_.Now() + backoff.Next();
@@ -98,7 +96,6 @@ void OutboxRelay::Loop() {
 }
 
 bool OutboxRelay::DeliverAll() {
-  static LogLimiter db_lines(1, std::chrono::seconds(30));
   bool broker_ok = true;
   while (broker_ok) {
     const auto claimed = store_.DeliverDue(
@@ -111,7 +108,7 @@ bool OutboxRelay::DeliverAll() {
         RoundContext(clock_.Now()));
     if (!claimed.ok()) {
       uint64_t suppressed = 0;
-      if (db_lines.Allow(suppressed)) {
+      if (db_lines_.Allow(suppressed, clock_.Now())) {
         spdlog::warn("outbox delivery round failed: tasks stay in the outbox reason=\"{}\"",
                      std::string(claimed.status().message()));
       }
@@ -149,8 +146,7 @@ void OutboxRelay::ReportBacklog() {
   const int64_t tasks = backlog.ok() ? backlog->tasks : 0;
   next_backlog_report_ = clock_.Now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
   if (!backlog.ok()) {
-    static LogLimiter lines(1, std::chrono::seconds(30));
-    if (uint64_t suppressed = 0; lines.Allow(suppressed, clock_.Now())) {
+    if (uint64_t suppressed = 0; backlog_lines_.Allow(suppressed, clock_.Now())) {
       spdlog::warn("outbox backlog not counted; its gauges keep their last values reason=\"{}\"",
                    std::string(backlog.status().message()));
     }

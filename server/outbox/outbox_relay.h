@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "server/common/clock.h"
+#include "server/common/log_limiter.h"
 #include "server/observability/outbox_metrics.h"
 #include "server/outbox/redis_broker.h"
 #include "server/store/outbox_store.h"
@@ -56,6 +57,10 @@ class OutboxRelay {
   OutboxMetrics& metrics_;
   Clock& clock_;
   Clock::time_point next_backlog_report_{};  // the thread's only
+  // Each kind of failure: logged at once, then one line per 30 s while it lasts.
+  LogLimiter broker_lines_{1, std::chrono::seconds(30)};
+  LogLimiter db_lines_{1, std::chrono::seconds(30)};
+  LogLimiter backlog_lines_{1, std::chrono::seconds(30)};
 
   std::mutex mu_;
   std::condition_variable cv_;
