@@ -172,6 +172,14 @@ const std::vector<Option>& Options() {
       Duration("pool-idle-timeout", "idle connections beyond --pool-min-idle close after this (0s: never)",
                &Config::pool_idle_timeout),
       Duration("acquire-timeout", "longest wait for a connection before UNAVAILABLE", &Config::acquire_timeout),
+      Duration("statement-timeout", "longest a statement may run, whatever the call's deadline",
+               &Config::statement_timeout),
+      OneOf("admission", "how database work is shared between callers (fifo: first come, first served)",
+            &Config::admission, {"fair", "fifo"}),
+      Duration("max-queue-wait", "work waiting this long for a slot while others run gets UNAVAILABLE (0s: off)",
+               &Config::max_queue_wait),
+      Text("config", "JSON file of what may change at run time, re-read on SIGHUP and when it changes (empty: none)",
+           &Config::config_file),
       Whole("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE", &Config::pool_queue_max,
             1),
       Duration("connect-timeout", "libpq connect_timeout", &Config::connect_timeout),
@@ -308,6 +316,9 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
   if (!inv.config.tls_client_ca.empty() && inv.config.tls_cert.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
   }
+  if (inv.config.statement_timeout < std::chrono::milliseconds(1)) {
+    return absl::InvalidArgumentError("--statement-timeout must be at least 1ms");
+  }
   if (inv.config.credentials_reload_interval < std::chrono::seconds(1)) {
     return absl::InvalidArgumentError("--credentials-reload-interval must be at least 1s");
   }
@@ -337,7 +348,22 @@ std::string DescribeConfig(const Config& config) {
     if (o.name == "broker-url") value = RedactUserInfo(value);
     out << o.name << " = " << value << "\n";
   }
+  const auto show = [&out](const std::string& name, const CallerShare& s) {
+    out << name << " = weight=" << s.weight << " max_running=" << s.max_running << " max_queued=" << s.max_queued
+        << "\n";
+  };
+  show("caller-defaults", config.caller_defaults);
+  for (const auto& [name, share] : config.callers) show("caller." + name, share);
   return out.str();
+}
+
+AdmissionPolicy AdmissionPolicyOf(const Config& config) {
+  AdmissionPolicy policy;
+  policy.fair = config.admission == "fair";
+  policy.max_queue_wait = config.max_queue_wait;
+  policy.default_share = config.caller_defaults;
+  policy.callers = config.callers;
+  return policy;
 }
 
 }  // namespace docgate

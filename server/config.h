@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/exec/admission_policy.h"
 
 namespace docgate {
 
@@ -61,6 +62,20 @@ struct Config {
   std::chrono::milliseconds pool_idle_timeout{10 * 60 * 1000};
   // Longest wait for a connection before UNAVAILABLE (the RPC deadline may cut it shorter).
   std::chrono::milliseconds acquire_timeout{5000};
+  // Longest a statement may run, whatever the RPC's deadline (a longer one is
+  // cancelled: DEADLINE_EXCEEDED, nothing written).
+  std::chrono::milliseconds statement_timeout{30000};
+  // How database work is shared between callers: "fair" or "fifo" (AdmissionPolicy).
+  std::string admission = "fair";
+  // See AdmissionPolicy::max_queue_wait; 0: off.
+  std::chrono::milliseconds max_queue_wait{0};
+  // Per-caller shares: from the --config file only (no flags).
+  CallerShare caller_defaults;
+  std::map<std::string, CallerShare> callers;
+  // The --config file (JSON; proto/docgate/config/v1/runtime_config.proto): what
+  // may change while docgate runs. Its values override the flags'; it is re-read on
+  // SIGHUP and when it changes. Empty: none.
+  std::string config_file;
   // Requests waiting for a connection beyond this are refused with UNAVAILABLE.
   int pool_queue_max = 4096;
   // libpq connect_timeout (rounded up to whole seconds, at least 2 as libpq requires).
@@ -98,6 +113,9 @@ struct Config {
   std::string log_level = "info";
   Limits limits;
 };
+
+// The admission policy `config` asks for.
+AdmissionPolicy AdmissionPolicyOf(const Config& config);
 
 // What the command line asks for.
 enum class Command { kServe, kMigrate, kHelp, kCheckConfig, kVersion };

@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include <functional>
+#include <set>
 
 #include "server/build_info.h"
+#include "server/common/periodic.h"
+#include "server/common/read_file.h"
+#include "server/config_file.h"
 #include "server/db/connect.h"
 #include "server/db/pool.h"
 #include "server/exec/work_queue.h"
@@ -17,6 +21,7 @@
 #include "server/outbox/outbox_relay.h"
 #include "server/replicas/replica_set.h"
 #include "server/rpc/call_gate.h"
+#include "server/rpc/call_limits.h"
 #include "server/security/authenticator.h"
 #include "server/security/server_credentials.h"
 #include "server/service/document_service.h"
@@ -32,6 +37,12 @@ namespace {
 
 // A broker that takes longer than this to connect or answer is treated as down.
 constexpr std::chrono::milliseconds kBrokerTimeout{2000};
+
+std::set<std::string> CallerNames(const Config& config) {
+  std::set<std::string> names;
+  for (const auto& [name, share] : config.callers) names.insert(name);
+  return names;
+}
 
 std::string HostName() {
   char name[256] = {};
@@ -64,7 +75,10 @@ DocgateServer::DocgateServer() = default;
 
 DocgateServer::~DocgateServer() { Shutdown(std::chrono::milliseconds(0)); }
 
-absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config& config) {
+absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config& flags) {
+  auto effective = WithConfigFile(flags);
+  if (!effective.ok()) return effective.status();
+  const Config& config = *effective;
   auto settings =
       db::ConnectionSettings::Parse(config.database_url, config.database_password_file, config.connect_timeout);
   if (!settings.ok()) return settings.status();
@@ -72,6 +86,8 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
       security::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca, config.credentials_reload_interval});
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<DocgateServer> s(new DocgateServer());
+  s->flags_ = flags;
+  s->config_ = config;
   for (const auto& step : std::initializer_list<std::function<absl::Status()>>{
            [&] { return s->OpenAuthenticator(config); },
            [&] { return s->ServeMetrics(config); },
@@ -81,15 +97,17 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
            [&] { return s->StartOutbox(config); },
            [&] { return s->BuildService(config); },
            [&] { return s->Listen(config, *credentials); },
+           [&] { return s->WatchConfig(config); },
        }) {
     if (auto status = step(); !status.ok()) return status;
   }
   s->ReportHealth();
   spdlog::info(
       "docgate listening listen={} port={} tls={} client_certificates={} tokens={} health_port={} "
-      "pool_max={} version={} revision={}",
+      "pool_max={} admission={} config_file={} version={} revision={}",
       config.listen, s->port_, !config.tls_cert.empty(), !config.tls_client_ca.empty(), s->authenticator_ != nullptr,
-      s->health_port_, config.pool_max, kDocgateVersion, kDocgateRevision);
+      s->health_port_, config.pool_max, config.admission, config.config_file.empty() ? "-" : config.config_file,
+      kDocgateVersion, kDocgateRevision);
   return s;
 }
 
@@ -192,18 +210,19 @@ absl::Status DocgateServer::BuildService(const Config& config) {
       *store_, *cluster_, config.limits,
       [waiters](const store::Document& row, const std::string* body) { waiters->Wake(row, body); },
       std::move(on_enqueued));
-  // One worker per connection: more could only wait for the pool.
-  work_queue_ =
-      std::make_unique<WorkQueue>(WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max)});
-  gate_ = std::make_unique<rpc::CallGate>();
+  // One slot per connection: more tasks could only wait for the pool.
   Clock& clock = Clock::Real();
+  work_queue_ = std::make_unique<WorkQueue>(
+      WorkQueue::Options{config.pool_max, static_cast<size_t>(config.pool_queue_max), AdmissionPolicyOf(config)}, clock,
+      &metrics_->admission());
+  metrics_->admission().Name(CallerNames(config));
+  limits_ = std::make_unique<rpc::CallLimits>(config.acquire_timeout, config.statement_timeout, config.max_wait);
+  gate_ = std::make_unique<rpc::CallGate>();
   const service::ReadEnv reads{*logic_, *replicas_, metrics_->replicas()};
   grpc_service_ = std::make_unique<service::GrpcDocumentService>(
       *logic_, service::CallAuthorization(authenticator_.get(), *metrics_),
-      rpc::CallEnv{*work_queue_, config.acquire_timeout, *metrics_, *gate_, clock},
-      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, config.acquire_timeout, config.max_wait, *metrics_, *gate_,
-                   clock},
-      reads);
+      rpc::CallEnv{*work_queue_, *limits_, *metrics_, *gate_, clock},
+      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, *limits_, *metrics_, *gate_, clock}, reads);
   return absl::OkStatus();
 }
 
@@ -234,10 +253,30 @@ absl::Status DocgateServer::Listen(const Config& config, const std::shared_ptr<g
   return absl::OkStatus();
 }
 
+absl::Status DocgateServer::WatchConfig(const Config& config) {
+  if (config.config_file.empty()) return absl::OkStatus();
+  config_seen_ = ReadWholeFile(config.config_file).value_or("");
+  config_watch_ = std::make_unique<Periodic>(config.credentials_reload_interval, [this] {
+    const auto text = ReadWholeFile(flags_.config_file);
+    {
+      std::lock_guard lock(config_mu_);
+      if (text.value_or("") == config_seen_) return;
+    }
+    spdlog::info("--config file changed path={}", flags_.config_file);
+    ReloadConfig();
+  });
+  return absl::OkStatus();
+}
+
 void DocgateServer::ReportHealth() {
   db::Pool* pool = pool_.get();
   pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); });
-  if (exposer_ != nullptr) exposer_->RegisterCollectable(pool_collector_);
+  WorkQueue* queue = work_queue_.get();
+  admission_collector_ = metrics_->admission().LoadCollector([queue] { return queue->Load(); });
+  if (exposer_ != nullptr) {
+    exposer_->RegisterCollectable(pool_collector_);
+    exposer_->RegisterCollectable(admission_collector_);
+  }
   grpc::Server* server = server_.get();
   grpc::Server* health_server = health_server_.get();
   // Liveness: the process serves gRPC, whatever the database does (a liveness probe
@@ -278,16 +317,61 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
 }
 
 void DocgateServer::Reload() {
-  if (authenticator_ == nullptr) {
-    spdlog::info("reload asked (SIGHUP): nothing to reload (no --auth-tokens-file)");
+  spdlog::info("reload asked (SIGHUP)");
+  if (authenticator_ != nullptr) {
+    if (auto s = authenticator_->Reload(); !s.ok()) {
+      spdlog::error("tokens file not reloaded ({}); the tokens read before stay in use", std::string(s.message()));
+    } else {
+      spdlog::info("tokens file is current");
+    }
+  }
+  if (flags_.config_file.empty()) {
+    spdlog::info("no --config file to reload");
     return;
   }
-  if (auto s = authenticator_->Reload(); !s.ok()) {
-    spdlog::error("reload asked (SIGHUP): tokens file not reloaded ({}); the tokens read before stay in use",
-                  std::string(s.message()));
-    return;
+  ReloadConfig();
+}
+
+std::string DocgateServer::ReloadConfig() {
+  if (flags_.config_file.empty()) return "";
+  std::lock_guard lock(config_mu_);
+  config_seen_ = ReadWholeFile(flags_.config_file).value_or("");
+  auto next = WithConfigFile(flags_);
+  const char* result = "applied";
+  if (!next.ok()) {
+    result = "invalid";
+    spdlog::error("{}; the configuration in effect stays", std::string(next.status().message()));
+  } else if (!RuntimeDiffers(config_, *next)) {
+    result = "unchanged";
+    spdlog::info("--config file reloaded: nothing changed path={}", flags_.config_file);
+  } else {
+    ApplyRuntime(*next);
+    config_ = *next;
   }
-  spdlog::info("reload asked (SIGHUP): tokens file is current");
+  metrics_->config_reloads(result).Increment();
+  return result;
+}
+
+void DocgateServer::ApplyRuntime(const Config& next) {
+  pool_->Resize(next.pool_max, next.pool_min_idle);
+  work_queue_->Configure(next.pool_max, AdmissionPolicyOf(next));
+  metrics_->admission().Name(CallerNames(next));
+  limits_->Set(next.acquire_timeout, next.statement_timeout, next.max_wait);
+  waiters_->SetMaxWaiters(static_cast<size_t>(next.max_waiters));
+  replicas_->SetMaxLagBytes(static_cast<uint64_t>(next.max_replica_lag_bytes));
+  spdlog::set_level(spdlog::level::from_str(next.log_level));
+  spdlog::info(
+      "--config file applied path={} pool_max={} pool_min_idle={} acquire_timeout_ms={} statement_timeout_ms={} "
+      "max_wait_ms={} max_waiters={} log_level={} max_replica_lag_bytes={} admission={} max_queue_wait_ms={} "
+      "named_callers={}",
+      flags_.config_file, next.pool_max, next.pool_min_idle, next.acquire_timeout.count(),
+      next.statement_timeout.count(), next.max_wait.count(), next.max_waiters, next.log_level,
+      next.max_replica_lag_bytes, next.admission, next.max_queue_wait.count(), next.callers.size());
+}
+
+Config DocgateServer::config() const {
+  std::lock_guard lock(config_mu_);
+  return config_;
 }
 
 void DocgateServer::Shutdown(std::chrono::milliseconds grace) {

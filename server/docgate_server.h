@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "server/config.h"
@@ -14,8 +16,9 @@ class Server;
 class ServerCredentials;
 }  // namespace grpc
 namespace prometheus {
+class Collectable;
 class Exposer;
-}
+}  // namespace prometheus
 
 namespace docgate {
 
@@ -25,7 +28,9 @@ class PgDocumentStore;
 }  // namespace store
 namespace rpc {
 class CallGate;
-}
+class CallLimits;
+}  // namespace rpc
+class Periodic;
 namespace service {
 class DocumentService;
 class GrpcDocumentService;
@@ -55,10 +60,11 @@ class VisibilityWatcher;
 // until the pool connects. Used by main and by in-process tests.
 class DocgateServer {
  public:
-  // FAILED_PRECONDITION when a listen address cannot be bound; INVALID_ARGUMENT
-  // for a database URL libpq cannot parse, TLS files that do not load, or a tokens
-  // file that does not parse.
-  static absl::StatusOr<std::unique_ptr<DocgateServer>> Start(const Config& config);
+  // `flags` is the configuration of the flags and the environment; its --config
+  // file, when set, is read now and over it. FAILED_PRECONDITION when a listen
+  // address cannot be bound; INVALID_ARGUMENT for a database URL libpq cannot parse,
+  // TLS files that do not load, a tokens file or a --config file that does not parse.
+  static absl::StatusOr<std::unique_ptr<DocgateServer>> Start(const Config& flags);
   ~DocgateServer();  // Shutdown(0) if not done yet
 
   // The bound gRPC port (useful with a ":0" listen address).
@@ -86,9 +92,22 @@ class DocgateServer {
   bool Drain(std::chrono::milliseconds grace);
 
   // SIGHUP's part: re-reads now what may change while docgate runs (the tokens
-  // file; gRPC re-reads the TLS files on its own interval), and logs the outcome.
-  // A file that does not load changes nothing. Thread-safe.
+  // file and the --config file; gRPC re-reads the TLS files on its own interval),
+  // and logs the outcome. A file that does not load changes nothing. Thread-safe.
   void Reload();
+
+  // Re-reads the --config file and applies what changed: the pool's bounds (idle
+  // connections beyond a smaller bound close at once, busy ones as they return;
+  // new ones open in the background), the work queue's slots and admission policy,
+  // the call limits, the waiters' bound, the replica lag limit and the log level.
+  // A file that fails validation changes nothing; the reason is logged and
+  // docgate_config_reloads_total{result="invalid"} counts it. Also run when the
+  // file's contents change (looked at every --credentials-reload-interval).
+  // Returns what it did: "applied", "unchanged" or "invalid" ("" without a file).
+  std::string ReloadConfig();
+
+  // The configuration in effect (flags, with the --config file over them).
+  Config config() const;
 
   // Drain, then gRPC's shutdown too, for a server that lives on in the process
   // (tests). Idempotent.
@@ -106,9 +125,16 @@ class DocgateServer {
   absl::Status StartOutbox(const Config& config);
   absl::Status BuildService(const Config& config);
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
+  absl::Status WatchConfig(const Config& config);
   void ReportHealth();
+  // Makes the running server follow `next` in what may change at run time.
+  void ApplyRuntime(const Config& next);
   static db::PoolOptions PoolOptionsOf(const Config& config);
 
+  Config flags_;                  // as started, before the --config file
+  mutable std::mutex config_mu_;  // one reload at a time
+  Config config_;                 // in effect; guarded by config_mu_
+  std::string config_seen_;       // the --config file's text last looked at; guarded by config_mu_
   // Destroyed in reverse order: the server before what its handlers use.
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<store::Cluster> cluster_;  // before the pool: its connections' set-up learns it
@@ -120,6 +146,7 @@ class DocgateServer {
   std::unique_ptr<store::OutboxStore> outbox_store_;
   std::unique_ptr<outbox::OutboxRelay> relay_;  // null without a broker
   std::unique_ptr<service::DocumentService> logic_;
+  std::unique_ptr<rpc::CallLimits> limits_;
   std::unique_ptr<WorkQueue> work_queue_;
   std::unique_ptr<rpc::CallGate> gate_;  // outlives the server: its calls leave it when done
   std::unique_ptr<security::Authenticator> authenticator_;
@@ -128,7 +155,9 @@ class DocgateServer {
   std::unique_ptr<grpc::Server> health_server_;  // plaintext health for probes, while TLS is on
   // Last, so destroyed first: a scrape reads the pool and the metrics.
   std::shared_ptr<PoolCollector> pool_collector_;
+  std::shared_ptr<prometheus::Collectable> admission_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<Periodic> config_watch_;  // first destroyed: it reloads into the rest
   int port_ = 0;
   int metrics_port_ = 0;
   int health_port_ = 0;

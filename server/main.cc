@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/build_info.h"
 #include "server/config.h"
+#include "server/config_file.h"
 #include "server/db/connect.h"
 #include "server/db/migrations.h"
 #include "server/docgate_server.h"
@@ -72,7 +73,14 @@ int main(int argc, char** argv) {
     std::cerr << "docgate: " << invocation.status().message() << "\n";
     return 2;
   }
-  const docgate::Config& config = invocation->config;
+  // The flags with the --config file over them: what --check-config shows and
+  // logging starts with (the server reads the file again, and on every reload).
+  auto effective = docgate::WithConfigFile(invocation->config);
+  if (!effective.ok()) {
+    std::cerr << "docgate: " << effective.status().message() << "\n";
+    return 2;
+  }
+  const docgate::Config& config = *effective;
   switch (invocation->command) {
     case docgate::Command::kHelp: std::cout << docgate::HelpText(); return 0;
     case docgate::Command::kCheckConfig: std::cout << docgate::DescribeConfig(config); return 0;
@@ -87,7 +95,7 @@ int main(int argc, char** argv) {
   }
   if (invocation->command == docgate::Command::kMigrate) return RunMigrate(config);
 
-  auto server = docgate::DocgateServer::Start(config);
+  auto server = docgate::DocgateServer::Start(invocation->config);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));
     return 1;

@@ -30,8 +30,9 @@ int StepFor(Clock::duration left) {
 }  // namespace
 
 int StatementTimeoutFor(const QueryContext& ctx, Clock::time_point now) {
-  if (ctx.deadline == Clock::time_point::max()) return static_cast<int>(kNoDeadlineStatementTimeout.count());
-  return StepFor(ctx.deadline - now - kClientClockMargin);
+  const int cap = static_cast<int>(std::clamp<int64_t>(ctx.statement_timeout.count(), 1, INT32_MAX));
+  if (ctx.deadline == Clock::time_point::max()) return cap;
+  return std::min(cap, StepFor(ctx.deadline - now - kClientClockMargin));
 }
 
 void BoundStatements(Lease& lease, int timeout_ms) {

@@ -18,6 +18,8 @@ struct QueryContext {
   // The acquire timeout, counted from the request's arrival: past it, UNAVAILABLE.
   // max: only the deadline bounds the wait for a connection.
   Clock::time_point acquire_by = Clock::time_point::max();
+  // The longest any one statement may run, whatever the deadline.
+  std::chrono::milliseconds statement_timeout{30000};
   // Set by the RPC when its client cancels; may be null.
   std::shared_ptr<CancelSignal> cancel;
 };
@@ -30,8 +32,6 @@ enum class Retry {
 
 namespace internal {
 
-// Statements of an RPC without a deadline still end: after this long.
-inline constexpr std::chrono::milliseconds kNoDeadlineStatementTimeout{30000};
 // The watchdog cuts a connection this long after its deadline, if PostgreSQL's own
 // statement_timeout has not ended the call by then (a network that swallows packets).
 inline constexpr std::chrono::milliseconds kCutGrace{100};
@@ -42,7 +42,7 @@ inline constexpr std::chrono::milliseconds kUnresponsiveGrace{50};
 inline constexpr int kMaxAttempts = 3;
 
 // The statement_timeout for a call, in milliseconds: the time left rounded down to a
-// step (kNoDeadlineStatementTimeout without a deadline).
+// step, and at most the context's statement_timeout.
 int StatementTimeoutFor(const QueryContext& ctx, Clock::time_point now);
 
 // Sets the session's statement_timeout, with one round trip, only when it changes

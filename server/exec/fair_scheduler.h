@@ -11,14 +11,9 @@
 #include <utility>
 #include <vector>
 
-namespace docgate {
+#include "server/exec/admission_policy.h"
 
-// What one caller may take of the database work.
-struct CallerShare {
-  double weight = 1.0;    // its share relative to the other callers with work waiting
-  int max_running = 0;    // at most this many of its tasks run at once; 0: no cap of its own
-  size_t max_queued = 0;  // at most this many wait; 0: no cap of its own
-};
+namespace docgate {
 
 // Orders queued work across callers by weighted fair queuing (stride scheduling on
 // the time tasks hold a slot): while several callers have work waiting, each holds
@@ -85,6 +80,19 @@ class FairScheduler {
     Forget(it);
   }
 
+  // Reads every active caller's share again (after the policy changed).
+  void RefreshShares() {
+    for (auto& [name, c] : callers_) c.share = share_of_(name);
+  }
+
+  // Calls `visit(front_task)` for the first waiting task of every caller.
+  template <typename Visit>
+  void ForEachFront(Visit visit) const {
+    for (const auto& [name, c] : callers_) {
+      if (!c.queue.empty()) visit(c.queue.front());
+    }
+  }
+
   // Removes and returns, in order, the waiting tasks for which `due` is true, looking
   // only at the front of each caller's queue (tasks wait in order).
   template <typename Due>
@@ -115,6 +123,21 @@ class FairScheduler {
   size_t queued(const std::string& caller) const {
     auto it = callers_.find(caller);
     return it == callers_.end() ? 0 : it->second.queue.size();
+  }
+  // How long a task pushed now for `caller` would wait, going by the caller's usual
+  // task length and the slots it holds (one at least); 0 when it would be first.
+  double EstimatedWaitMs(const std::string& caller) const {
+    auto it = callers_.find(caller);
+    if (it == callers_.end()) return 0;
+    const Caller& c = it->second;
+    return static_cast<double>(c.queue.size()) * c.usual_ms / std::max(1, c.running);
+  }
+  // Whether `caller` holds as many slots as its own cap allows.
+  bool AtRunningCap(const std::string& caller) const {
+    auto it = callers_.find(caller);
+    if (it == callers_.end()) return false;
+    const Caller& c = it->second;
+    return c.share.max_running > 0 && c.running >= c.share.max_running;
   }
 
  private:

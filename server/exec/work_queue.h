@@ -2,62 +2,136 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "server/common/clock.h"
+#include "server/exec/admission_policy.h"
+#include "server/exec/fair_scheduler.h"
 
 namespace docgate {
 
-// Threads we own for blocking database work, so that gRPC's own threads never
-// block. FIFO; bounded. Expiry is read on the injected clock. Thread-safe.
+// Why the queue refused a task (a metric label each).
+enum class Refusal {
+  kQueueFull,          // UNAVAILABLE: the queue holds max_queued tasks of all callers
+  kCallerQueueFull,    // RESOURCE_EXHAUSTED: the caller has its own max_queued waiting
+  kCallerRunningCap,   // RESOURCE_EXHAUSTED: would wait too long because of the caller's own max_running
+  kWouldMissDeadline,  // UNAVAILABLE: by the caller's pace, it would not start in time
+  kQueueWait,          // UNAVAILABLE: waited max_queue_wait while others ran
+  kAcquireTimeout,     // UNAVAILABLE: not started by its start_by
+  kShuttingDown,       // UNAVAILABLE
+};
+const char* RefusalLabel(Refusal refusal);
+// Whether a task's `reject` got `status` because its start_by passed (kAcquireTimeout).
+bool IsAcquireTimeout(const absl::Status& status);
+
+// Told what admission does, for metrics. Called without the queue's lock held.
+class AdmissionObserver {
+ public:
+  virtual ~AdmissionObserver() = default;
+  virtual void Started(const std::string& caller, Clock::duration waited) = 0;
+  virtual void Refused(const std::string& caller, Refusal refusal) = 0;
+};
+
+// Threads we own for the blocking database work of every RPC, so that gRPC's own
+// threads never block, and the point where callers are admitted to the database:
+// at most `slots` tasks run at once (the pool's size, so a running task does not
+// wait for a connection), and which waiting task starts next is chosen by weighted
+// fair queuing across callers (FairScheduler; AdmissionPolicy). Bounded per caller
+// and in all. Expiry is read on the injected clock. Thread-safe.
 class WorkQueue {
  public:
   using Run = std::function<void()>;
   using Reject = std::function<void(absl::Status)>;
 
   struct Options {
-    int threads = 16;
+    int slots = 16;
     size_t max_queued = 4096;
+    AdmissionPolicy policy;
   };
 
-  explicit WorkQueue(Options options, Clock& clock = Clock::Real());
+  // Whose task, and how long it may wait.
+  struct Ticket {
+    std::string caller = kAnonymousCaller;
+    // Not started by then: refused UNAVAILABLE (the acquire timeout).
+    Clock::time_point start_by = Clock::time_point::max();
+    // The call's own deadline: a task the caller's pace says cannot start before it
+    // is refused at once rather than left to wait for it.
+    Clock::time_point deadline = Clock::time_point::max();
+  };
+
+  explicit WorkQueue(Options options, Clock& clock = Clock::Real(), AdmissionObserver* observer = nullptr);
   ~WorkQueue();  // Shutdown()
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  // Exactly one of `run` (on a worker thread, in submission order) or `reject`
-  // is called. `reject` gets UNAVAILABLE when the queue is full or shut down
-  // (called on this thread), or when no worker took the task by `start_by`
-  // (called on the queue's timer thread). If `run` throws, the exception is
-  // logged and `reject` is called after it with INTERNAL carrying the reason, so
-  // the caller still ends its call (and the worker lives). `start_by` must not decrease from one
-  // Submit to the next by more than callers can tolerate lateness: expiry is
-  // checked at the front of the queue.
-  void Submit(Run run, Reject reject, Clock::time_point start_by);
+  // Exactly one of `run` (on a worker thread; a caller's tasks start in the order
+  // they came) or `reject` is called. `reject` is called on this thread when the
+  // task is refused at once (UNAVAILABLE: queue full, shutting down, would not start
+  // in time; RESOURCE_EXHAUSTED: over the caller's own cap), or on the queue's timer
+  // thread when it waited too long (see Ticket, AdmissionPolicy::max_queue_wait). If
+  // `run` throws, the exception is logged and `reject` is called after it with
+  // INTERNAL carrying the reason, so the caller still ends its call (and the worker
+  // lives). Expiry is checked at the front of each caller's queue: `start_by` should
+  // not decrease from one of a caller's tasks to the next.
+  void Submit(const Ticket& ticket, Run run, Reject reject);
+  // A task of the anonymous caller.
+  void Submit(Run run, Reject reject, Clock::time_point start_by) {
+    Submit(Ticket{kAnonymousCaller, start_by}, std::move(run), std::move(reject));
+  }
+
+  // Changes the slots and the admission policy while tasks run: a smaller number of
+  // slots lets running tasks end, and starts no more until under it.
+  void Configure(int slots, const AdmissionPolicy& policy);
 
   // Stops taking work, rejects what is still queued, and waits for running tasks.
   void Shutdown();
 
+  // What one caller has in the queue now.
+  struct CallerLoad {
+    int running = 0;
+    size_t queued = 0;
+  };
+  std::map<std::string, CallerLoad> Load() const;
+
  private:
   struct Task {
+    std::string caller;
     Run run;
     Reject reject;
+    Clock::time_point enqueued;
     Clock::time_point start_by;
   };
+  using Scheduler = FairScheduler<Task>;
+
   void WorkerLoop();
   void TimerLoop();
+  void AddWorkersLocked();
+  void RunTask(Scheduler::Started& started);
+  // The lane `caller`'s tasks wait in: its own, or the one shared lane when not fair.
+  const std::string& LaneOf(const std::string& caller) const;
+  // Why `task` is refused at once; nullopt when it may wait.
+  std::optional<Refusal> RefuseAtSubmitLocked(const Ticket& ticket, Clock::time_point now) const;
+  Clock::time_point ExpiresAt(const Task& task) const;
+  // Takes the waiting tasks whose time is up, with why.
+  std::vector<std::pair<Task, Refusal>> TakeExpiredLocked(Clock::time_point now);
+  void Refuse(const std::string& caller, Refusal refusal, const Reject& reject);
+  void CountLocked(const std::string& caller, int running, int queued);
 
-  const Options options_;
+  Options options_;  // slots and policy guarded by mu_
   Clock& clock_;
+  AdmissionObserver* const observer_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable timer_cv_;
-  std::deque<Task> queue_;
+  Scheduler scheduler_;
+  std::map<std::string, CallerLoad> load_;  // by caller, whatever the lane; guarded by mu_
+  int running_ = 0;
   // When the timer thread will next look at the queue by itself (max: not before
   // it is woken). Guarded by mu_.
   Clock::time_point timer_wakes_at_ = Clock::time_point::min();

@@ -36,7 +36,13 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       registry_(std::move(registry)),
       db_(*registry_),
       replicas_(*registry_),
-      outbox_(*registry_) {
+      outbox_(*registry_),
+      admission_(*registry_),
+      config_reloads_(prometheus::BuildCounter()
+                          .Name("docgate_config_reloads_total")
+                          .Help("Reloads of the --config file, by result: applied, unchanged, invalid")
+                          .Register(*registry_)) {
+  for (const char* result : {"applied", "unchanged", "invalid"}) config_reloads_.Add({{"result", result}});
   prometheus::BuildGauge()
       .Name("docgate_build_info")
       .Help("Always 1; the labels say which docgate this is")

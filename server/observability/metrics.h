@@ -9,6 +9,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "server/observability/admission_metrics.h"
 #include "server/observability/db_metrics.h"
 #include "server/observability/outbox_metrics.h"
 #include "server/observability/replica_metrics.h"
@@ -45,6 +46,11 @@ class Metrics {
 
   OutboxMetrics& outbox() { return outbox_; }
 
+  AdmissionMetrics& admission() { return admission_; }
+
+  // docgate_config_reloads_total{result}: "applied", "unchanged" or "invalid".
+  prometheus::Counter& config_reloads(const char* result) { return config_reloads_.Add({{"result", result}}); }
+
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -53,6 +59,8 @@ class Metrics {
   DbMetrics db_;
   ReplicaMetrics replicas_;
   OutboxMetrics outbox_;
+  AdmissionMetrics admission_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
 };

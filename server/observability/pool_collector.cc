@@ -2,27 +2,14 @@
 
 #include <string>
 
+#include "server/observability/samples.h"
+
 namespace docgate {
 namespace {
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-ClientMetric Sample(double value, MetricType type, std::vector<ClientMetric::Label> labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (type == MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  return m;
-}
-
-MetricFamily Family(std::string name, std::string help, MetricType type, std::vector<ClientMetric> samples) {
-  return MetricFamily{std::move(name), std::move(help), type, std::move(samples)};
-}
 
 }  // namespace
 

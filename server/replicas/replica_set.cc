@@ -21,6 +21,7 @@ ReplicaSet::ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, s
       cluster_(cluster),
       clock_(clock),
       options_(options),
+      max_lag_bytes_(options.max_lag_bytes),
       metrics_(metrics) {
   for (auto& spec : replicas) {
     auto r = std::make_unique<Replica>();
@@ -144,7 +145,7 @@ void ReplicaSet::CheckAll() {
     const uint64_t replayed = r->replayed.load();
     const uint64_t lag = primary_lsn_ > replayed ? primary_lsn_ - replayed : 0;
     r->lag->Set(static_cast<double>(lag));
-    SetRotation(*r, lag <= options_.max_lag_bytes, "lags beyond --max-replica-lag-bytes");
+    SetRotation(*r, lag <= max_lag_bytes(), "lags beyond --max-replica-lag-bytes");
   }
 }
 

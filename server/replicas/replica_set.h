@@ -78,6 +78,10 @@ class ReplicaSet {
   ReplicaSet(const ReplicaSet&) = delete;
   ReplicaSet& operator=(const ReplicaSet&) = delete;
 
+  // Changes the lag beyond which a replica leaves rotation (a reload); the
+  // monitor's next check applies it.
+  void SetMaxLagBytes(uint64_t bytes) { max_lag_bytes_.store(bytes, std::memory_order_relaxed); }
+
   bool empty() const { return replicas_.empty(); }
   size_t size() const { return replicas_.size(); }
   const ReadSource& primary() const { return primary_; }
@@ -128,11 +132,13 @@ class ReplicaSet {
   // A replica in rotation that has replayed `lsn`, round robin; null if none.
   const ReadSource* Pick(uint64_t lsn);
   bool AnyInRotation() const;
+  uint64_t max_lag_bytes() const { return max_lag_bytes_.load(std::memory_order_relaxed); }
 
   ReadSource primary_;
   store::Cluster& cluster_;
   Clock& clock_;
   const ReplicaOptions options_;
+  std::atomic<uint64_t> max_lag_bytes_;  // options_.max_lag_bytes, or what a reload set
   ReplicaMetrics& metrics_;
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::atomic<uint64_t> next_pick_{0};

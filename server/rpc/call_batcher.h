@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -23,6 +25,7 @@ struct BatchedCall {
   const Request* request = nullptr;
   Response* response = nullptr;
   db::QueryContext ctx;
+  std::string caller;                        // whose work: batches never mix callers
   std::function<bool()> claim;               // queued -> running; false: already finished
   std::function<void(absl::Status)> finish;  // after a successful claim
   std::function<void(absl::Status)> reject;  // if still queued, finish it with this
@@ -32,8 +35,10 @@ struct BatchedCall {
 // with one database round trip: under load, N calls cost one queue hand-off and one
 // query instead of N of each. A call waits at most until a worker is free (as it
 // would in the WorkQueue); whoever frees a worker takes everything queued, up to
-// `max_batch`. At most `max_in_flight` batches run at once, so a burst cannot take
-// every worker from other RPCs. Thread-safe.
+// `max_batch`. Each caller has a lane of its own (batches never mix callers, so
+// fair admission sees each caller's work as its own), and at most `max_in_flight`
+// batches of a lane run at once, so a burst cannot take every worker from other
+// RPCs. Thread-safe.
 template <typename Request, typename Response>
 class CallBatcher {
  public:
@@ -58,19 +63,25 @@ class CallBatcher {
       : state_(std::make_shared<State>(work_queue, options, std::move(serve), clock)) {}
 
   void Add(Call call) {
+    const std::string caller = call.caller;
     bool schedule = false;
     {
       std::lock_guard lock(state_->mu);
-      state_->pending.push_back(std::move(call));
-      if (state_->in_flight < state_->options.max_in_flight) {
-        ++state_->in_flight;
+      Lane& lane = state_->lanes[caller];
+      lane.pending.push_back(std::move(call));
+      if (lane.in_flight < state_->options.max_in_flight) {
+        ++lane.in_flight;
         schedule = true;
       }
     }
-    if (schedule) Schedule(state_);
+    if (schedule) Schedule(state_, caller);
   }
 
  private:
+  struct Lane {
+    std::vector<Call> pending;
+    int in_flight = 0;  // drain tasks queued or running
+  };
   struct State {
     State(WorkQueue& q, Options o, Serve s, Clock& c) : work_queue(q), options(o), serve(std::move(s)), clock(c) {}
     WorkQueue& work_queue;
@@ -78,21 +89,32 @@ class CallBatcher {
     const Serve serve;
     Clock& clock;
     std::mutex mu;
-    std::vector<Call> pending;
-    int in_flight = 0;  // drain tasks queued or running
+    std::map<std::string, Lane> lanes;  // a lane with nothing pending or in flight is dropped
   };
 
-  // A drain task: serves batches until nothing is pending. The WorkQueue bounds its
-  // wait by the earliest acquire time of the calls then pending.
-  static void Schedule(const std::shared_ptr<State>& state) {
-    auto start_by = Clock::time_point::max();
+  // Ends one drain task of `caller`'s lane, and drops the lane once it is idle.
+  static void EndDrainLocked(State& state, const std::string& caller) {
+    auto it = state.lanes.find(caller);
+    if (--it->second.in_flight == 0 && it->second.pending.empty()) state.lanes.erase(it);
+  }
+
+  // A drain task: serves the lane's batches until nothing is pending. The WorkQueue
+  // bounds its wait by the earliest acquire time of the calls then pending, and
+  // refuses it at once only when even the latest deadline among them cannot be met.
+  static void Schedule(const std::shared_ptr<State>& state, const std::string& caller) {
+    WorkQueue::Ticket ticket{caller};
+    ticket.deadline = Clock::time_point::min();
     {
       std::lock_guard lock(state->mu);
-      for (const Call& c : state->pending) start_by = std::min(start_by, c.ctx.acquire_by);
+      for (const Call& c : state->lanes[caller].pending) {
+        ticket.start_by = std::min(ticket.start_by, c.ctx.acquire_by);
+        ticket.deadline = std::max(ticket.deadline, c.ctx.deadline);
+      }
     }
     Submitting() = true;
-    state->work_queue.Submit([state] { Drain(state); }, [state](absl::Status status) { Rejected(state, status); },
-                             start_by);
+    state->work_queue.Submit(
+        ticket, [state, caller] { Drain(state, caller); },
+        [state, caller](absl::Status status) { Rejected(state, caller, status); });
     Submitting() = false;
   }
 
@@ -103,19 +125,20 @@ class CallBatcher {
     return submitting;
   }
 
-  static void Drain(const std::shared_ptr<State>& state) {
+  static void Drain(const std::shared_ptr<State>& state, const std::string& caller) {
     while (true) {
       std::vector<Call> batch;
       {
         std::lock_guard lock(state->mu);
-        if (state->pending.empty()) {
-          --state->in_flight;
+        auto& pending = state->lanes[caller].pending;
+        if (pending.empty()) {
+          EndDrainLocked(*state, caller);
           return;
         }
-        const size_t n = std::min(state->pending.size(), state->options.max_batch);
-        batch.assign(std::make_move_iterator(state->pending.begin()),
-                     std::make_move_iterator(state->pending.begin() + static_cast<std::ptrdiff_t>(n)));
-        state->pending.erase(state->pending.begin(), state->pending.begin() + static_cast<std::ptrdiff_t>(n));
+        const size_t n = std::min(pending.size(), state->options.max_batch);
+        batch.assign(std::make_move_iterator(pending.begin()),
+                     std::make_move_iterator(pending.begin() + static_cast<std::ptrdiff_t>(n)));
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
       }
       ServeBatch(*state, batch);
     }
@@ -161,22 +184,26 @@ class CallBatcher {
   // The drain task was not started in time (every worker busy past the earliest
   // acquire time) or the queue refused it: calls whose time is up get the
   // rejection, the others wait for another drain.
-  static void Rejected(const std::shared_ptr<State>& state, const absl::Status& status) {
+  static void Rejected(const std::shared_ptr<State>& state, const std::string& caller, const absl::Status& status) {
     std::vector<Call> failing;
     bool reschedule = false;
     {
       std::lock_guard lock(state->mu);
       const auto now = state->clock.Now();
-      const bool refused = Submitting();
-      auto keep = std::partition(state->pending.begin(), state->pending.end(),
+      // Refused for a reason other than the first acquire time passing (full,
+      // shutting down, over the caller's cap, overloaded): every pending call of the
+      // lane shares the refusal.
+      const bool refused = Submitting() || !IsAcquireTimeout(status);
+      auto& pending = state->lanes[caller].pending;
+      auto keep = std::partition(pending.begin(), pending.end(),
                                  [&](const Call& c) { return !refused && c.ctx.acquire_by > now; });
-      failing.assign(std::make_move_iterator(keep), std::make_move_iterator(state->pending.end()));
-      state->pending.erase(keep, state->pending.end());
-      reschedule = !state->pending.empty();
-      if (!reschedule) --state->in_flight;
+      failing.assign(std::make_move_iterator(keep), std::make_move_iterator(pending.end()));
+      pending.erase(keep, pending.end());
+      reschedule = !pending.empty();
+      if (!reschedule) EndDrainLocked(*state, caller);
     }
     for (Call& c : failing) c.reject(status);
-    if (reschedule) Schedule(state);
+    if (reschedule) Schedule(state, caller);
   }
 
   std::shared_ptr<State> state_;

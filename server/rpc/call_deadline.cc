@@ -15,9 +15,10 @@ bool DeadlinePassed(const grpc::CallbackServerContext& context) {
 }  // namespace
 
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context, Clock::time_point started,
-                                 std::chrono::milliseconds acquire_timeout) {
+                                 const CallLimits& limits) {
   db::QueryContext ctx;
-  ctx.acquire_by = started + acquire_timeout;
+  ctx.acquire_by = started + limits.acquire_timeout();
+  ctx.statement_timeout = limits.statement_timeout();
   const auto deadline = context.deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     // The time left, as gRPC's system clock says, counted on ours from the arrival.

@@ -7,14 +7,16 @@
 #include "absl/status/status.h"
 #include "server/db/cancel_signal.h"
 #include "server/db/with_connection.h"
+#include "server/rpc/call_limits.h"
 
 namespace docgate::rpc {
 
 // The database limits of a call that arrived at `started` (on the server's clock):
-// its own deadline and the acquire timeout counted from its arrival. No cancel
-// signal: a caller whose query a client's cancel may cut adds its own.
+// its own deadline, the acquire timeout counted from its arrival, and the
+// statement timeout, as `limits` say now. No cancel signal: a caller whose query a
+// client's cancel may cut adds its own.
 db::QueryContext QueryContextFor(const grpc::CallbackServerContext& context, Clock::time_point started,
-                                 std::chrono::milliseconds acquire_timeout);
+                                 const CallLimits& limits);
 
 // The status a call gets when gRPC reports it cancelled: DEADLINE_EXCEEDED when its
 // deadline passed, else CANCELLED.

@@ -16,6 +16,7 @@
 #include "server/rpc/call_batcher.h"
 #include "server/rpc/call_deadline.h"
 #include "server/rpc/call_gate.h"
+#include "server/rpc/call_limits.h"
 #include "server/rpc/finish_rpc.h"
 #include "server/rpc/request_id.h"
 #include "server/rpc/wire_format.h"
@@ -26,7 +27,7 @@ namespace docgate::rpc {
 // What every unary call needs from the server.
 struct CallEnv {
   WorkQueue& work_queue;
-  std::chrono::milliseconds acquire_timeout;
+  const CallLimits& limits;  // read as each call arrives
   Metrics& metrics;
   CallGate& gate;  // every call was admitted by it, and leaves it when done
   Clock& clock;    // calls are timed on it
@@ -50,11 +51,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   using Handler = std::function<absl::Status(const Request&, Response*, const db::QueryContext&)>;
   using Batcher = CallBatcher<Request, Response>;
 
-  // Makes the call and parses its request; a request that does not parse has
+  // Makes `caller`'s call and parses its request; a request that does not parse has
   // finished the call (INVALID_ARGUMENT), and parsed() is false.
   static UnaryCall* Accept(const CallEnv& env, grpc::CallbackServerContext* context, const grpc::ByteBuffer* bytes,
-                           grpc::ByteBuffer* reply, const char* method) {
-    auto* call = new UnaryCall(env, context, reply, env.metrics.rpc(method));
+                           grpc::ByteBuffer* reply, const char* method, std::string caller) {
+    auto* call = new UnaryCall(env, context, reply, env.metrics.rpc(method), std::move(caller));
     if (auto s = ParseRequest(*bytes, &call->request_); !s.ok()) call->Complete(s);
     return call;
   }
@@ -105,11 +106,13 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   enum Phase { kQueued, kRunning, kFinished };
 
-  UnaryCall(const CallEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply, RpcMetrics& rpc)
+  UnaryCall(const CallEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply, RpcMetrics& rpc,
+            std::string caller)
       : env_(env),
         context_(context),
         reply_(reply),
         rpc_(rpc),
+        caller_(std::move(caller)),
         request_id_(RequestIdOf(*context)),
         started_(env.clock.Now()),
         phase_(std::make_shared<std::atomic<int>>(kQueued)) {
@@ -123,13 +126,14 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   }
 
   void Queue(Handler handler) {
-    db::QueryContext ctx = QueryContextFor(*context_, started_, env_.acquire_timeout);
+    db::QueryContext ctx = QueryContextFor(*context_, started_, env_.limits);
     ctx.cancel = std::make_shared<db::CancelSignal>();
     cancel_ = ctx.cancel;
     // The tasks hold the phase, not the call: after another party finished it,
     // gRPC may delete the call while the task still waits in the queue.
     auto phase = phase_;
     env_.work_queue.Submit(
+        WorkQueue::Ticket{caller_, ctx.acquire_by, ctx.deadline},
         [this, phase, ctx, handler = std::move(handler)] {
           int expected = kQueued;
           if (!phase->compare_exchange_strong(expected, kRunning)) return;
@@ -145,8 +149,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
         [this, phase](absl::Status status) {
           int expected = kQueued;
           if (phase->compare_exchange_strong(expected, kFinished)) Complete(status);
-        },
-        ctx.acquire_by);
+        });
   }
 
   // This call as a batch member. Its functions hold the phase, and touch the call
@@ -158,7 +161,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     call.response = &response_;
     // No cancel signal (cancel_ stays null): one client's cancel does not cut the
     // query its batch shares.
-    call.ctx = QueryContextFor(*context_, started_, env_.acquire_timeout);
+    call.ctx = QueryContextFor(*context_, started_, env_.limits);
+    call.caller = caller_;
     auto phase = phase_;
     call.claim = [phase] {
       int expected = kQueued;
@@ -183,6 +187,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   Request request_;
   Response response_;
   RpcMetrics& rpc_;
+  const std::string caller_;
   const std::string request_id_;
   const Clock::time_point started_;
   const std::shared_ptr<std::atomic<int>> phase_;

@@ -22,8 +22,14 @@ constexpr char kMethod[] = "WaitVisible";
 // gRPC deletes it), and a job the wait queued touches nothing of it once finished.
 class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
  public:
-  WaitVisibleReactor(const WaitEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply)
-      : env_(env), context_(context), reply_(reply), request_id_(RequestIdOf(*context)), started_(env.clock.Now()) {
+  WaitVisibleReactor(const WaitEnv& env, grpc::CallbackServerContext* context, grpc::ByteBuffer* reply,
+                     std::string caller)
+      : env_(env),
+        context_(context),
+        reply_(reply),
+        caller_(std::move(caller)),
+        request_id_(RequestIdOf(*context)),
+        started_(env.clock.Now()) {
     env_.metrics.rpc(kMethod).Started();
   }
 
@@ -53,6 +59,7 @@ class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
   const WaitEnv env_;
   grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const reply_;
+  const std::string caller_;  // whose looks these are, for admission
   const std::string request_id_;
   const Clock::time_point started_;
   v1::GetDocumentRequest get_;
@@ -69,9 +76,9 @@ void WaitVisibleReactor::Begin(const grpc::ByteBuffer& bytes) {
   get_.set_id(*store::CanonicalUuid(request.id()));
   get_.set_consistency_token(request.consistency_token());
   get_.set_include_body(request.include_body());
-  ctx_ = QueryContextFor(*context_, started_, env_.acquire_timeout);
+  ctx_ = QueryContextFor(*context_, started_, env_.limits);
   ctx_.cancel = std::make_shared<db::CancelSignal>();
-  const auto expires_at = std::min(ctx_.deadline, started_ + env_.max_wait);
+  const auto expires_at = std::min(ctx_.deadline, started_ + env_.limits.max_wait());
   wait_ = std::make_shared<visibility::VisibilityWait>(env_.registry, get_.id(), expires_at, ActionsOf());
   const bool token = !request.consistency_token().empty();
   if (!token || plan->mode == replicas::ReadMode::kPrimary || env_.reads.replicas.empty()) return wait_->Start();
@@ -83,11 +90,12 @@ void WaitVisibleReactor::Begin(const grpc::ByteBuffer& bytes) {
 visibility::VisibilityWait::Actions WaitVisibleReactor::ActionsOf() {
   WorkQueue* queue = &env_.work_queue;
   Clock* clock = &env_.clock;
-  const auto acquire_timeout = env_.acquire_timeout;
+  const CallLimits* limits = &env_.limits;
   return visibility::VisibilityWait::Actions{
       // Touches nothing of the reactor: it may be called after the call finished.
-      [queue, clock, acquire_timeout](std::function<void()> job, std::function<void(absl::Status)> rejected) {
-        queue->Submit(std::move(job), std::move(rejected), clock->Now() + acquire_timeout);
+      [queue, clock, limits, caller = caller_](std::function<void()> job, std::function<void(absl::Status)> rejected) {
+        queue->Submit(WorkQueue::Ticket{caller, clock->Now() + limits->acquire_timeout()}, std::move(job),
+                      std::move(rejected));
       },
       [this] { return LookAt(env_.reads.replicas.primary()); },
       [this](const visibility::Sighting& seen) { return AnswerFrom(seen); },
@@ -115,11 +123,12 @@ void WaitVisibleReactor::LookFirstAt(const replicas::ReadSource& source) {
   if (!source.is_replica()) return wait_->NotFoundElsewhere();
   auto wait = wait_;  // the job keeps the wait; the reactor lives until the wait finishes
   env_.work_queue.Submit(
+      WorkQueue::Ticket{caller_, env_.clock.Now() + env_.limits.acquire_timeout()},
       [this, wait, source] {
         if (LookAt(source).ok()) return wait->FoundElsewhere();
         wait->NotFoundElsewhere();
       },
-      [wait](const absl::Status&) { wait->NotFoundElsewhere(); }, env_.clock.Now() + env_.acquire_timeout);
+      [wait](const absl::Status&) { wait->NotFoundElsewhere(); });
 }
 
 void WaitVisibleReactor::Finish(const absl::Status& status) {
@@ -134,8 +143,9 @@ void WaitVisibleReactor::Finish(const absl::Status& status) {
 }  // namespace
 
 grpc::ServerUnaryReactor* StartWaitVisible(const WaitEnv& env, grpc::CallbackServerContext* context,
-                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-  auto* reactor = new WaitVisibleReactor(env, context, response);
+                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                           std::string caller) {
+  auto* reactor = new WaitVisibleReactor(env, context, response, std::move(caller));
   reactor->Begin(*request);
   return reactor;
 }

@@ -8,6 +8,7 @@
 #include "server/exec/work_queue.h"
 #include "server/observability/metrics.h"
 #include "server/rpc/call_gate.h"
+#include "server/rpc/call_limits.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
 #include "server/visibility/waiter_registry.h"
@@ -20,8 +21,7 @@ struct WaitEnv {
   service::DocumentService& logic;
   service::ReadEnv reads;
   visibility::WaiterRegistry& registry;
-  std::chrono::milliseconds acquire_timeout;
-  std::chrono::milliseconds max_wait;  // cap on the client's deadline
+  const CallLimits& limits;  // acquire timeout; max_wait caps the client's deadline
   Metrics& metrics;
   CallGate& gate;  // every call was admitted by it, and leaves it when done
   Clock& clock;    // calls are timed, and their waits expire, on it
@@ -40,6 +40,7 @@ struct WaitEnv {
 // first; otherwise, and when the replica has not the document, the primary is
 // watched (a stale replica could only make the wait longer).
 grpc::ServerUnaryReactor* StartWaitVisible(const WaitEnv& env, grpc::CallbackServerContext* context,
-                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response);
+                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                           std::string caller);
 
 }  // namespace docgate::rpc

@@ -68,7 +68,8 @@ std::shared_ptr<const std::vector<TokenEntry>> Authenticator::tokens() const {
   return tokens_;
 }
 
-absl::Status Authenticator::Authorize(std::optional<std::string_view> authorization, Scope needed) const {
+absl::StatusOr<std::string> Authenticator::Authorize(std::optional<std::string_view> authorization,
+                                                     Scope needed) const {
   if (!authorization) return absl::UnauthenticatedError("missing bearer token (authorization metadata)");
   const auto token = BearerToken(*authorization);
   if (!token) return absl::UnauthenticatedError("the authorization metadata is not \"Bearer TOKEN\"");
@@ -83,7 +84,7 @@ absl::Status Authenticator::Authorize(std::optional<std::string_view> authorizat
     return absl::PermissionDeniedError(
         absl::StrCat("token '", match->name, "' lacks the ", needed == kWrite ? "write" : "read", " scope"));
   }
-  return absl::OkStatus();
+  return match->name;
 }
 
 absl::Status Authenticator::Reload() {

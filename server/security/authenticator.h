@@ -31,11 +31,11 @@ class Authenticator {
   ~Authenticator();
 
   // `authorization` is the call's `authorization` metadata ("Bearer TOKEN"), absent
-  // when the client sent none. OK when a known token has `needed`; UNAUTHENTICATED
+  // when the client sent none. The token's name when a known token has `needed`; UNAUTHENTICATED
   // for a missing, malformed or unknown token; PERMISSION_DENIED when the token
   // lacks the scope. Every known hash is compared, each in constant time, so that
   // the time taken says nothing of how close a guess came.
-  absl::Status Authorize(std::optional<std::string_view> authorization, Scope needed) const;
+  absl::StatusOr<std::string> Authorize(std::optional<std::string_view> authorization, Scope needed) const;
 
   // Re-reads the file now (the reload thread's step). OK when it is unchanged or
   // its new tokens are in use; else the error, and the tokens stay as they were.

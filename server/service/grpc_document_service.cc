@@ -64,8 +64,8 @@ GrpcDocumentService::GetBatcher& GrpcDocumentService::BatcherFor(const replicas:
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::Admit(grpc::CallbackServerContext* context, const char* method,
-                                                     security::Scope scope) {
-  if (auto* refused = auth_.Refuse(context, method, scope)) return refused;
+                                                     security::Scope scope, std::string* caller) {
+  if (auto* refused = auth_.Refuse(context, method, scope, caller)) return refused;
   if (env_.gate.Enter()) return nullptr;
   return rpc::RefuseRpc(context, env_.metrics.rpc(method), absl::UnavailableError("server is shutting down; retry"));
 }
@@ -73,9 +73,10 @@ grpc::ServerUnaryReactor* GrpcDocumentService::Admit(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const grpc::ByteBuffer* request,
                                                               grpc::ByteBuffer* response) {
-  if (auto* refused = Admit(context, "CreateDocument", security::kWrite)) return refused;
+  std::string caller;
+  if (auto* refused = Admit(context, "CreateDocument", security::kWrite, &caller)) return refused;
   auto* call = rpc::UnaryCall<v1::CreateDocumentRequest, v1::CreateDocumentResponse>::Accept(
-      env_, context, request, response, "CreateDocument");
+      env_, context, request, response, "CreateDocument", caller);
   if (call->parsed()) call->Join(create_batcher_);
   return call;
 }
@@ -83,9 +84,10 @@ grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServ
 grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerContext* context,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* response) {
-  if (auto* refused = Admit(context, "GetDocument", security::kRead)) return refused;
+  std::string caller;
+  if (auto* refused = Admit(context, "GetDocument", security::kRead, &caller)) return refused;
   auto* call = rpc::UnaryCall<v1::GetDocumentRequest, v1::GetDocumentResponse>::Accept(env_, context, request, response,
-                                                                                       "GetDocument");
+                                                                                       "GetDocument", caller);
   if (!call->parsed()) return call;
   const auto plan =
       PlanRead(call->request().consistency(), call->request().consistency_token(), read_env_.logic.cluster());
@@ -104,16 +106,18 @@ grpc::ServerUnaryReactor* GrpcDocumentService::GetDocument(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerContext* context,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* response) {
-  if (auto* refused = Admit(context, "WaitVisible", security::kRead)) return refused;
-  return rpc::StartWaitVisible(wait_env_, context, request, response);
+  std::string caller;
+  if (auto* refused = Admit(context, "WaitVisible", security::kRead, &caller)) return refused;
+  return rpc::StartWaitVisible(wait_env_, context, request, response, std::move(caller));
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,
                                                                     const grpc::ByteBuffer* request,
                                                                     grpc::ByteBuffer* response) {
-  if (auto* refused = Admit(context, "UpdateDocumentStatus", security::kWrite)) return refused;
+  std::string caller;
+  if (auto* refused = Admit(context, "UpdateDocumentStatus", security::kWrite, &caller)) return refused;
   auto* call = rpc::UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Accept(
-      env_, context, request, response, "UpdateDocumentStatus");
+      env_, context, request, response, "UpdateDocumentStatus", caller);
   if (call->parsed()) {
     call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
   }
@@ -123,9 +127,10 @@ grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::Callba
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
-  if (auto* refused = Admit(context, "ListDocuments", security::kRead)) return refused;
-  auto* call = rpc::UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(env_, context, request,
-                                                                                           response, "ListDocuments");
+  std::string caller;
+  if (auto* refused = Admit(context, "ListDocuments", security::kRead, &caller)) return refused;
+  auto* call = rpc::UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(
+      env_, context, request, response, "ListDocuments", caller);
   if (call->parsed()) {
     call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
   }

@@ -48,9 +48,11 @@ class GrpcDocumentService final : public RawDocumentService {
   using GetBatcher = rpc::CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
   using CreateBatcher = rpc::CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;
   GetBatcher& BatcherFor(const replicas::ReadSource& source);
-  // nullptr when the call may go on (and must leave the gate when done); else the
-  // reactor of a call already refused: a bad token, or the server shutting down.
-  grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* context, const char* method, security::Scope scope);
+  // nullptr when the call may go on (and must leave the gate when done), `caller`
+  // named; else the reactor of a call already refused: a bad token or caller header,
+  // or the server shutting down.
+  grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* context, const char* method, security::Scope scope,
+                                  std::string* caller);
 
   // Concurrent GetDocument calls share one query (id = ANY($1)) per source: the
   // primary's batcher, and one per replica; concurrent CreateDocument calls one

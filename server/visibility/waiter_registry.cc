@@ -6,6 +6,11 @@
 
 namespace docgate::visibility {
 
+void WaiterRegistry::SetMaxWaiters(size_t max_waiters) {
+  std::lock_guard lock(mu_);
+  max_waiters_ = max_waiters;
+}
+
 absl::Status WaiterRegistry::Add(const std::string& id, const std::shared_ptr<Waiter>& waiter,
                                  Clock::time_point expires_at) {
   std::lock_guard lock(mu_);

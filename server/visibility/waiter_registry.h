@@ -67,6 +67,9 @@ class WaiterRegistry {
 
   size_t size() const;
 
+  // Changes the --max-waiters bound for waiters added from now on (a reload).
+  void SetMaxWaiters(size_t max_waiters);
+
   // Whether someone waits for `id`.
   bool Waits(const std::string& id) const;
 
@@ -89,7 +92,7 @@ class WaiterRegistry {
 
   void CountLocked(size_t count);
 
-  const size_t max_waiters_;
+  size_t max_waiters_;  // guarded by mu_
   prometheus::Gauge* const waiting_;
   Clock& clock_;
   mutable std::mutex mu_;

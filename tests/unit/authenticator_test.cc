@@ -24,9 +24,10 @@ std::vector<TokenEntry> ReaderAndWriter() {
           TokenEntry{"writer", HashToken("write-token"), kRead | kWrite}};
 }
 
-TEST(AuthenticatorTest, KnownTokenWithTheScopePasses) {
+TEST(AuthenticatorTest, KnownTokenWithTheScopePassesAndNamesItsCaller) {
   const Authenticator auth(ReaderAndWriter());
-  EXPECT_TRUE(auth.Authorize("Bearer read-token", kRead).ok());
+  EXPECT_EQ(auth.Authorize("Bearer read-token", kRead).value_or(""), "reader");
+  EXPECT_EQ(auth.Authorize("Bearer write-token", kWrite).value_or(""), "writer");
   EXPECT_TRUE(auth.Authorize("Bearer write-token", kRead).ok());
   EXPECT_TRUE(auth.Authorize("Bearer write-token", kWrite).ok());
   EXPECT_TRUE(auth.Authorize("bearer write-token", kWrite).ok()) << "the scheme is case-insensitive";
@@ -38,7 +39,7 @@ TEST(AuthenticatorTest, MissingMalformedOrUnknownTokensAreUnauthenticated) {
        {std::optional<std::string_view>(), std::optional<std::string_view>("read-token"),
         std::optional<std::string_view>("Basic cmVhZC10b2tlbg=="), std::optional<std::string_view>("Bearer "),
         std::optional<std::string_view>("Bearer read-tokeN"), std::optional<std::string_view>("Bearer  read-token")}) {
-    const absl::Status status = auth.Authorize(header, kRead);
+    const absl::Status status = auth.Authorize(header, kRead).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << header.value_or("(none)");
     EXPECT_EQ(status.message().find("read-token"), std::string::npos) << "the token is never repeated";
   }
@@ -46,7 +47,7 @@ TEST(AuthenticatorTest, MissingMalformedOrUnknownTokensAreUnauthenticated) {
 
 TEST(AuthenticatorTest, ReadTokenOnAWriteIsPermissionDeniedNamingTheToken) {
   const Authenticator auth(ReaderAndWriter());
-  const absl::Status status = auth.Authorize("Bearer read-token", kWrite);
+  const absl::Status status = auth.Authorize("Bearer read-token", kWrite).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(status.message().find("'reader' lacks the write scope"), std::string::npos) << status;
 }
@@ -80,7 +81,7 @@ TEST(AuthenticatorTest, ARewrittenFileTakesEffectAndABrokenOneIsIgnored) {
 
   std::ofstream(path) << "new " << Hex(HashToken("new-token")) << " read,write\n";
   EXPECT_TRUE(Eventually([&] { return (*auth)->Authorize("Bearer new-token", kWrite).ok(); }));
-  EXPECT_EQ((*auth)->Authorize("Bearer old-token", kRead).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ((*auth)->Authorize("Bearer old-token", kRead).status().code(), absl::StatusCode::kUnauthenticated);
 
   // A file that does not parse (a half-written edit): the tokens read before stay.
   std::ofstream(path) << "new " << Hex(HashToken("new-token")) << " read,admin\n";

@@ -54,7 +54,7 @@ class BusyWorker {
 };
 
 TEST(CallBatcherTest, CallsQueuedMeanwhileAreServedInOneBatch) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   std::vector<size_t> batch_sizes, observed;
   CallBatcher<int, int> batcher(queue, {256, 1, [&](size_t n) { observed.push_back(n); }},
                                 [&](const auto& calls, auto& statuses, const auto&) {
@@ -80,7 +80,7 @@ TEST(CallBatcherTest, CallsQueuedMeanwhileAreServedInOneBatch) {
 }
 
 TEST(CallBatcherTest, ACallFinishedElsewhereIsLeftOut) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   std::vector<int> served;
   CallBatcher<int, int> batcher(queue, {}, [&](const auto& calls, auto& statuses, const auto&) {
     for (size_t i = 0; i < calls.size(); ++i) {
@@ -101,7 +101,7 @@ TEST(CallBatcherTest, ACallFinishedElsewhereIsLeftOut) {
 }
 
 TEST(CallBatcherTest, CallsPastTheirAcquireTimeAreRejectedTheOthersServed) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   CallBatcher<int, int> batcher(queue, {}, [&](const auto& calls, auto& statuses, const auto&) {
     for (size_t i = 0; i < calls.size(); ++i) statuses[i] = absl::OkStatus();
   });
@@ -117,7 +117,7 @@ TEST(CallBatcherTest, CallsPastTheirAcquireTimeAreRejectedTheOthersServed) {
 }
 
 TEST(CallBatcherTest, TheEarliestDeadlineBoundsTheBatchAndTheOthersMayRetry) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   Clock::time_point batch_deadline;
   CallBatcher<int, int> batcher(queue, {}, [&](const auto& calls, auto& statuses, const auto& ctx) {
     batch_deadline = ctx.deadline;
@@ -145,7 +145,7 @@ TEST(CallBatcherTest, TheEarliestDeadlineBoundsTheBatchAndTheOthersMayRetry) {
 }
 
 TEST(CallBatcherTest, AQueueThatRefusesRejectsEveryPendingCall) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   CallBatcher<int, int> batcher(queue, {}, [](const auto&, auto&, const auto&) { FAIL(); });
   queue.Shutdown();
   Probe probe;

@@ -16,7 +16,7 @@ using testing::FakeClock;
 constexpr auto kLater = std::chrono::hours(1);
 
 TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
-  WorkQueue queue({1, 100});
+  WorkQueue queue({1, 100, {}});
   std::vector<int> order;
   std::promise<void> done;
   for (int i = 0; i < 10; ++i) {
@@ -28,7 +28,7 @@ TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
 }
 
 TEST(WorkQueueTest, RejectsWhenFull) {
-  WorkQueue queue({1, 1});
+  WorkQueue queue({1, 1, {}});
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
@@ -48,7 +48,7 @@ TEST(WorkQueueTest, RejectsWhenFull) {
 
 TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   FakeClock clock;
-  WorkQueue queue({1, 10}, clock);
+  WorkQueue queue({1, 10, {}}, clock);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> started;
@@ -79,7 +79,7 @@ TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
 }
 
 TEST(WorkQueueTest, ATaskThatThrowsEndsInItsRejectionAndTheWorkerLivesOn) {
-  WorkQueue queue({1, 10});
+  WorkQueue queue({1, 10, {}});
   std::promise<absl::Status> rejected;
   queue.Submit([] { throw std::runtime_error("boom"); }, [&](absl::Status s) { rejected.set_value(s); },
                Clock::Real().Now() + kLater);
@@ -94,7 +94,7 @@ TEST(WorkQueueTest, ATaskThatThrowsEndsInItsRejectionAndTheWorkerLivesOn) {
 }
 
 TEST(WorkQueueTest, ShutdownRejectsQueuedAndWaitsForRunning) {
-  auto queue = std::make_unique<WorkQueue>(WorkQueue::Options{1, 10});
+  auto queue = std::make_unique<WorkQueue>(WorkQueue::Options{1, 10, {}});
   std::atomic<bool> finished{false};
   std::promise<void> started;
   queue->Submit(

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+
+namespace docgate {
+
+// The caller of work no one named: no token, no x-docgate-caller header.
+inline constexpr char kAnonymousCaller[] = "anonymous";
+
+// What one caller may take of the database work.
+struct CallerShare {
+  double weight = 1.0;    // its share relative to the other callers with work waiting
+  int max_running = 0;    // at most this many of its tasks run at once; 0: no cap of its own
+  size_t max_queued = 0;  // at most this many wait; 0: no cap of its own
+
+  bool operator==(const CallerShare& o) const {
+    return weight == o.weight && max_running == o.max_running && max_queued == o.max_queued;
+  }
+};
+
+// How the work queue shares the database between callers. Changes at run time
+// (the --config file).
+struct AdmissionPolicy {
+  // Weighted fair queuing across callers; false: first come, first served, no
+  // per-caller caps (the behaviour before fair admission, kept to compare).
+  bool fair = true;
+  // Work that waited this long for a slot while others ran is refused
+  // (UNAVAILABLE: the server is overloaded) rather than left to wait for its
+  // acquire timeout or deadline. 0: only those bound the wait.
+  std::chrono::milliseconds max_queue_wait{0};
+  // The settings of every caller not named in `callers`, each on its own.
+  CallerShare default_share;
+  std::map<std::string, CallerShare> callers;
+
+  const CallerShare& ShareOf(const std::string& caller) const {
+    auto it = callers.find(caller);
+    return it == callers.end() ? default_share : it->second;
+  }
+  bool operator==(const AdmissionPolicy& o) const {
+    return fair == o.fair && max_queue_wait == o.max_queue_wait && default_share == o.default_share &&
+           callers == o.callers;
+  }
+};
+
+}  // namespace docgate

@@ -1,0 +1,84 @@
+#include "server/observability/admission_metrics.h"
+
+#include "server/observability/metrics.h"
+#include "server/observability/samples.h"
+
+namespace docgate {
+namespace {
+
+constexpr char kOtherCallers[] = "other";
+
+class LoadCollector final : public prometheus::Collectable {
+ public:
+  LoadCollector(const AdmissionMetrics& metrics, std::function<std::map<std::string, WorkQueue::CallerLoad>()> load)
+      : metrics_(metrics), load_(std::move(load)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::map<std::string, WorkQueue::CallerLoad> by_label;
+    for (const std::string& label : metrics_.Labels()) by_label[label];  // named callers show 0 when idle
+    for (const auto& [caller, load] : load_()) {
+      auto& sum = by_label[metrics_.LabelOf(caller)];
+      sum.running += load.running;
+      sum.queued += load.queued;
+    }
+    std::vector<prometheus::ClientMetric> in_flight, queued;
+    for (const auto& [label, load] : by_label) {
+      in_flight.push_back(Sample(load.running, prometheus::MetricType::Gauge, {{"caller", label}}));
+      queued.push_back(Sample(static_cast<double>(load.queued), prometheus::MetricType::Gauge, {{"caller", label}}));
+    }
+    return {Family("docgate_caller_in_flight", "Database tasks running now, by caller", prometheus::MetricType::Gauge,
+                   std::move(in_flight)),
+            Family("docgate_caller_queued", "Database tasks waiting for a slot now, by caller",
+                   prometheus::MetricType::Gauge, std::move(queued))};
+  }
+
+ private:
+  const AdmissionMetrics& metrics_;
+  const std::function<std::map<std::string, WorkQueue::CallerLoad>()> load_;
+};
+
+}  // namespace
+
+AdmissionMetrics::AdmissionMetrics(prometheus::Registry& registry)
+    : wait_(prometheus::BuildHistogram()
+                .Name("docgate_caller_wait_seconds")
+                .Help("How long database tasks waited for a slot before they started, by caller")
+                .Register(registry)),
+      refused_(prometheus::BuildCounter()
+                   .Name("docgate_caller_refused_total")
+                   .Help("Database tasks refused before they started, by caller and reason")
+                   .Register(registry)) {}
+
+void AdmissionMetrics::Started(const std::string& caller, Clock::duration waited) {
+  wait_.Add({{"caller", LabelOf(caller)}}, LatencyBuckets()).Observe(std::chrono::duration<double>(waited).count());
+}
+
+void AdmissionMetrics::Refused(const std::string& caller, Refusal refusal) {
+  refused_.Add({{"caller", LabelOf(caller)}, {"reason", RefusalLabel(refusal)}}).Increment();
+}
+
+void AdmissionMetrics::Name(const std::set<std::string>& callers) {
+  std::lock_guard lock(mu_);
+  named_ = callers;
+}
+
+std::string AdmissionMetrics::LabelOf(const std::string& caller) const {
+  if (caller == kAnonymousCaller) return caller;
+  std::lock_guard lock(mu_);
+  return named_.count(caller) != 0 ? caller : kOtherCallers;
+}
+
+std::vector<std::string> AdmissionMetrics::Labels() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> labels(named_.begin(), named_.end());
+  labels.push_back(kAnonymousCaller);
+  labels.push_back(kOtherCallers);
+  return labels;
+}
+
+std::shared_ptr<prometheus::Collectable> AdmissionMetrics::LoadCollector(
+    std::function<std::map<std::string, WorkQueue::CallerLoad>()> load) const {
+  return std::make_shared<docgate::LoadCollector>(*this, std::move(load));
+}
+
+}  // namespace docgate
