@@ -184,7 +184,8 @@ absl::Status CreatedAndRemoved() {
 void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string select = absl::StrCat("SELECT ", kColumns);
   const std::string from_documents = " FROM documents";
-  const std::string order = " ORDER BY create_time, id LIMIT $";
+  // The columns, not the output names: the output "id" is id::text, whose order no index gives.
+  const std::string order = " ORDER BY documents.create_time, documents.id LIMIT $";
   const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
   conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
   conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
