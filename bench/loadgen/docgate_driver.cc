@@ -37,9 +37,11 @@ struct Call {
   grpc::Status status;
   v1::GetDocumentResponse get_response;
   v1::CreateDocumentResponse create_response;
+  v1::ListDocumentsResponse list_response;
   health::HealthCheckResponse health_response;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::GetDocumentResponse>> get;
   std::unique_ptr<grpc::ClientAsyncResponseReader<v1::CreateDocumentResponse>> create;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ListDocumentsResponse>> list;
   std::unique_ptr<grpc::ClientAsyncResponseReader<health::HealthCheckResponse>> check;
 };
 
@@ -91,15 +93,14 @@ class Driver {
  private:
   void ConnectAll() {
     const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
-    // A GetDocument of a missing id through every channel: connections are up and
-    // warm before the clock starts.
-    for (auto& stub : stubs_) {
+    // A health check through every channel: connections are up and warm before the
+    // clock starts, without waiting in docgate's queue behind another load.
+    for (auto& stub : health_stubs_) {
       grpc::ClientContext ctx;
       ctx.set_deadline(deadline);
-      v1::GetDocumentRequest req;
-      req.set_id(WarmId(0));
-      v1::GetDocumentResponse resp;
-      stub->GetDocument(&ctx, req, &resp);
+      health::HealthCheckRequest req;
+      health::HealthCheckResponse resp;
+      stub->Check(&ctx, req, &resp);
     }
   }
 
@@ -108,6 +109,7 @@ class Driver {
     call->intended = intended;
     call->slot = slot;
     call->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    if (!options_.caller.empty()) call->context.AddMetadata("x-docgate-caller", options_.caller);
     auto& stub = *stubs_[slot % stubs_.size()];
     auto& picker = pickers_[queue];
     auto* cq = queues_[queue].get();
@@ -135,6 +137,13 @@ class Driver {
         req.set_consistency_token(options_.token);
         call->get = stub.AsyncGetDocument(&call->context, req, cq);
         call->get->Finish(&call->get_response, &call->status, call);
+        break;
+      }
+      case Op::kList: {
+        v1::ListDocumentsRequest req;
+        req.set_page_size(options_.page_size);
+        call->list = stub.AsyncListDocuments(&call->context, req, cq);
+        call->list->Finish(&call->list_response, &call->status, call);
         break;
       }
       case Op::kHealth: {
@@ -184,6 +193,7 @@ class Driver {
     call->intended = created.intended;
     call->slot = created.slot;
     call->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    if (!options_.caller.empty()) call->context.AddMetadata("x-docgate-caller", options_.caller);
     v1::GetDocumentRequest req;
     req.set_id(created.create_response.document().id());
     req.set_consistency_token(created.create_response.consistency_token());

@@ -37,9 +37,10 @@ struct Flags {
   std::fprintf(problem.empty() ? stdout : stderr,
                "%s%s"
                "usage: loadgen [--target docgate|libpq] [--addr HOST:PORT] [--dsn URL] [--unprepared]\n"
-               "               [--scenario get|create|mix|health|ryw] [--concurrency N] [--rate OPS_PER_S]\n"
+               "               [--scenario get|create|mix|health|ryw|list] [--concurrency N] [--rate OPS_PER_S]\n"
                "               [--duration S] [--warmup S] [--warm-set N] [--threads N] [--channels N]\n"
-               "               [--consistency strong|fresh|any] [--token TOKEN]\n"
+               "               [--consistency strong|fresh|any] [--token TOKEN] [--caller NAME]\n"
+               "               [--page-size N]\n"
                "               [--cpu NAME:PID[:tree]]...\n"
                "       loadgen --seed N --dsn URL\n",
                problem.empty() ? "" : "loadgen: ", problem.empty() ? "" : (problem + "\n").c_str());
@@ -91,6 +92,10 @@ Flags Parse(int argc, char** argv) {
         Usage("--consistency is strong, fresh (with --token) or any");
     } else if (flag == "--token")
       f.run.token = value();
+    else if (flag == "--caller")
+      f.run.caller = value();
+    else if (flag == "--page-size")
+      f.run.page_size = std::atoi(value().c_str());
     else if (flag == "--seed")
       f.seed = std::atoll(value().c_str());
     else if (flag == "--cpu") {
@@ -101,7 +106,8 @@ Flags Parse(int argc, char** argv) {
       Usage("unknown flag " + flag);
   }
   if (f.target != "docgate" && f.target != "libpq") Usage("--target is docgate or libpq");
-  if (f.target == "libpq" && (f.run.scenario == Scenario::kHealth || f.run.scenario == Scenario::kReadYourWrites)) {
+  if (f.target == "libpq" && (f.run.scenario == Scenario::kHealth || f.run.scenario == Scenario::kReadYourWrites ||
+                              f.run.scenario == Scenario::kList)) {
     Usage("the health and ryw scenarios are docgate's only");
   }
   if ((f.target == "libpq" || f.seed > 0) && f.run.dsn.empty()) Usage("--dsn is required");
@@ -129,7 +135,7 @@ void Report(const Flags& f, RunTotals totals, const std::map<std::string, double
   int64_t failed = 0;
   for (const auto& [code, n] : totals.errors) failed += n;
   const double done = ok + static_cast<double>(failed);
-  const char* const kScenarioNames[] = {"get", "create", "mix", "health", "ryw"};
+  const char* const kScenarioNames[] = {"get", "create", "mix", "health", "ryw", "list"};
   const char* scenario = kScenarioNames[static_cast<int>(f.run.scenario)];
   std::printf(
       "{\"target\": \"%s\", \"scenario\": \"%s\", \"concurrency\": %d, \"rate\": %.0f, \"duration_s\": %.3f,"

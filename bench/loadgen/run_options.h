@@ -22,6 +22,8 @@ struct RunOptions {
   bool prepared = true;  // libpq: named prepared statements (PgBouncer: false)
   int consistency = 0;   // docgate GetDocument: docgate.v1.Consistency
   std::string token;     // docgate GetDocument: consistency_token
+  std::string caller;    // docgate: sent as x-docgate-caller (fair admission's caller)
+  int page_size = 1000;  // docgate ListDocuments (the list scenario)
 };
 
 // The measurement window, as drivers see it. Begin() is called once connections are

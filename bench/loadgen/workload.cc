@@ -16,6 +16,8 @@ bool ParseScenario(const std::string& text, Scenario* out) {
     *out = Scenario::kHealth;
   else if (text == "ryw")
     *out = Scenario::kReadYourWrites;
+  else if (text == "list")
+    *out = Scenario::kList;
   else
     return false;
   return true;

@@ -10,9 +10,10 @@ namespace loadgen {
 // health service answers without docgate's queue or the database: the floor of
 // any RPC on this machine (docgate only). kReadYourWrites: a create, then a get of
 // it with the create's consistency token, as one operation (docgate only; a
-// NOT_FOUND there is a read that missed its own write).
-enum class Scenario { kGet, kCreate, kMix, kHealth, kReadYourWrites };
-enum class Op { kGet, kCreate, kHealth };
+// NOT_FOUND there is a read that missed its own write). kList: ListDocuments of
+// --page-size rows (1,000), a slow call that holds a database connection (docgate only).
+enum class Scenario { kGet, kCreate, kMix, kHealth, kReadYourWrites, kList };
+enum class Op { kGet, kCreate, kHealth, kList };
 
 bool ParseScenario(const std::string& text, Scenario* out);
 
@@ -38,6 +39,7 @@ class OperationPicker {
       case Scenario::kCreate: return Op::kCreate;
       case Scenario::kReadYourWrites: return Op::kCreate;
       case Scenario::kHealth: return Op::kHealth;
+      case Scenario::kList: return Op::kList;
       case Scenario::kMix: break;
     }
     return std::uniform_int_distribution<int>(0, 99)(rng_) < 20 ? Op::kCreate : Op::kGet;

@@ -213,6 +213,11 @@ void WorkQueue::Configure(int slots, const AdmissionPolicy& policy) {
   timer_cv_.notify_one();  // max_queue_wait may have changed
 }
 
+size_t WorkQueue::queued() const {
+  std::lock_guard lock(mu_);
+  return scheduler_.queued();
+}
+
 std::map<std::string, WorkQueue::CallerLoad> WorkQueue::Load() const {
   std::lock_guard lock(mu_);
   return load_;

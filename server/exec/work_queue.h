@@ -92,6 +92,9 @@ class WorkQueue {
   // Stops taking work, rejects what is still queued, and waits for running tasks.
   void Shutdown();
 
+  // Tasks waiting for a slot now, of every caller.
+  size_t queued() const;
+
   // What one caller has in the queue now.
   struct CallerLoad {
     int running = 0;

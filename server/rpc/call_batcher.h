@@ -35,10 +35,9 @@ struct BatchedCall {
 // with one database round trip: under load, N calls cost one queue hand-off and one
 // query instead of N of each. A call waits at most until a worker is free (as it
 // would in the WorkQueue); whoever frees a worker takes everything queued, up to
-// `max_batch`. Each caller has a lane of its own (batches never mix callers, so
-// fair admission sees each caller's work as its own), and at most `max_in_flight`
-// batches of a lane run at once, so a burst cannot take every worker from other
-// RPCs. Thread-safe.
+// `max_batch`, and goes on with the next batch while no other work waits. Each caller has a lane of its own (batches
+// never mix callers, so fair admission sees each caller's work as its own), and at most `max_in_flight` batches of a
+// lane run at once, so a burst cannot take every worker from other RPCs. Thread-safe.
 template <typename Request, typename Response>
 class CallBatcher {
  public:
@@ -141,7 +140,23 @@ class CallBatcher {
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
       }
       ServeBatch(*state, batch);
+      if (state->work_queue.queued() > 0) return Yield(state, caller);
     }
+  }
+
+  // After a batch, with other work waiting for a slot: the lane's next batch queues
+  // again, so that admission, not this loop, decides who goes next (a loop that
+  // kept its slot while calls kept coming would hold it for good, and fair
+  // admission would charge one long task for all its batches).
+  static void Yield(const std::shared_ptr<State>& state, const std::string& caller) {
+    {
+      std::lock_guard lock(state->mu);
+      if (state->lanes[caller].pending.empty()) {
+        EndDrainLocked(*state, caller);
+        return;
+      }
+    }
+    Schedule(state, caller);
   }
 
   static void ServeBatch(State& state, std::vector<Call>& batch) {

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster"]
+__all__ = ["docgate_bin", "database_url", "start_docgate", "own_cluster", "loadgen_bin"]
 
 
 @contextlib.contextmanager
@@ -105,6 +105,15 @@ def _harness(name):
 @pytest.fixture(scope="session")
 def docgate_bin():
     return _harness("DOCGATE_BIN")
+
+
+@pytest.fixture(scope="session")
+def loadgen_bin(docgate_bin):
+    """bench/loadgen, built next to docgate (build/server/docgate -> build/bench/loadgen)."""
+    path = Path(docgate_bin).resolve().parents[1] / "bench" / "loadgen"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: scripts/dev build makes it")
+    return str(path)
 
 
 @pytest.fixture(scope="session")

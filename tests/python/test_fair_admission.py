@@ -1,0 +1,139 @@
+"""Fair admission (#21): who the caller is, and what sharing the pool by caller
+gives an interactive caller next to a flooding one, with first come, first served
+alongside to show what it replaces.
+
+The flood and the interactive load come from bench/loadgen (C++, async gRPC), so that
+the client side adds no noise of its own; bench/fair_admission.py is the longer run."""
+import json
+import re
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from docgate._pb import docgate_pb2
+from docgate_harness import wait_for
+
+POOL = 4
+WARM_SET = 1000
+
+# The README's "batch jobs must not starve the API" example.
+STARVE_NOT = {"admission": {"callers": {"api": {"weight": 4}, "batch": {"weight": 1, "max_running": 1}}}}
+
+
+@pytest.fixture(scope="module")
+def warm_set(loadgen_bin, database_url, docgate_bin):
+    subprocess.run([docgate_bin, "migrate", "--log-level=error"], check=True, env={"DATABASE_URL": database_url})
+    subprocess.run([loadgen_bin, "--seed", str(WARM_SET), "--dsn", database_url], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def serving(start_docgate, database_url, *args):
+    dg = start_docgate(database_url, *args)
+    wait_for(lambda: dg.health() == "SERVING", 30, what="docgate to serve")
+    return dg
+
+
+def loadgen(loadgen_bin, dg, *args):
+    return subprocess.Popen([loadgen_bin, "--addr", f"127.0.0.1:{dg.port}", "--warm-set", str(WARM_SET), *args],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def result(proc):
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    return json.loads(out)
+
+
+def interactive(loadgen_bin, dg, seconds=3):
+    return result(loadgen(loadgen_bin, dg, "--scenario", "get", "--caller", "api", "--concurrency", "4",
+                          "--warmup", "0.5", "--duration", str(seconds)))
+
+
+def labelled(dg, name, **labels):
+    """The value of `name` with exactly these labels (in any order), or 0."""
+    for line in dg.metrics_text().splitlines():
+        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if m and dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))) == labels:
+            return float(m.group(2))
+    return 0
+
+
+def slot_wait_p99_ms(dg, caller):
+    """The bucket bound under which 99 % of the caller's waits for a slot fell."""
+    buckets = [(float(le), float(v)) for le, v in re.findall(
+        rf'^docgate_caller_wait_seconds_bucket\{{caller="{caller}",le="([^"]+)"\}} (\S+)$', dg.metrics_text(), re.M)]
+    total = buckets[-1][1]
+    return next(le for le, count in buckets if count >= 0.99 * total) * 1000
+
+
+def wait_for_queued(dg, caller, timeout=30):
+    give_up = time.monotonic() + timeout
+    while labelled(dg, "docgate_caller_queued", caller=caller) == 0:
+        assert time.monotonic() < give_up, f"{caller}'s work never queued"
+        time.sleep(0.02)
+
+
+def with_flood(start_docgate, database_url, loadgen_bin, config, mode):
+    """The interactive caller's run while 256 slow calls of "batch" flood a pool of 4."""
+    dg = serving(start_docgate, database_url, f"--pool-max={POOL}", f"--admission={mode}", f"--config={config}",
+                 "--log-level=warn")
+    flood = loadgen(loadgen_bin, dg, "--scenario", "list", "--page-size", "100", "--caller", "batch",
+                    "--concurrency", "256", "--warmup", "0.5", "--duration", "6")
+    wait_for_queued(dg, "batch")
+    api = interactive(loadgen_bin, dg)
+    wait_p99 = slot_wait_p99_ms(dg, "api")
+    result(flood)
+    return api, wait_p99
+
+
+def test_the_interactive_caller_keeps_its_latency_next_to_a_flood_and_fifo_starves_it(
+        start_docgate, database_url, loadgen_bin, warm_set, tmp_path):
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps(STARVE_NOT))
+    alone = interactive(loadgen_bin, serving(start_docgate, database_url, f"--pool-max={POOL}", f"--config={config}"))
+    assert alone["errors"] == {}
+    fair, fair_wait_p99 = with_flood(start_docgate, database_url, loadgen_bin, config, "fair")
+    fifo, fifo_wait_p99 = with_flood(start_docgate, database_url, loadgen_bin, config, "fifo")
+    summary = (f"p99 alone {alone['p99_us']:.0f} us, fair {fair['p99_us']:.0f} us (slot wait <= {fair_wait_p99} ms), "
+               f"fifo {fifo['p99_us']:.0f} us (slot wait <= {fifo_wait_p99} ms)")
+    print(summary)
+    assert fair["errors"] == {}, summary
+    assert fair["p99_us"] <= 3 * alone["p99_us"], summary
+    assert fair_wait_p99 <= 5, summary
+    # First come, first served: every call waits behind the flood's backlog.
+    assert fifo["p50_us"] >= 10 * fair["p99_us"], summary
+    assert fifo_wait_p99 >= 25, summary
+
+
+def test_the_caller_is_the_header_or_anonymous_and_unnamed_callers_share_one_label(
+        start_docgate, database_url, tmp_path):
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps({"admission": {"callers": {"api": {}}}}))
+    dg = start_docgate(database_url, f"--config={config}")
+    stub = dg.stub()
+    ask = docgate_pb2.ListDocumentsRequest(page_size=1)
+    stub.ListDocuments(ask, timeout=30, wait_for_ready=True)  # anonymous
+    stub.ListDocuments(ask, timeout=30, metadata=[("x-docgate-caller", "api")])
+    stub.ListDocuments(ask, timeout=30, metadata=[("x-docgate-caller", "someone-else")])
+    for caller in ("anonymous", "api", "other"):
+        assert labelled(dg, "docgate_caller_wait_seconds_count", caller=caller) >= 1, caller
+    assert labelled(dg, "docgate_caller_wait_seconds_count", caller="someone-else") == 0
+    with pytest.raises(grpc.RpcError) as bad:
+        stub.ListDocuments(ask, timeout=30, metadata=[("x-docgate-caller", "no spaces allowed")])
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "x-docgate-caller" in bad.value.details()
+
+
+def test_a_caller_over_its_queue_cap_is_refused_resource_exhausted_and_counted(
+        start_docgate, database_url, loadgen_bin, warm_set, tmp_path):
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps(
+        {"admission": {"callers": {"batch": {"max_running": 1, "max_queued": 4}}}}))
+    dg = serving(start_docgate, database_url, "--pool-max=2", f"--config={config}")
+    flood = result(loadgen(loadgen_bin, dg, "--scenario", "list", "--page-size", "100", "--caller", "batch",
+                           "--concurrency", "64", "--warmup", "0.2", "--duration", "1"))
+    assert set(flood["errors"]) == {"RESOURCE_EXHAUSTED"}, flood
+    assert flood["throughput"] > 0
+    assert labelled(dg, "docgate_caller_refused_total", caller="batch", reason="caller_queue_full") > 0
