@@ -359,6 +359,7 @@ void DocgateServer::ApplyRuntime(const Config& next) {
   limits_->Set(next.acquire_timeout, next.statement_timeout, next.max_wait);
   waiters_->SetMaxWaiters(static_cast<size_t>(next.max_waiters));
   replicas_->SetMaxLagBytes(static_cast<uint64_t>(next.max_replica_lag_bytes));
+  replicas_->ResizePools(next.pool_max, next.pool_min_idle);
   spdlog::set_level(spdlog::level::from_str(next.log_level));
   spdlog::info(
       "--config file applied path={} pool_max={} pool_min_idle={} acquire_timeout_ms={} statement_timeout_ms={} "

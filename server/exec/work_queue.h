@@ -26,6 +26,9 @@ enum class Refusal {
   kAcquireTimeout,     // UNAVAILABLE: not started by its start_by
   kShuttingDown,       // UNAVAILABLE
 };
+inline constexpr Refusal kRefusals[] = {
+    Refusal::kQueueFull, Refusal::kCallerQueueFull, Refusal::kCallerRunningCap, Refusal::kWouldMissDeadline,
+    Refusal::kQueueWait, Refusal::kAcquireTimeout,  Refusal::kShuttingDown};
 const char* RefusalLabel(Refusal refusal);
 // Whether a task's `reject` got `status` because its start_by passed (kAcquireTimeout).
 bool IsAcquireTimeout(const absl::Status& status);

@@ -58,8 +58,15 @@ void AdmissionMetrics::Refused(const std::string& caller, Refusal refusal) {
 }
 
 void AdmissionMetrics::Name(const std::set<std::string>& callers) {
-  std::lock_guard lock(mu_);
-  named_ = callers;
+  {
+    std::lock_guard lock(mu_);
+    named_ = callers;
+  }
+  // Every series exists before it is first used (a dashboard sees 0, not nothing).
+  for (const std::string& label : Labels()) {
+    wait_.Add({{"caller", label}}, LatencyBuckets());
+    for (Refusal r : kRefusals) refused_.Add({{"caller", label}, {"reason", RefusalLabel(r)}});
+  }
 }
 
 std::string AdmissionMetrics::LabelOf(const std::string& caller) const {

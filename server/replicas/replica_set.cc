@@ -38,6 +38,10 @@ ReplicaSet::ReplicaSet(store::DocumentStore& primary, store::Cluster& cluster, s
   if (!replicas_.empty()) thread_ = std::thread([this] { Loop(); });
 }
 
+void ReplicaSet::ResizePools(int max_size, int min_idle) {
+  for (auto& r : replicas_) r->pool->Resize(max_size, min_idle);
+}
+
 ReplicaSet::~ReplicaSet() { Stop(); }
 
 void ReplicaSet::Stop() {

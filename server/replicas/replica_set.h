@@ -82,6 +82,9 @@ class ReplicaSet {
   // monitor's next check applies it.
   void SetMaxLagBytes(uint64_t bytes) { max_lag_bytes_.store(bytes, std::memory_order_relaxed); }
 
+  // Gives every replica's pool these bounds (a reload of --pool-max, --pool-min-idle).
+  void ResizePools(int max_size, int min_idle);
+
   bool empty() const { return replicas_.empty(); }
   size_t size() const { return replicas_.size(); }
   const ReadSource& primary() const { return primary_; }

@@ -137,3 +137,26 @@ def test_a_caller_over_its_queue_cap_is_refused_resource_exhausted_and_counted(
     assert set(flood["errors"]) == {"RESOURCE_EXHAUSTED"}, flood
     assert flood["throughput"] > 0
     assert labelled(dg, "docgate_caller_refused_total", caller="batch", reason="caller_queue_full") > 0
+
+
+def test_with_tokens_the_caller_is_the_tokens_name_whatever_the_header_says(start_docgate, database_url, tmp_path):
+    import hashlib
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"ingest {hashlib.sha256(b'w-secret').hexdigest()} read,write\n")
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps({"admission": {"callers": {"ingest": {}, "api": {}}}}))
+    dg = serving(start_docgate, database_url, f"--auth-tokens-file={tokens}", f"--config={config}")
+    dg.stub().ListDocuments(docgate_pb2.ListDocumentsRequest(page_size=1), timeout=30, metadata=[
+        ("authorization", "Bearer w-secret"), ("x-docgate-caller", "api")])
+    assert labelled(dg, "docgate_caller_wait_seconds_count", caller="ingest") == 1
+    assert labelled(dg, "docgate_caller_wait_seconds_count", caller="api") == 0
+
+
+def test_the_python_client_names_its_caller(start_docgate, database_url, tmp_path):
+    import docgate
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps({"admission": {"callers": {"backfill": {}}}}))
+    dg = serving(start_docgate, database_url, f"--config={config}")
+    client = docgate.Client(f"127.0.0.1:{dg.port}", caller="backfill")
+    client.create_document("named.txt", body=b"x")
+    assert labelled(dg, "docgate_caller_wait_seconds_count", caller="backfill") >= 1

@@ -23,6 +23,7 @@ absl::StatusOr<Response> Invoke(const Call& call, std::chrono::milliseconds time
     grpc::ClientContext context;
     context.set_deadline(deadline);
     if (!options.bearer_token.empty()) context.AddMetadata("authorization", "Bearer " + options.bearer_token);
+    if (!options.caller.empty()) context.AddMetadata("x-docgate-caller", options.caller);
     Response response;
     const grpc::Status status = call(&context, &response);
     if (status.ok()) return response;

@@ -76,19 +76,23 @@ class Client:
     UNAVAILABLE is retried for reads and creates. `credentials`: grpc channel
     credentials for TLS, e.g. docgate.tls_credentials(...) (plaintext when None).
     `auth_token`: the bearer token docgate's --auth-tokens-file knows this client
-    by. `metadata`: sent with every call.
+    by. `caller`: who this client is for docgate's fair admission and per-caller
+    metrics, sent as x-docgate-caller (with tokens on, the token's name is used
+    instead). `metadata`: sent with every call.
     """
 
     def __init__(self, target: str, *, timeout: float = 10.0, wait_timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy(), credentials: Optional[grpc.ChannelCredentials] = None,
-                 auth_token: Optional[str] = None, metadata: Sequence[Tuple[str, str]] = (),
+                 auth_token: Optional[str] = None, caller: Optional[str] = None,
+                 metadata: Sequence[Tuple[str, str]] = (),
                  options: Sequence[Tuple[str, object]] = ()):
         self.target = target
         self.timeout = timeout
         self.wait_timeout = wait_timeout
         self.retry = retry
         self._credentials = credentials
-        self._metadata = tuple(metadata) + ((("authorization", f"Bearer {auth_token}"),) if auth_token else ())
+        self._metadata = (tuple(metadata) + ((("authorization", f"Bearer {auth_token}"),) if auth_token else ())
+                          + ((("x-docgate-caller", caller),) if caller else ()))
         self._options = _CHANNEL_OPTIONS + tuple(options)
         self._reset_after_fork()
         _clients.add(self)

@@ -28,6 +28,9 @@ struct ClientOptions {
   RetryPolicy retry;
   // Sent as "authorization: Bearer <token>" when not empty.
   std::string bearer_token;
+  // Sent as "x-docgate-caller" when not empty: who this client is for fair
+  // admission and per-caller metrics (a server with tokens on uses the token's name).
+  std::string caller;
   // TLS: PEM root certificates (empty: the system's), and for mutual TLS the
   // client's certificate chain and key. Plaintext unless `tls` is set.
   bool tls = false;
