@@ -74,6 +74,10 @@ def validate(validator, rendered, tmp_path):
                           capture_output=True, text=True)
 
 
+def configmap(rendered, name):
+    return next(o for o in rendered["objects"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name)
+
+
 def by_kind(rendered):
     objects = {}
     for o in rendered["objects"]:
@@ -167,7 +171,7 @@ def test_probes_ports_security_and_secret_wiring(tools):
 
     # TLS, mutual TLS and tokens: each Secret mounted whole (a renewed certificate
     # reaches the pod), at the paths the ConfigMap gives docgate.
-    volumes = {v["name"]: v["secret"] for v in pod["spec"]["volumes"]}
+    volumes = {v["name"]: v["secret"] for v in pod["spec"]["volumes"] if "secret" in v}
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert volumes["tls"] == {"secretName": "docgate-tls", "defaultMode": 0o400}
     assert "subPath" not in mounts["tls"] and mounts["tls"]["readOnly"] is True
@@ -214,7 +218,7 @@ def test_tls_defaults_mutual_tls_from_the_tls_secret_and_refuses_mtls_without_tl
 
 def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_it_serves(
         tools, docgate_bin, database_url, start_docgate):
-    config = next(o for o in render(tools, ALL_ON)["objects"] if o["kind"] == "ConfigMap")["data"]
+    config = configmap(render(tools, ALL_ON), "test-docgate")["data"]
     help_text = subprocess.run([docgate_bin, "--help"], capture_output=True, text=True, check=True).stdout
     for name in config:
         if name != "DATABASE_URL" and not name.startswith("PG"):  # PG*: libpq's own variables
@@ -226,3 +230,30 @@ def test_the_chart_configures_docgate_with_variables_it_knows_and_probes_names_i
     d = start_docgate(database_url)
     wait_for(lambda: d.health("liveness") == "SERVING", 20, what="the liveness health name served")
     wait_for(lambda: d.health("docgate.v1.DocumentService") == "SERVING", 20, what="the readiness name served")
+
+
+def test_the_runtime_configuration_is_a_file_docgate_accepts_and_changing_it_restarts_no_pod(
+        tools, docgate_bin, tmp_path):
+    rendered = render(tools, ALL_ON)
+    runtime = json.loads(configmap(rendered, "test-docgate-runtime")["data"]["docgate.json"])
+    assert runtime["admission"]["callers"]["backfill"]["max_running"] == 4
+    assert configmap(rendered, "test-docgate")["data"]["DOCGATE_CONFIG"] == "/etc/docgate/runtime/docgate.json"
+    pod = by_kind(rendered)["Deployment"][0]["spec"]["template"]
+    mount = next(m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == "runtime-config")
+    assert mount["mountPath"] == "/etc/docgate/runtime" and "subPath" not in mount  # updates reach the pod
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "runtime-config")
+    assert volume["configMap"]["name"] == "test-docgate-runtime"
+    # docgate's own validation accepts what the chart renders.
+    path = tmp_path / "docgate.json"
+    path.write_text(configmap(rendered, "test-docgate-runtime")["data"]["docgate.json"])
+    check = subprocess.run([docgate_bin, "--check-config", f"--config={path}"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "pool-max = 24" in check.stdout and "caller.backfill = weight=1 max_running=4" in check.stdout
+    # A changed runtime configuration leaves the pod template (and so the pods) as they are.
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("runtimeConfig:\n  pool:\n    max: 8\n")
+    assert by_kind(render(tools, ALL_ON, changed))["Deployment"][0]["spec"]["template"] == pod
+    # Off by default: no file, no ConfigMap, no mount.
+    defaults = render(tools)
+    assert not any(o["metadata"]["name"] == "test-docgate-runtime" for o in defaults["objects"])
+    assert "DOCGATE_CONFIG" not in configmap(defaults, "test-docgate")["data"]
