@@ -38,9 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Scope needed = (data[0] & 1) != 0 ? kWrite : kRead;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-  const absl::Status status = Tokens().Authorize(text, needed);
+  const absl::StatusOr<std::string> caller = Tokens().Authorize(text, needed);
+  const absl::Status status = caller.status();
   const bool should_pass = IsBearer(text, "write-token") || (needed == kRead && IsBearer(text, "read-token"));
   if (status.ok() != should_pass) std::abort();
+  if (caller.ok() && *caller != (IsBearer(text, "write-token") ? "writer" : "reader")) std::abort();  // who it is
   if (!status.ok() && status.code() != absl::StatusCode::kUnauthenticated &&
       status.code() != absl::StatusCode::kPermissionDenied) {
     std::abort();

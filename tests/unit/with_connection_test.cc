@@ -30,6 +30,18 @@ TEST(WithConnectionTest, StatementTimeoutRoundsTheTimeLeftDown) {
   EXPECT_LE(tiny, 40);
 }
 
+TEST(WithConnectionTest, TheStatementTimeoutCapsEveryStatementWhateverTheDeadline) {
+  QueryContext capped;
+  capped.statement_timeout = milliseconds(500);
+  EXPECT_EQ(internal::StatementTimeoutFor(capped, kNow), 500);  // no deadline
+  QueryContext far = WithTimeLeft(std::chrono::seconds(20));
+  far.statement_timeout = milliseconds(500);
+  EXPECT_EQ(internal::StatementTimeoutFor(far, kNow), 500);
+  QueryContext near = WithTimeLeft(milliseconds(220));
+  near.statement_timeout = milliseconds(500);
+  EXPECT_LE(internal::StatementTimeoutFor(near, kNow), 200);  // the deadline is nearer
+}
+
 TEST(WithConnectionTest, RetriesConflictsAndOneLostReadWhileTimeRemains) {
   const auto ctx = WithTimeLeft(std::chrono::seconds(10));
   const absl::Status serialization = StatusFromException(pqxx::sql_error("x", "q", "40001"));
