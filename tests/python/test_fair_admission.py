@@ -5,6 +5,7 @@ alongside to show what it replaces.
 The flood and the interactive load come from bench/loadgen (C++, async gRPC), so that
 the client side adds no noise of its own; bench/fair_admission.py is the longer run."""
 import json
+import os
 import re
 import subprocess
 import time
@@ -17,6 +18,9 @@ from docgate_harness import wait_for
 
 POOL = 4
 WARM_SET = 1000
+# Under ASan and UBSan (scripts/dev test --sanitize) latency measures the sanitizers:
+# the ratios are checked only on a normal build; the order of things always.
+SANITIZED = "ASAN_OPTIONS" in os.environ
 
 # The README's "batch jobs must not starve the API" example.
 STARVE_NOT = {"admission": {"callers": {"api": {"weight": 4}, "batch": {"weight": 1, "max_running": 1}}}}
@@ -100,8 +104,9 @@ def test_the_interactive_caller_keeps_its_latency_next_to_a_flood_and_fifo_starv
                f"fifo {fifo['p99_us']:.0f} us (slot wait <= {fifo_wait_p99} ms)")
     print(summary)
     assert fair["errors"] == {}, summary
-    assert fair["p99_us"] <= 3 * alone["p99_us"], summary
-    assert fair_wait_p99 <= 5, summary
+    if not SANITIZED:
+        assert fair["p99_us"] <= 3 * alone["p99_us"], summary
+        assert fair_wait_p99 <= 5, summary
     # First come, first served: every call waits behind the flood's backlog.
     assert fifo["p50_us"] >= 10 * fair["p99_us"], summary
     assert fifo_wait_p99 >= 25, summary
