@@ -131,3 +131,14 @@ def test_create_and_update_status_can_enqueue_a_celery_task(docgatectl, database
 def test_enqueue_without_a_broker_is_failed_precondition(ctl):
     out = ctl("create", "--name", "x", "--enqueue", "t", expect=9)  # FAILED_PRECONDITION
     assert b"--broker-url" in out.stderr
+
+
+def test_caller_names_who_calls_for_fair_admission(docgatectl, database_url, start_docgate, tmp_path):
+    config = tmp_path / "docgate.json"
+    config.write_text(json.dumps({"admission": {"callers": {"ops": {}}}}))
+    d = start_docgate(database_url, f"--config={config}")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    out = subprocess.run([docgatectl, "--addr", f"127.0.0.1:{d.port}", "--caller", "ops", "list", "--limit", "1"],
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert 'docgate_caller_wait_seconds_count{caller="ops"} 1' in d.metrics_text()

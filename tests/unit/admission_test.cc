@@ -180,9 +180,7 @@ TEST(AdmissionTest, ARunningCapLeavesFreeSlotsToOtherCallers) {
 TEST(AdmissionTest, WorkThatCannotStartBeforeItsDeadlineIsRefusedAtOnce) {
   FakeClock clock;
   RecordingObserver observer;
-  AdmissionPolicy policy;
-  policy.callers["capped"] = CallerShare{1.0, 1, 0};
-  WorkQueue queue({1, 100, policy}, clock, &observer);
+  WorkQueue queue({1, 100, Fair()}, clock, &observer);
   Tasks tasks(queue, clock);
   tasks.Block("batch");
   for (int i = 0; i < 20; ++i) tasks.Add("batch", "b");  // 20 ahead at ~1 ms each, one slot

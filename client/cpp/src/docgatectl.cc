@@ -50,6 +50,10 @@ constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DUR
   --auth-token-file PATH
               a file holding the bearer token (default: $DOCGATE_AUTH_TOKEN);
               never give a token on the command line, where ps shows it
+  --caller NAME
+              who this is for fair admission and per-caller metrics, sent as
+              x-docgate-caller (default: $DOCGATE_CALLER; with tokens on, docgate
+              uses the token's name instead)
 
 Exit status: the call's gRPC status code (0 OK, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND,
 14 UNAVAILABLE, ...), 64 for a usage error.
@@ -162,6 +166,7 @@ Args Parse(int argc, char** argv) {
                                                           {"tls-cert", true},
                                                           {"tls-key", true},
                                                           {"auth-token-file", true},
+                                                          {"caller", true},
                                                           {"enqueue", true},
                                                           {"queue", true},
                                                           {"args", true},
@@ -222,7 +227,7 @@ std::string Positional(const Args& args, size_t index, const char* what) {
   return args.positional[index];
 }
 
-// TLS and the bearer token, from files (and the token from the environment).
+// TLS and the bearer token, from files (and the token from the environment); the caller's name.
 void SetCredentials(const Args& args, docgate::ClientOptions& options) {
   options.tls = args.Has("tls") || args.Has("tls-ca") || args.Has("tls-cert") || args.Has("tls-key");
   if (auto ca = args.Get("tls-ca")) options.tls_root_certs = ReadFile(*ca);
@@ -233,6 +238,11 @@ void SetCredentials(const Args& args, docgate::ClientOptions& options) {
     options.bearer_token = ReadFile(*path);
   } else if (const char* token = std::getenv("DOCGATE_AUTH_TOKEN")) {
     options.bearer_token = token;
+  }
+  if (auto caller = args.Get("caller")) {
+    options.caller = *caller;
+  } else if (const char* caller_env = std::getenv("DOCGATE_CALLER")) {
+    options.caller = caller_env;
   }
   // A token file written by `echo` ends in a newline that is not part of the token.
   while (!options.bearer_token.empty() && std::isspace(static_cast<unsigned char>(options.bearer_token.back()))) {
