@@ -201,6 +201,8 @@ const std::vector<Option>& Options() {
       Text("broker-password-file", "file holding the broker password", &Config::broker_password_file),
       Duration("outbox-poll-interval", "how often the outbox is looked at besides after own commits",
                &Config::outbox_poll_interval),
+      Duration("lease-check-interval", "how often leases that ran out are looked for (how late an expiry may be)",
+               &Config::lease_check_interval),
       Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
       OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),
       OneOf("log-level", "least severe level logged", &Config::log_level,
@@ -315,6 +317,9 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
   }
   if (!inv.config.tls_client_ca.empty() && inv.config.tls_cert.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
+  }
+  if (inv.config.lease_check_interval < std::chrono::milliseconds(10)) {
+    return absl::InvalidArgumentError("--lease-check-interval must be at least 10ms");
   }
   if (inv.config.statement_timeout < std::chrono::milliseconds(1)) {
     return absl::InvalidArgumentError("--statement-timeout must be at least 1ms");

@@ -105,6 +105,9 @@ struct Config {
   // How often the outbox is looked at besides the wake-up after this instance's own
   // commits: what delivers the tasks an instance left when it crashed.
   std::chrono::milliseconds outbox_poll_interval{1000};
+  // How often each instance looks for leases that ran out (the bound on how late a
+  // document whose worker died returns to PENDING).
+  std::chrono::milliseconds lease_check_interval{1000};
   // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
   std::chrono::milliseconds shutdown_grace{10000};
   // "text" or "json".

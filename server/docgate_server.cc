@@ -16,6 +16,7 @@
 #include "server/db/connect.h"
 #include "server/db/pool.h"
 #include "server/exec/work_queue.h"
+#include "server/leases/lease_sweeper.h"
 #include "server/observability/metrics.h"
 #include "server/observability/pool_collector.h"
 #include "server/outbox/outbox_relay.h"
@@ -95,6 +96,7 @@ absl::StatusOr<std::unique_ptr<DocgateServer>> DocgateServer::Start(const Config
            [&] { return s->StartReplicas(config); },
            [&] { return s->StartVisibility(config, *settings); },
            [&] { return s->StartOutbox(config); },
+           [&] { return s->StartLeases(config); },
            [&] { return s->BuildService(config); },
            [&] { return s->Listen(config, *credentials); },
            [&] { return s->WatchConfig(config); },
@@ -199,6 +201,14 @@ absl::Status DocgateServer::StartOutbox(const Config& config) {
   relay_ = std::make_unique<outbox::OutboxRelay>(
       *outbox_store_, std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
       outbox::RelayOptions{config.outbox_poll_interval, 100, "docgate@" + HostName()}, metrics_->outbox());
+  return absl::OkStatus();
+}
+
+absl::Status DocgateServer::StartLeases(const Config& config) {
+  std::function<void()> requeued;
+  if (relay_ != nullptr) requeued = [relay = relay_.get()] { relay->Wake(); };
+  lease_sweeper_ = std::make_unique<leases::LeaseSweeper>(*store_, config.lease_check_interval, metrics_->leases(),
+                                                          std::move(requeued));
   return absl::OkStatus();
 }
 
@@ -310,6 +320,7 @@ bool DocgateServer::Drain(std::chrono::milliseconds grace) {
   }
   watcher_->Stop();
   replicas_->Stop();
+  lease_sweeper_.reset();                 // a lease that runs out meanwhile waits for another instance
   if (relay_ != nullptr) relay_->Stop();  // what it has not delivered waits in the outbox
   work_queue_->Shutdown();
   pool_->Close();
@@ -388,6 +399,7 @@ void DocgateServer::Shutdown(std::chrono::milliseconds grace) {
   // After a drain that timed out, or a Start that failed half-way.
   if (watcher_ != nullptr) watcher_->Stop();
   if (replicas_ != nullptr) replicas_->Stop();
+  lease_sweeper_.reset();
   if (relay_ != nullptr) relay_->Stop();
   if (work_queue_ != nullptr) work_queue_->Shutdown();
   if (pool_ != nullptr) pool_->Close();

@@ -47,6 +47,9 @@ class Authenticator;
 namespace outbox {
 class OutboxRelay;
 }
+namespace leases {
+class LeaseSweeper;
+}
 namespace store {
 class OutboxStore;
 }
@@ -123,6 +126,7 @@ class DocgateServer {
   absl::Status StartReplicas(const Config& config);
   absl::Status StartVisibility(const Config& config, const db::ConnectionSettings& settings);
   absl::Status StartOutbox(const Config& config);
+  absl::Status StartLeases(const Config& config);
   absl::Status BuildService(const Config& config);
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
   absl::Status WatchConfig(const Config& config);
@@ -145,6 +149,7 @@ class DocgateServer {
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<store::OutboxStore> outbox_store_;
   std::unique_ptr<outbox::OutboxRelay> relay_;  // null without a broker
+  std::unique_ptr<leases::LeaseSweeper> lease_sweeper_;
   std::unique_ptr<service::DocumentService> logic_;
   std::unique_ptr<rpc::CallLimits> limits_;
   std::unique_ptr<WorkQueue> work_queue_;

@@ -38,6 +38,7 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       replicas_(*registry_),
       outbox_(*registry_),
       admission_(*registry_),
+      leases_(*registry_),
       config_reloads_(prometheus::BuildCounter()
                           .Name("docgate_config_reloads_total")
                           .Help("Reloads of the --config file, by result: applied, unchanged, invalid")
@@ -61,7 +62,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                        .Name("grpc_server_handling_seconds")
                        .Help("Time from an RPC's arrival to its answer")
                        .Register(*registry_);
-  for (const char* method : {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "ListDocuments"}) {
+  for (const char* method :
+       {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "RenewLease", "ListDocuments"}) {
     rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling);
   }
   auto& batch_sizes = prometheus::BuildHistogram()

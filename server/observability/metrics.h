@@ -11,6 +11,7 @@
 
 #include "server/observability/admission_metrics.h"
 #include "server/observability/db_metrics.h"
+#include "server/observability/lease_metrics.h"
 #include "server/observability/outbox_metrics.h"
 #include "server/observability/replica_metrics.h"
 #include "server/observability/rpc_metrics.h"
@@ -48,6 +49,8 @@ class Metrics {
 
   AdmissionMetrics& admission() { return admission_; }
 
+  LeaseMetrics& leases() { return leases_; }
+
   // docgate_config_reloads_total{result}: "applied", "unchanged" or "invalid".
   prometheus::Counter& config_reloads(const char* result) { return config_reloads_.Add({{"result", result}}); }
 
@@ -60,6 +63,7 @@ class Metrics {
   ReplicaMetrics replicas_;
   OutboxMetrics outbox_;
   AdmissionMetrics admission_;
+  LeaseMetrics leases_;
   prometheus::Family<prometheus::Counter>& config_reloads_;
 
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);

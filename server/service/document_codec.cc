@@ -31,6 +31,10 @@ void ToProto(const store::Document& from, v1::Document* to) {
   to->set_version(from.version);
   SetTimestamp(from.create_time_us, to->mutable_create_time());
   SetTimestamp(from.update_time_us, to->mutable_update_time());
+  if (from.lease_expires_us != 0) {
+    to->set_lease_holder(from.lease_holder);
+    SetTimestamp(from.lease_expires_us, to->mutable_lease_expire_time());
+  }
 }
 
 store::NewDocument NewDocumentFromProto(const v1::Document& from) {

@@ -132,10 +132,16 @@ void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& 
 
 absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest& request,
                                            v1::UpdateDocumentStatusResponse* response, const db::QueryContext& ctx) {
-  if (auto s = ValidateUpdateStatus(request, limits_); !s.ok()) return s;
+  const auto lease_ms = ValidateUpdateStatus(request, limits_);
+  if (!lease_ms.ok()) return lease_ms.status();
   if (auto s = CheckBroker(request.enqueue_size()); !s.ok()) return s;
-  store::StatusUpdate update{*store::CanonicalUuid(request.id()), static_cast<store::DocStatus>(request.status()),
-                             request.status_detail(), request.expected_version(), TasksFromProto(request.enqueue())};
+  store::StatusUpdate update{*store::CanonicalUuid(request.id()),
+                             static_cast<store::DocStatus>(request.status()),
+                             request.status_detail(),
+                             request.expected_version(),
+                             TasksFromProto(request.enqueue()),
+                             *lease_ms,
+                             request.lease_holder()};
   auto result = store_.UpdateStatus(update, ctx);
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document, nullptr);
@@ -145,6 +151,16 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
     TaskIdsToProto(update.tasks, response->mutable_task_ids());
     on_enqueued_();
   }
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::RenewLease(const v1::RenewLeaseRequest& request, v1::RenewLeaseResponse* response,
+                                         const db::QueryContext& ctx) {
+  const auto lease_ms = ValidateRenewLease(request);
+  if (!lease_ms.ok()) return lease_ms.status();
+  auto renewed = store_.RenewLease(*store::CanonicalUuid(request.id()), request.version(), *lease_ms, ctx);
+  if (!renewed.ok()) return renewed.status();
+  ToProto(*renewed, response->mutable_document());
   return absl::OkStatus();
 }
 

@@ -54,6 +54,9 @@ class DocumentService {
                const db::QueryContext& ctx, store::DocumentStore* from = nullptr);
   absl::Status UpdateStatus(const v1::UpdateDocumentStatusRequest& request, v1::UpdateDocumentStatusResponse* response,
                             const db::QueryContext& ctx);
+  // Extends a lease (docgate.proto's RenewLease).
+  absl::Status RenewLease(const v1::RenewLeaseRequest& request, v1::RenewLeaseResponse* response,
+                          const db::QueryContext& ctx);
   absl::Status List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,
                     const db::QueryContext& ctx);
 

@@ -124,6 +124,22 @@ grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::Callba
   return call;
 }
 
+grpc::ServerUnaryReactor* GrpcDocumentService::RenewLease(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  std::string caller;
+  if (auto* refused = Admit(context, "RenewLease", security::kWrite, &caller)) return refused;
+  auto* call = rpc::UnaryCall<v1::RenewLeaseRequest, v1::RenewLeaseResponse>::Accept(env_, context, request, response,
+                                                                                     "RenewLease", caller);
+  if (call->parsed()) {
+    call->Run([this](const auto& req, auto* resp, const auto& ctx) {
+      absl::Status s = logic_.RenewLease(req, resp, ctx);
+      if (s.ok()) env_.metrics.leases().renewed.Increment();
+      return s;
+    });
+  }
+  return call;
+}
+
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {

@@ -17,7 +17,8 @@ namespace docgate::service {
 using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocument<
     v1::DocumentService::WithRawCallbackMethod_GetDocument<v1::DocumentService::WithRawCallbackMethod_WaitVisible<
         v1::DocumentService::WithRawCallbackMethod_UpdateDocumentStatus<
-            v1::DocumentService::WithRawCallbackMethod_ListDocuments<v1::DocumentService::Service>>>>>;
+            v1::DocumentService::WithRawCallbackMethod_RenewLease<
+                v1::DocumentService::WithRawCallbackMethod_ListDocuments<v1::DocumentService::Service>>>>>>;
 
 // docgate.v1.DocumentService: each method hands its work to UnaryCall, which
 // parses the request and runs DocumentService on our threads (GetDocument and
@@ -36,6 +37,8 @@ class GrpcDocumentService final : public RawDocumentService {
                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpdateDocumentStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RenewLease(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
 

@@ -161,7 +161,15 @@ absl::StatusOr<ReadPlan> ValidateWaitVisible(const v1::WaitVisibleRequest& reque
   return PlanRead(request.consistency(), request.consistency_token(), cluster);
 }
 
-absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits) {
+absl::StatusOr<int64_t> LeaseMillis(const char* field, const google::protobuf::Duration& d) {
+  const int64_t ms = d.seconds() * 1000 + d.nanos() / 1000000;
+  if (d.seconds() < 0 || d.nanos() < 0 || ms < kMinLeaseMillis || ms > kMaxLeaseMillis) {
+    return Invalid(field, "must be from 1s to 24h");
+  }
+  return ms;
+}
+
+absl::StatusOr<int64_t> ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits) {
   if (auto s = CheckId("id", request.id()); !s.ok()) return s;
   if (request.status() == v1::DOCUMENT_STATUS_UNSPECIFIED) return Invalid("status", "required");
   if (!IsKnownStatus(request.status())) return Invalid("status", "unknown value");
@@ -169,7 +177,22 @@ absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request
     return s;
   }
   if (request.expected_version() < 0) return Invalid("expected_version", "must not be negative");
-  return CheckTasks(request.enqueue());
+  if (auto s = CheckTasks(request.enqueue()); !s.ok()) return s;
+  static const int64_t max_holder = ProtoLimit(v1::UpdateDocumentStatusRequest::descriptor(), "lease_holder");
+  if (auto s = CheckText("lease_holder", request.lease_holder(), max_holder); !s.ok()) return s;
+  if (!request.has_lease_duration()) {
+    if (!request.lease_holder().empty()) return Invalid("lease_holder", "only with lease_duration");
+    return 0;
+  }
+  if (request.status() != v1::PROCESSING) return Invalid("lease_duration", "only with status PROCESSING");
+  return LeaseMillis("lease_duration", request.lease_duration());
+}
+
+absl::StatusOr<int64_t> ValidateRenewLease(const v1::RenewLeaseRequest& request) {
+  if (auto s = CheckId("id", request.id()); !s.ok()) return s;
+  if (request.version() < 1) return Invalid("version", "required: the version the lease was taken at");
+  if (!request.has_lease_duration()) return Invalid("lease_duration", "required");
+  return LeaseMillis("lease_duration", request.lease_duration());
 }
 
 absl::Status ValidateList(const v1::ListDocumentsRequest& request) {

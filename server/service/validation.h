@@ -18,7 +18,12 @@ absl::Status ValidateCreate(const v1::CreateDocumentRequest& request, const Limi
 // did not issue is INVALID_ARGUMENT, and UNAVAILABLE while the cluster is unknown.
 absl::StatusOr<ReadPlan> ValidateGet(const v1::GetDocumentRequest& request, const store::Cluster& cluster);
 absl::StatusOr<ReadPlan> ValidateWaitVisible(const v1::WaitVisibleRequest& request, const store::Cluster& cluster);
-absl::Status ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits);
+// A lease's bounds (UpdateDocumentStatusRequest.lease_duration, RenewLease).
+inline constexpr int64_t kMinLeaseMillis = 1000;
+inline constexpr int64_t kMaxLeaseMillis = 24 * 3600 * 1000;
+// These two return the lease asked for, in milliseconds (0: none).
+absl::StatusOr<int64_t> ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits);
+absl::StatusOr<int64_t> ValidateRenewLease(const v1::RenewLeaseRequest& request);
 absl::Status ValidateList(const v1::ListDocumentsRequest& request);
 
 }  // namespace docgate::service

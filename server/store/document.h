@@ -32,6 +32,9 @@ struct Document {
   int64_t version = 0;
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
+  // While PROCESSING under a lease: who holds it and when it runs out; else empty and 0.
+  std::string lease_holder;
+  int64_t lease_expires_us = 0;
 };
 
 // A Celery task to deliver once the write it comes with has committed, validated.

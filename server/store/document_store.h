@@ -28,6 +28,15 @@ struct StatusUpdate {
   std::string status_detail;
   int64_t expected_version = 0;  // 0: any
   std::vector<Task> tasks;       // written with the move only when it takes effect
+  int64_t lease_ms = 0;          // > 0 (a move to PROCESSING): take a lease this long
+  std::string lease_holder;
+};
+
+// What one pass of expiring leases did.
+struct LeaseSweep {
+  int64_t expired = 0;   // documents returned to PENDING
+  int64_t requeued = 0;  // tasks enqueued again
+  int64_t active = 0;    // documents under a lease after the pass
 };
 
 struct Page {
@@ -62,6 +71,17 @@ class DocumentStore {
   // NOT_FOUND; ABORTED when expected_version does not match; FAILED_PRECONDITION
   // when the move is not allowed from the current status.
   virtual absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) = 0;
+
+  // Extends the lease of the document at `version`, PROCESSING under a lease that
+  // has not run out, to `lease_ms` from now. NOT_FOUND; ABORTED otherwise (another
+  // version, no lease, or a lease run out: the caller lost the document).
+  virtual absl::StatusOr<Document> RenewLease(const std::string& id, int64_t version, int64_t lease_ms,
+                                              const db::QueryContext& ctx) = 0;
+
+  // Up to `limit` documents whose lease ran out go back to PENDING (version + 1, a
+  // status_detail saying why) with their remembered tasks enqueued again; safe to run
+  // from every instance at once (each document is moved once).
+  virtual absl::StatusOr<LeaseSweep> ExpireLeases(int limit, const db::QueryContext& ctx) = 0;
 
   // Up to `limit` documents after `after` (from the start when nullopt), in
   // (create_time, id) order, of status `filter` unless it is kUnspecified.

@@ -20,11 +20,12 @@ namespace {
 constexpr char kColumns[] =
     "id::text, name, source_uri, content_type, attributes::text, status, status_detail, version,"
     " (extract(epoch FROM create_time) * 1000000)::int8,"
-    " (extract(epoch FROM update_time) * 1000000)::int8";
+    " (extract(epoch FROM update_time) * 1000000)::int8,"
+    " coalesce(lease_holder, ''), coalesce((extract(epoch FROM lease_expires_at) * 1000000)::int8, 0)";
 // What a statement selects after kColumns: the body (reads that want it), or
 // kExisting's "the stored content equals the request's".
-constexpr int kBodyColumn = 10;
-constexpr int kSameContentColumn = 10;
+constexpr int kBodyColumn = 12;
+constexpr int kSameContentColumn = 12;
 
 // Autocommit statements (pqxx::nontransaction): one round trip each, and each is
 // durable when it returns (synchronous_commit stays as the server has it).
@@ -54,7 +55,15 @@ constexpr char kTasksOfInserted[] =
     " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
     " SELECT t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
     " FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
-    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)";
+    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id"
+    " RETURNING *), pending_tasks AS (SELECT * FROM tasks),";
+// The tasks a write that made documents PENDING enqueued (CTE `pending_tasks`), kept per
+// document: a lease that runs out enqueues them again (kExpireLeases).
+constexpr char kRememberTasks[] =
+    " remembered AS (INSERT INTO docgate_requeue (document_id, tasks)"
+    " SELECT document_id, jsonb_agg(jsonb_build_object('task', task, 'queue', queue, 'args', args,"
+    " 'kwargs', kwargs, 'countdown_s', countdown_s) ORDER BY task_id) FROM pending_tasks GROUP BY document_id"
+    " ON CONFLICT (document_id) DO UPDATE SET tasks = EXCLUDED.tasks)";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
@@ -66,22 +75,60 @@ constexpr char kGetMany[] = "docgate_get_many";
 constexpr char kGetManyWithBody[] = "docgate_get_many_with_body";
 constexpr char kAnyId[] = " WHERE id = ANY($1::uuid[])";
 
+// $6 > 0: the move (to PROCESSING) takes a lease of $6 ms for holder $7; any move
+// clears the lease. A document under a lease that has run out does not move: its
+// holder was too late (kExpireLeases returns it to PENDING).
 constexpr char kUpdateStatus[] = "docgate_update_status";
 constexpr char kUpdateStatusSql[] =
-    "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now()"
-    " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5) RETURNING ";
+    "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now(),"
+    " lease_holder = CASE WHEN $6::int8 > 0 THEN $7::text END,"
+    " lease_expires_at = CASE WHEN $6::int8 > 0 THEN now() + $6::int8 * interval '1 millisecond' END"
+    " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5)"
+    " AND (lease_expires_at IS NULL OR lease_expires_at > now()) RETURNING ";
 
 // kUpdateStatus with Celery tasks written in the same statement, only when the move
 // matched (CTE `upd`).
 constexpr char kUpdateStatusWithTasks[] = "docgate_update_status_with_tasks";
+// A move to PENDING ($2 = 1) also remembers its tasks for a lease that runs out.
 constexpr char kTasksOfMoved[] =
     " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
     " SELECT t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown FROM upd,"
-    " unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[])"
-    " AS t(task_id, task, queue, args, kwargs, countdown))";
+    " unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
+    " AS t(task_id, task, queue, args, kwargs, countdown) RETURNING *),"
+    " pending_tasks AS (SELECT * FROM tasks WHERE $2::smallint = 1),";
 
+// Why a move or a renewal matched nothing: the row's status, version, and whether a
+// lease it is under has run out.
 constexpr char kStatusOf[] = "docgate_status_of";
-constexpr char kStatusOfSql[] = "SELECT status, version FROM documents WHERE id = $1";
+constexpr char kStatusOfSql[] =
+    "SELECT status, version, coalesce(lease_expires_at <= now(), false), lease_expires_at IS NOT NULL"
+    " FROM documents WHERE id = $1";
+
+// A holder extends its lease: only its version, only while the lease has not run out.
+constexpr char kRenewLease[] = "docgate_renew_lease";
+constexpr char kRenewLeaseSql[] =
+    "UPDATE documents SET lease_expires_at = now() + $3::int8 * interval '1 millisecond'"
+    " WHERE id = $1 AND version = $2 AND status = 2 AND lease_expires_at > now() RETURNING ";
+
+// Up to $1 documents whose lease ran out go back to PENDING (version + 1, saying
+// why), and the tasks remembered for each are enqueued again with new ids. Rows
+// another instance is moving are skipped (SKIP LOCKED), and the move re-checks
+// nothing because the rows are locked: each expiry is handled once, by one instance.
+constexpr char kExpireLeases[] = "docgate_expire_leases";
+constexpr char kExpireLeasesSql[] =
+    "WITH expired AS (SELECT id FROM documents WHERE lease_expires_at <= now() AND status = 2"
+    " ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " moved AS (UPDATE documents d SET status = 1, version = d.version + 1, update_time = now(),"
+    " status_detail = 'the lease of ' || coalesce(nullif(d.lease_holder, ''), 'a worker')"
+    " || ' ran out before it finished; back to PENDING',"
+    " lease_holder = NULL, lease_expires_at = NULL FROM expired WHERE d.id = expired.id RETURNING d.id),"
+    " requeued AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT gen_random_uuid(), moved.id, t.task, t.queue, t.args, t.kwargs, t.countdown_s"
+    " FROM moved JOIN docgate_requeue r ON r.document_id = moved.id,"
+    " jsonb_to_recordset(r.tasks) AS t(task text, queue text, args jsonb, kwargs jsonb, countdown_s int)"
+    " RETURNING 1)"
+    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM requeued),"
+    " (SELECT count(*) FROM documents WHERE lease_expires_at IS NOT NULL)";
 
 // Keyset pagination; the cursor's time goes back to timestamptz exactly, in microseconds.
 constexpr char kListFirst[] = "docgate_list_first";
@@ -126,6 +173,8 @@ Document FromRow(const pqxx::row& row, bool with_body) {
   d.version = row[7].as<int64_t>();
   d.create_time_us = row[8].as<int64_t>();
   d.update_time_us = row[9].as<int64_t>();
+  d.lease_holder = row[10].as<std::string>();
+  d.lease_expires_us = row[11].as<int64_t>();
   if (with_body) d.body = pqxx::binarystring(row[kBodyColumn]).str();
   return d;
 }
@@ -160,6 +209,55 @@ struct TaskArrays {
   }
 };
 
+// The row's state as kStatusOf reads it.
+struct RowState {
+  DocStatus status;
+  int64_t version;
+  bool lease_ran_out;  // under a lease whose time has passed
+  bool leased;
+};
+
+std::optional<RowState> StateOf(pqxx::nontransaction& tx, const std::string& id) {
+  const pqxx::result r = tx.exec_prepared(kStatusOf, id);
+  if (r.empty()) return std::nullopt;
+  return RowState{static_cast<DocStatus>(r[0][0].as<int>()), r[0][1].as<int64_t>(), r[0][2].as<bool>(),
+                  r[0][3].as<bool>()};
+}
+
+absl::Status VersionMoved(int64_t expected, int64_t version) {
+  return absl::AbortedError(absl::StrCat("expected_version ", expected, " but the document is at version ", version));
+}
+
+constexpr char kLeaseRanOut[] =
+    "the document's lease ran out: another worker may take it over, and this holder's moves are refused";
+
+// Why a move matched no row; OK when it would match now (a concurrent change).
+absl::Status WhyNotMoved(pqxx::nontransaction& tx, const StatusUpdate& update) {
+  const auto row = StateOf(tx, update.id);
+  if (!row.has_value()) return absl::NotFoundError("no document has this id");
+  if (update.expected_version > 0 && row->version != update.expected_version) {
+    return VersionMoved(update.expected_version, row->version);
+  }
+  if (!IsAllowedMove(row->status, update.status)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("status cannot move from ", StatusName(row->status), " to ", StatusName(update.status)));
+  }
+  if (row->lease_ran_out) return absl::AbortedError(kLeaseRanOut);
+  return absl::OkStatus();
+}
+
+// Why a renewal matched no row; OK when it would match now.
+absl::Status WhyNotRenewed(pqxx::nontransaction& tx, const std::string& id, int64_t version) {
+  const auto row = StateOf(tx, id);
+  if (!row.has_value()) return absl::NotFoundError("no document has this id");
+  if (row->version != version) return VersionMoved(version, row->version);
+  if (row->status != DocStatus::kProcessing || !row->leased) {
+    return absl::AbortedError(absl::StrCat("the document is ", StatusName(row->status), " without a lease"));
+  }
+  if (row->lease_ran_out) return absl::AbortedError(kLeaseRanOut);
+  return absl::OkStatus();
+}
+
 // The row stored under `doc`'s id, as Create answers it: created=false when its
 // content equals `doc`'s, ALREADY_EXISTS when it differs, NOT_FOUND when there is
 // none (a concurrent insert that rolled back).
@@ -189,15 +287,18 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
   conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
   conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
-  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", insert_many, " RETURNING id, create_time),",
-                                                  kTasksOfInserted, " SELECT ", kInsertedColumns, " FROM ins"));
+  conn.prepare(kInsertManyWithTasks,
+               absl::StrCat("WITH ins AS (", insert_many, " RETURNING id, create_time),", kTasksOfInserted,
+                            kRememberTasks, " SELECT ", kInsertedColumns, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
-  conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved, " SELECT ",
-                                                    kColumns, " FROM upd"));
+  conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved,
+                                                    kRememberTasks, " SELECT ", kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
+  conn.prepare(kRenewLease, absl::StrCat(kRenewLeaseSql, kColumns));
+  conn.prepare(kExpireLeases, kExpireLeasesSql);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kReplayed, kReplayedSql);
@@ -315,30 +416,42 @@ absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& u
         // read the row to say why. A concurrent change between the two reads can make
         // the move possible after all, hence the loop (bounded: versions only grow).
         for (int attempt = 0; attempt < 3; ++attempt) {
-          pqxx::result r =
-              tasks.ids.empty()
-                  ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources,
-                                     update.expected_version)
-                  : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
-                                     update.expected_version, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
-                                     ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
-                                     ArrayLiteral(tasks.countdowns));
+          pqxx::result r = tasks.ids.empty()
+                               ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources,
+                                                  update.expected_version, update.lease_ms, update.lease_holder)
+                               : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
+                                                  update.expected_version, update.lease_ms, update.lease_holder,
+                                                  ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
+                                                  ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
+                                                  ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
           if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
-          pqxx::result current = tx.exec_prepared(kStatusOf, update.id);
-          if (current.empty()) return absl::NotFoundError("no document has this id");
-          const auto status = static_cast<DocStatus>(current[0][0].as<int>());
-          const auto version = current[0][1].as<int64_t>();
-          if (update.expected_version > 0 && version != update.expected_version) {
-            return absl::AbortedError(absl::StrCat("expected_version ", update.expected_version,
-                                                   " but the document is at version ", version));
-          }
-          if (!IsAllowedMove(status, update.status)) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("status cannot move from ", StatusName(status), " to ", StatusName(update.status)));
-          }
+          if (auto why = WhyNotMoved(tx, update); !why.ok()) return why;
         }
         return absl::AbortedError("the document kept changing; retry");
       });
+}
+
+absl::StatusOr<Document> PgDocumentStore::RenewLease(const std::string& id, int64_t version, int64_t lease_ms,
+                                                     const db::QueryContext& ctx) {
+  return db::WithConnection<Document>(pool_, ctx, db::Retry::kNever,
+                                      [&](pqxx::connection& conn) -> absl::StatusOr<Document> {
+                                        pqxx::nontransaction tx(conn);
+                                        for (int attempt = 0; attempt < 3; ++attempt) {
+                                          const pqxx::result r = tx.exec_prepared(kRenewLease, id, version, lease_ms);
+                                          if (!r.empty()) return FromRow(r[0], false);
+                                          if (auto why = WhyNotRenewed(tx, id, version); !why.ok()) return why;
+                                        }
+                                        return absl::AbortedError("the document kept changing; retry");
+                                      });
+}
+
+absl::StatusOr<LeaseSweep> PgDocumentStore::ExpireLeases(int limit, const db::QueryContext& ctx) {
+  return db::WithConnection<LeaseSweep>(pool_, ctx, db::Retry::kNever,
+                                        [&](pqxx::connection& conn) -> absl::StatusOr<LeaseSweep> {
+                                          pqxx::nontransaction tx(conn);
+                                          const pqxx::row r = tx.exec_prepared1(kExpireLeases, limit);
+                                          return LeaseSweep{r[0].as<int64_t>(), r[1].as<int64_t>(), r[2].as<int64_t>()};
+                                        });
 }
 
 absl::StatusOr<Page> PgDocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,

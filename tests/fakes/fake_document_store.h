@@ -61,6 +61,25 @@ class FakeDocumentStore final : public store::DocumentStore {
     return store::UpdateResult{it->second, ++lsn_};
   }
 
+  absl::StatusOr<store::Document> RenewLease(const std::string& id, int64_t version, int64_t lease_ms,
+                                             const db::QueryContext&) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("RenewLease");
+    if (!fail_with.ok()) return fail_with;
+    auto it = docs_.find(id);
+    if (it == docs_.end()) return absl::NotFoundError("no document has this id");
+    if (it->second.version != version) return absl::AbortedError("another version");
+    it->second.lease_expires_us = lease_ms * 1000;  // a fake clock at 0
+    return it->second;
+  }
+
+  absl::StatusOr<store::LeaseSweep> ExpireLeases(int, const db::QueryContext&) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("ExpireLeases");
+    if (!fail_with.ok()) return fail_with;
+    return store::LeaseSweep{};
+  }
+
   absl::StatusOr<store::Page> List(store::DocStatus, const std::optional<store::PageCursor>&, int limit,
                                    const db::QueryContext&) override {
     std::lock_guard lock(mu_);

@@ -104,12 +104,13 @@ def test_the_interactive_caller_keeps_its_latency_next_to_a_flood_and_fifo_starv
                f"fifo {fifo['p99_us']:.0f} us (slot wait <= {fifo_wait_p99} ms)")
     print(summary)
     assert fair["errors"] == {}, summary
+    # First come, first served: the interactive calls wait behind the flood's backlog
+    # for a slot; fairly admitted, they start next (docgate's own measure).
+    assert fifo_wait_p99 >= 10 * fair_wait_p99, summary
     if not SANITIZED:
         assert fair["p99_us"] <= 3 * alone["p99_us"], summary
         assert fair_wait_p99 <= 5, summary
-    # First come, first served: every call waits behind the flood's backlog.
-    assert fifo["p50_us"] >= 10 * fair["p99_us"], summary
-    assert fifo_wait_p99 >= 25, summary
+        assert fifo["p50_us"] >= 10 * fair["p99_us"], summary
 
 
 def test_the_caller_is_the_header_or_anonymous_and_unnamed_callers_share_one_label(

@@ -83,16 +83,59 @@ TEST(ValidationTest, UpdateNeedsAKnownStatusAndSaneVersion) {
   const Limits limits;
   v1::UpdateDocumentStatusRequest r;
   r.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
-  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("status:", 0), 0u);
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).status().message()).rfind("status:", 0), 0u);
   r.set_status(static_cast<v1::DocumentStatus>(99));
-  EXPECT_EQ(ValidateUpdateStatus(r, limits).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateUpdateStatus(r, limits).status().code(), absl::StatusCode::kInvalidArgument);
   r.set_status(v1::PROCESSING);
   EXPECT_TRUE(ValidateUpdateStatus(r, limits).ok());
   r.set_expected_version(-1);
-  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("expected_version:", 0), 0u);
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).status().message()).rfind("expected_version:", 0), 0u);
   r.set_expected_version(0);
   r.set_status_detail(std::string(4097, 'd'));
-  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).message()).rfind("status_detail:", 0), 0u);
+  EXPECT_EQ(std::string(ValidateUpdateStatus(r, limits).status().message()).rfind("status_detail:", 0), 0u);
+}
+
+// The field a status names first ("lease_duration: ..."), or "" when OK.
+template <typename Result>
+std::string FieldOf(const Result& result) {
+  if (result.ok()) return "";
+  const std::string m(result.status().message());
+  return m.substr(0, m.find(':'));
+}
+
+TEST(ValidationTest, ALeaseComesOnlyWithAMoveToProcessingAndWithinItsBounds) {
+  const Limits limits;
+  v1::UpdateDocumentStatusRequest r;
+  r.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  r.set_status(v1::PROCESSING);
+  r.mutable_lease_duration()->set_seconds(30);
+  r.set_lease_holder("host:42:task");
+  EXPECT_EQ(ValidateUpdateStatus(r, limits).value_or(-1), 30000);
+  r.mutable_lease_duration()->set_seconds(0);
+  r.mutable_lease_duration()->set_nanos(999000000);
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_duration");  // under 1 s
+  r.mutable_lease_duration()->set_seconds(24 * 3600 + 1);
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_duration");
+  r.mutable_lease_duration()->set_seconds(30);
+  r.set_status(v1::COMPLETED);
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_duration");
+  r.clear_lease_duration();
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_holder");  // a holder without a lease
+  r.clear_lease_holder();
+  EXPECT_EQ(ValidateUpdateStatus(r, limits).value_or(-1), 0);
+  r.set_status(v1::PROCESSING);
+  r.mutable_lease_duration()->set_seconds(30);
+  r.set_lease_holder(std::string(256, 'h'));
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_holder");
+
+  v1::RenewLeaseRequest renew;
+  renew.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  renew.mutable_lease_duration()->set_seconds(10);
+  EXPECT_EQ(FieldOf(ValidateRenewLease(renew)), "version");
+  renew.set_version(2);
+  EXPECT_EQ(ValidateRenewLease(renew).value_or(-1), 10000);
+  renew.clear_lease_duration();
+  EXPECT_EQ(FieldOf(ValidateRenewLease(renew)), "lease_duration");
 }
 
 TEST(ValidationTest, TasksToEnqueueAreCheckedAndTheFaultNamed) {
@@ -135,7 +178,7 @@ TEST(ValidationTest, TasksToEnqueueAreCheckedAndTheFaultNamed) {
   move.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
   move.set_status(v1::PROCESSING);
   move.add_enqueue();  // no task name
-  EXPECT_EQ(std::string(ValidateUpdateStatus(move, limits).message()).rfind("enqueue[0].task:", 0), 0u);
+  EXPECT_EQ(std::string(ValidateUpdateStatus(move, limits).status().message()).rfind("enqueue[0].task:", 0), 0u);
 }
 
 TEST(ValidationTest, ListRejectsNegativePageSizeAndUnknownStatus) {

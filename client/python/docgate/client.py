@@ -138,16 +138,32 @@ class Client:
         return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
 
     def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
-                      enqueue: Sequence[CeleryTask] = (), timeout: Optional[float] = None) -> UpdateResult:
+                      enqueue: Sequence[CeleryTask] = (), lease: Optional[float] = None, lease_holder: str = "",
+                      timeout: Optional[float] = None) -> UpdateResult:
         """Moves a document to `status`. Never retried: after UNAVAILABLE the update
         may or may not have happened; read the document to find out (or pass
-        expected_version, and a repeat is refused with Aborted instead of applied twice)."""
+        expected_version, and a repeat is refused with Aborted instead of applied twice).
+        `lease` (seconds, 1 to 86400; a move to PROCESSING only): the document returns
+        to PENDING, its tasks enqueued again, unless renewed (renew_lease) in time; the
+        result's version is the fencing token later moves and renewals name."""
         stub = self._stub()
         request = docgate_pb2.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
                                                  expected_version=expected_version,
-                                                 enqueue=[t.to_proto() for t in enqueue])
+                                                 enqueue=[t.to_proto() for t in enqueue], lease_holder=lease_holder)
+        if lease is not None:
+            request.lease_duration.FromMilliseconds(int(lease * 1000))
         reply = self._call(stub.UpdateDocumentStatus, request, timeout, NO_RETRY)
         return UpdateResult(Document.from_proto(reply.document), reply.consistency_token, tuple(reply.task_ids))
+
+    def renew_lease(self, id: str, version: int, lease: float, *, timeout: Optional[float] = None) -> Document:
+        """Extends the lease taken at `version` to `lease` seconds from now. Idempotent,
+        so retried like a read. Aborted when the lease was lost (it ran out, or the
+        document moved on): stop, and write nothing more for this document."""
+        stub = self._stub()
+        request = docgate_pb2.RenewLeaseRequest(id=id, version=version)
+        request.lease_duration.FromMilliseconds(int(lease * 1000))
+        reply = self._call(stub.RenewLease, request, timeout, self.retry)
+        return Document.from_proto(reply.document)
 
     def list_documents(self, *, status: Optional[DocumentStatus] = None, page_size: int = 100,
                        timeout: Optional[float] = None) -> Iterator[Document]:

@@ -48,6 +48,9 @@ class Document:
     update_time: Optional[datetime.datetime] = None
     # Reads only: the source that served it, "primary" or "replica:HOST:PORT".
     served_by: str = ""
+    # While PROCESSING under a lease: who holds it and when it runs out unless renewed.
+    lease_holder: str = ""
+    lease_expire_time: Optional[datetime.datetime] = None
     # The docgate.v1.Document it was made from.
     proto: Any = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -66,6 +69,8 @@ class Document:
             create_time=_time(doc.create_time),
             update_time=_time(doc.update_time),
             served_by=served_by,
+            lease_holder=doc.lease_holder,
+            lease_expire_time=_time(doc.lease_expire_time) if doc.HasField("lease_expire_time") else None,
             proto=doc,
         )
 

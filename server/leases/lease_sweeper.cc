@@ -1,0 +1,49 @@
+#include "server/leases/lease_sweeper.h"
+
+#include "spdlog/spdlog.h"
+
+namespace docgate::leases {
+namespace {
+
+// Documents one statement returns to PENDING (rows it holds locked meanwhile).
+constexpr int kBatch = 100;
+
+}  // namespace
+
+LeaseSweeper::LeaseSweeper(store::DocumentStore& store, std::chrono::milliseconds interval, LeaseMetrics& metrics,
+                           std::function<void()> requeued)
+    : store_(store),
+      interval_(interval),
+      metrics_(metrics),
+      requeued_(std::move(requeued)),
+      loop_(std::make_unique<Periodic>(interval, [this] { SweepNow(); })) {}
+
+LeaseSweeper::~LeaseSweeper() { loop_.reset(); }
+
+void LeaseSweeper::SweepNow() {
+  while (true) {
+    db::QueryContext ctx;
+    ctx.deadline = Clock::Real().Now() + std::max(interval_, std::chrono::milliseconds(5000));
+    ctx.acquire_by = ctx.deadline;
+    const auto pass = store_.ExpireLeases(kBatch, ctx);
+    if (!pass.ok()) {
+      uint64_t suppressed = 0;
+      if (failures_.Allow(suppressed)) {
+        spdlog::warn("expiring leases failed; trying again in {} ms reason=\"{}\" similar_lines_not_logged={}",
+                     interval_.count(), std::string(pass.status().message()), suppressed);
+      }
+      return;
+    }
+    failures_.Reset();
+    metrics_.active.Set(static_cast<double>(pass->active));
+    if (pass->expired > 0) {
+      metrics_.expired.Increment(static_cast<double>(pass->expired));
+      metrics_.requeued_tasks.Increment(static_cast<double>(pass->requeued));
+      spdlog::info("leases ran out documents={} tasks_enqueued_again={}", pass->expired, pass->requeued);
+      if (pass->requeued > 0 && requeued_) requeued_();
+    }
+    if (pass->expired < kBatch) return;
+  }
+}
+
+}  // namespace docgate::leases
