@@ -3,10 +3,11 @@ call's deadline. Used for reads and for creates (whose id is fixed before the fi
 attempt, so a retried create is idempotent); never for status updates."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 import grpc
 
@@ -30,6 +31,17 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
+def _backoff(error: grpc.RpcError, delays, deadline: float) -> float:
+    """How long to wait before the next attempt after `error`; raises it when there
+    is none (not UNAVAILABLE, no attempt left, or past the deadline by then)."""
+    if error.code() != grpc.StatusCode.UNAVAILABLE:
+        raise error
+    delay = next(delays, None)
+    if delay is None or time.monotonic() + delay >= deadline:
+        raise error
+    return delay
+
+
 def call_with_retry(attempt: Callable[[float], T], timeout: float, policy: RetryPolicy) -> T:
     """Runs attempt(time_left) until it succeeds, fails with something other than
     UNAVAILABLE, runs out of attempts, or the deadline would pass during the backoff."""
@@ -39,9 +51,15 @@ def call_with_retry(attempt: Callable[[float], T], timeout: float, policy: Retry
         try:
             return attempt(max(deadline - time.monotonic(), 0.001))
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-            delay = next(delays, None)
-            if delay is None or time.monotonic() + delay >= deadline:
-                raise
-            time.sleep(delay)
+            time.sleep(_backoff(error, delays, deadline))
+
+
+async def call_with_retry_async(attempt: Callable[[float], Awaitable[T]], timeout: float, policy: RetryPolicy) -> T:
+    """call_with_retry for coroutines: the same rules, waiting with asyncio.sleep."""
+    deadline = time.monotonic() + timeout
+    delays = policy.delays()
+    while True:
+        try:
+            return await attempt(max(deadline - time.monotonic(), 0.001))
+        except grpc.RpcError as error:
+            await asyncio.sleep(_backoff(error, delays, deadline))

@@ -8,9 +8,9 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple
 
 import grpc
 
+from docgate import _calls as calls
 from docgate import errors
-from docgate._pb import docgate_pb2, docgate_pb2_grpc, health_pb2, health_pb2_grpc
-from docgate._ids import new_document_id
+from docgate._pb import docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
 from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
 
@@ -49,6 +49,13 @@ def _forget_channels_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_channels_in_child)
+
+
+def call_metadata(metadata: Sequence[Tuple[str, str]], auth_token: Optional[str],
+                  caller: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """What every call sends: `metadata`, the bearer token, the caller's name."""
+    return (tuple(metadata) + ((("authorization", f"Bearer {auth_token}"),) if auth_token else ())
+            + ((("x-docgate-caller", caller),) if caller else ()))
 
 
 def tls_credentials(root_certificates: Optional[str] = None, certificate_chain: Optional[str] = None,
@@ -91,8 +98,7 @@ class Client:
         self.wait_timeout = wait_timeout
         self.retry = retry
         self._credentials = credentials
-        self._metadata = (tuple(metadata) + ((("authorization", f"Bearer {auth_token}"),) if auth_token else ())
-                          + ((("x-docgate-caller", caller),) if caller else ()))
+        self._metadata = call_metadata(metadata, auth_token, caller)
         self._options = _CHANNEL_OPTIONS + tuple(options)
         self._reset_after_fork()
         _clients.add(self)
@@ -106,24 +112,14 @@ class Client:
         the first attempt, so that retries after UNAVAILABLE are idempotent. The tasks
         of `enqueue` are delivered to the broker after the create commits, and only if
         it created the document (a retry that finds it enqueues nothing again)."""
-        stub = self._stub()
-        request = docgate_pb2.CreateDocumentRequest(document=docgate_pb2.Document(
-            id=id or new_document_id(), name=name, body=body, source_uri=source_uri, content_type=content_type,
-            attributes=dict(attributes or {})), enqueue=[t.to_proto() for t in enqueue])
-        reply = self._call(stub.CreateDocument, request, timeout, self.retry)
-        return CreateResult(Document.from_proto(reply.document), reply.created, reply.consistency_token,
-                            tuple(reply.task_ids))
+        return self._run(calls.create_document(name, body, source_uri, content_type, attributes, id, enqueue), timeout)
 
     def get_document(self, id: str, *, include_body: bool = False, consistency_token: str = "",
                      consistency: Optional[Consistency] = None, timeout: Optional[float] = None) -> Document:
         """The document. With a write's consistency_token the read sees that write,
         from a replica that has replayed it or the primary; `consistency` chooses
         otherwise (see Consistency). Document.served_by says which source answered."""
-        stub = self._stub()
-        request = docgate_pb2.GetDocumentRequest(id=id, include_body=include_body, consistency_token=consistency_token,
-                                                 consistency=int(consistency or 0))
-        reply = self._call(stub.GetDocument, request, timeout, self.retry)
-        return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
+        return self._run(calls.get_document(id, include_body, consistency_token, consistency), timeout)
 
     def wait_visible(self, id: str, *, include_body: bool = False, consistency_token: str = "",
                      consistency: Optional[Consistency] = None, timeout: Optional[float] = None) -> Document:
@@ -131,11 +127,7 @@ class Client:
         process inserts in a transaction it has not committed yet). Raises
         DeadlineExceeded if it does not appear within `timeout` (default wait_timeout).
         With a consistency_token, a replica that has replayed it may answer."""
-        stub = self._stub()
-        request = docgate_pb2.WaitVisibleRequest(id=id, include_body=include_body, consistency_token=consistency_token,
-                                                 consistency=int(consistency or 0))
-        reply = self._call(stub.WaitVisible, request, self.wait_timeout if timeout is None else timeout, self.retry)
-        return Document.from_proto(reply.document, with_body=include_body, served_by=reply.served_by)
+        return self._run(calls.wait_visible(id, include_body, consistency_token, consistency), timeout)
 
     def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
                       enqueue: Sequence[CeleryTask] = (), lease: Optional[float] = None, lease_holder: str = "",
@@ -146,37 +138,23 @@ class Client:
         `lease` (seconds, 1 to 86400; a move to PROCESSING only): the document returns
         to PENDING, its tasks enqueued again, unless renewed (renew_lease) in time; the
         result's version is the fencing token later moves and renewals name."""
-        stub = self._stub()
-        request = docgate_pb2.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
-                                                 expected_version=expected_version,
-                                                 enqueue=[t.to_proto() for t in enqueue], lease_holder=lease_holder)
-        if lease is not None:
-            request.lease_duration.FromMilliseconds(int(lease * 1000))
-        reply = self._call(stub.UpdateDocumentStatus, request, timeout, NO_RETRY)
-        return UpdateResult(Document.from_proto(reply.document), reply.consistency_token, tuple(reply.task_ids))
+        return self._run(calls.update_status(id, status, detail, expected_version, enqueue, lease, lease_holder),
+                         timeout)
 
     def renew_lease(self, id: str, version: int, lease: float, *, timeout: Optional[float] = None) -> Document:
         """Extends the lease taken at `version` to `lease` seconds from now. Idempotent,
         so retried like a read. Aborted when the lease was lost (it ran out, or the
         document moved on): stop, and write nothing more for this document."""
-        stub = self._stub()
-        request = docgate_pb2.RenewLeaseRequest(id=id, version=version)
-        request.lease_duration.FromMilliseconds(int(lease * 1000))
-        reply = self._call(stub.RenewLease, request, timeout, self.retry)
-        return Document.from_proto(reply.document)
+        return self._run(calls.renew_lease(id, version, lease), timeout)
 
     def list_documents(self, *, status: Optional[DocumentStatus] = None, page_size: int = 100,
                        timeout: Optional[float] = None) -> Iterator[Document]:
         """Every document (of one status, if given), oldest first, fetched a page at a
         time as the iterator advances. `timeout` applies to each page."""
-        stub = self._stub()
         token = ""
         while True:
-            request = docgate_pb2.ListDocumentsRequest(status=int(status or 0), page_size=page_size, page_token=token)
-            reply = self._call(stub.ListDocuments, request, timeout, self.retry)
-            for doc in reply.documents:
-                yield Document.from_proto(doc)
-            token = reply.next_page_token
+            docs, token = self._run(calls.list_page(status, page_size, token), timeout)
+            yield from docs
             if not token:
                 return
 
@@ -224,6 +202,13 @@ class Client:
 
     def _stub(self) -> "docgate_pb2_grpc.DocumentServiceStub":
         return self._connection()[1]
+
+    def _run(self, call: calls.Call, timeout: Optional[float]):
+        default = self.wait_timeout if call.waits else self.timeout
+        method = getattr(self._stub(), call.method)
+        reply = self._call(method, call.request, default if timeout is None else timeout,
+                           self.retry if call.retried else NO_RETRY)
+        return call.result(reply)
 
     def _call(self, method, request, timeout: Optional[float], policy: RetryPolicy):
         total = self.timeout if timeout is None else timeout
