@@ -142,3 +142,19 @@ def test_caller_names_who_calls_for_fair_admission(docgatectl, database_url, sta
                          capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert 'docgate_caller_wait_seconds_count{caller="ops"} 1' in d.metrics_text()
+
+
+def test_lease_renew_and_get_show_the_lease(ctl):
+    [created] = as_json(ctl("create", "--name", "leased-by-ctl", "--json"))
+    doc_id = created["document"]["id"]
+    [taken] = as_json(ctl("lease", doc_id, "--version", "1", "--duration", "30s", "--holder", "ops-shell", "--json"))
+    assert taken["status"] == "PROCESSING" and taken["version"] == "2" and taken["lease_holder"] == "ops-shell"
+    [renewed] = as_json(ctl("renew", doc_id, "--version", "2", "--duration", "2m", "--json"))
+    assert renewed["lease_expire_time"] > taken["lease_expire_time"]
+    [shown] = as_json(ctl("get", doc_id, "--json"))
+    assert shown["lease_holder"] == "ops-shell" and shown["lease_expire_time"] == renewed["lease_expire_time"]
+    text = ctl("get", doc_id).stdout.decode()
+    assert 'lease_holder: "ops-shell"' in text and "lease_expire_time" in text
+    lost = ctl("renew", doc_id, "--version", "1", "--duration", "30s", expect=10)  # ABORTED: not its version
+    assert b"ABORTED" in lost.stderr
+    ctl("lease", doc_id, "--duration", "30s", expect=64)  # a usage error: no --version

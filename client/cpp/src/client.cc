@@ -176,6 +176,45 @@ absl::StatusOr<UpdateResult> Client::UpdateStatus(const std::string& id, v1::Doc
                       {reply->task_ids().begin(), reply->task_ids().end()}};
 }
 
+namespace {
+
+void SetDuration(std::chrono::milliseconds d, google::protobuf::Duration* to) {
+  to->set_seconds(d.count() / 1000);
+  to->set_nanos(static_cast<int32_t>(d.count() % 1000) * 1000000);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Document> Client::TakeLease(const std::string& id, int64_t version, std::chrono::milliseconds lease,
+                                               const std::string& holder) {
+  v1::UpdateDocumentStatusRequest request;
+  request.set_id(id);
+  request.set_status(v1::PROCESSING);
+  request.set_expected_version(version);
+  request.set_lease_holder(holder);
+  SetDuration(lease, request.mutable_lease_duration());
+  auto reply = Invoke<v1::UpdateDocumentStatusResponse>(
+      [&](grpc::ClientContext* c, v1::UpdateDocumentStatusResponse* out) {
+        return stub_->UpdateDocumentStatus(c, request, out);
+      },
+      options_.timeout, /*retry=*/nullptr, options_);
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_document());
+}
+
+absl::StatusOr<v1::Document> Client::RenewLease(const std::string& id, int64_t version,
+                                                std::chrono::milliseconds lease) {
+  v1::RenewLeaseRequest request;
+  request.set_id(id);
+  request.set_version(version);
+  SetDuration(lease, request.mutable_lease_duration());
+  auto reply = Invoke<v1::RenewLeaseResponse>(
+      [&](grpc::ClientContext* c, v1::RenewLeaseResponse* out) { return stub_->RenewLease(c, request, out); },
+      options_.timeout, &options_.retry, options_);
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_document());
+}
+
 absl::StatusOr<v1::ListDocumentsResponse> Client::ListPage(v1::DocumentStatus status, int page_size,
                                                            const std::string& page_token) {
   v1::ListDocumentsRequest request;

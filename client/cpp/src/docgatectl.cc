@@ -30,6 +30,11 @@ constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DUR
                                           until the document is visible (or the timeout)
                                           C: strong, at-least-as-fresh (needs --token),
                                           minimize-latency (replicas; may be stale)
+  lease ID --version N --duration D [--holder H]
+                                          take the document (PENDING at version N ->
+                                          PROCESSING) under a lease of D (1s to 24h)
+  renew ID --version N --duration D       extend the lease taken at version N to D
+                                          from now; ABORTED (10) when it was lost
   update-status ID STATUS [--detail TEXT] [--expected-version N] [TASK]
                                           TASK: --enqueue NAME [--queue Q] [--args JSON]
                                           [--kwargs JSON] [--countdown SECONDS]: a Celery
@@ -63,14 +68,14 @@ struct UsageError {
   std::string message;
 };
 
-// "500ms", "10s", "2m", or plain seconds.
-std::chrono::milliseconds ParseTimeout(const std::string& text) {
+// "500ms", "10s", "2m", or plain seconds, for the flag `flag`.
+std::chrono::milliseconds ParseDuration(const std::string& flag, const std::string& text) {
   size_t end = 0;
   double value = 0;
   try {
     value = std::stod(text, &end);
   } catch (const std::exception&) {
-    throw UsageError{"--timeout: not a duration: " + text};
+    throw UsageError{"--" + flag + ": not a duration: " + text};
   }
   const std::string unit = text.substr(end);
   double ms = 0;
@@ -81,9 +86,9 @@ std::chrono::milliseconds ParseTimeout(const std::string& text) {
   } else if (unit == "m") {
     ms = value * 60000;
   } else {
-    throw UsageError{"--timeout: unknown unit in " + text + " (use ms, s or m)"};
+    throw UsageError{"--" + flag + ": unknown unit in " + text + " (use ms, s or m)"};
   }
-  if (ms <= 0) throw UsageError{"--timeout must be positive"};
+  if (ms <= 0) throw UsageError{"--" + flag + " must be positive"};
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
@@ -171,7 +176,10 @@ Args Parse(int argc, char** argv) {
                                                           {"queue", true},
                                                           {"args", true},
                                                           {"kwargs", true},
-                                                          {"countdown", true}};
+                                                          {"countdown", true},
+                                                          {"version", true},
+                                                          {"duration", true},
+                                                          {"holder", true}};
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -250,12 +258,26 @@ void SetCredentials(const Args& args, docgate::ClientOptions& options) {
   }
 }
 
+// `lease` and `renew`: the document under its lease (lease_holder, lease_expire_time).
+int RunLease(const std::string& command, const Args& args, docgate::Client& client, const Printer& printer) {
+  const std::string id = Positional(args, 1, "document id");
+  const auto version = args.Get("version");
+  const auto duration = args.Get("duration");
+  if (!version || !duration) throw UsageError{command + " needs --version and --duration"};
+  const auto lease = ParseDuration("duration", *duration);
+  auto doc = command == "lease" ? client.TakeLease(id, std::stoll(*version), lease, args.Get("holder").value_or(""))
+                                : client.RenewLease(id, std::stoll(*version), lease);
+  if (!doc.ok()) return Fail(doc.status());
+  printer.Print(*doc);
+  return 0;
+}
+
 int Run(const Args& args) {
   const std::string command = Positional(args, 0, "command");
   const char* env_addr = std::getenv("DOCGATE_ADDR");
   const std::string addr = args.Get("addr").value_or(env_addr != nullptr ? env_addr : "127.0.0.1:50051");
   docgate::ClientOptions options;
-  if (auto t = args.Get("timeout")) options.timeout = options.wait_timeout = ParseTimeout(*t);
+  if (auto t = args.Get("timeout")) options.timeout = options.wait_timeout = ParseDuration("timeout", *t);
   SetCredentials(args, options);
   const Printer printer(args.Has("json"));
 
@@ -319,6 +341,7 @@ int Run(const Args& args) {
     printer.Print(shown);
     return 0;
   }
+  if (command == "lease" || command == "renew") return RunLease(command, args, client, printer);
   if (command == "list") {
     const auto status =
         args.Has("status") ? ParseStatus(*args.Get("status")) : docgate::v1::DOCUMENT_STATUS_UNSPECIFIED;

@@ -97,6 +97,14 @@ class Client {
   absl::StatusOr<UpdateResult> UpdateStatus(const std::string& id, v1::DocumentStatus status,
                                             const std::string& detail = "", int64_t expected_version = 0,
                                             std::vector<v1::CeleryTask> enqueue = {});
+  // Takes the document (PENDING at `version` -> PROCESSING) under a lease of `lease`
+  // for `holder`; the document returned carries the version that is the lease's
+  // fencing token. Never retried.
+  absl::StatusOr<v1::Document> TakeLease(const std::string& id, int64_t version, std::chrono::milliseconds lease,
+                                         const std::string& holder = "");
+  // Extends the lease taken at `version` to `lease` from now; ABORTED once it was
+  // lost. Idempotent: retried like a read.
+  absl::StatusOr<v1::Document> RenewLease(const std::string& id, int64_t version, std::chrono::milliseconds lease);
   // One page; pass the previous page's next_page_token for the next one.
   absl::StatusOr<v1::ListDocumentsResponse> ListPage(v1::DocumentStatus status, int page_size,
                                                      const std::string& page_token = "");
