@@ -70,11 +70,13 @@ CREATE INDEX docgate_outbox_due ON docgate_outbox (next_attempt_at);
     // Leases (#22): who holds a PROCESSING document and until when; and, per
     // document, the tasks of the last write that made it PENDING with tasks, which a
     // lease that runs out enqueues again. The columns are catalog-only; the partial
-    // index holds only leased documents.
+    // index holds only leased documents (IF NOT EXISTS: an operator may have built it
+    // CONCURRENTLY first, README "Security").
     {4, "leases",
      R"sql(
-ALTER TABLE documents ADD COLUMN lease_holder text, ADD COLUMN lease_expires_at timestamptz;
-CREATE INDEX documents_lease_expiry ON documents (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS lease_holder text,
+  ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+CREATE INDEX IF NOT EXISTS documents_lease_expiry ON documents (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 CREATE TABLE docgate_requeue (
   document_id uuid  PRIMARY KEY,
   tasks       jsonb NOT NULL
