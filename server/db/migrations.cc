@@ -71,7 +71,7 @@ CREATE INDEX docgate_outbox_due ON docgate_outbox (next_attempt_at);
     // document, the tasks of the last write that made it PENDING with tasks, which a
     // lease that runs out enqueues again. The columns are catalog-only; the partial
     // index holds only leased documents (IF NOT EXISTS: an operator may have built it
-    // CONCURRENTLY first, README "Security").
+    // CONCURRENTLY first, as the README's note on `docgate migrate` says).
     {4, "leases",
      R"sql(
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS lease_holder text,

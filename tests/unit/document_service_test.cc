@@ -195,6 +195,37 @@ TEST_F(DocumentServiceTest, UpdateStatusPassesTheStoresVerdictsAndWakesWithoutAB
   EXPECT_EQ(service.UpdateStatus(update, &response, db::QueryContext{}).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(DocumentServiceTest, ALeaseGoesToTheStoreInMillisecondsAndARenewalAnswersTheLeasedDocument) {
+  auto service = Service();
+  v1::CreateDocumentResponse created;
+  ASSERT_TRUE(Create(service, NewDoc("leased.pdf"), &created).ok());
+  v1::UpdateDocumentStatusRequest take;
+  take.set_id(kId);
+  take.set_status(v1::PROCESSING);
+  take.set_expected_version(1);
+  take.mutable_lease_duration()->set_seconds(2);
+  take.mutable_lease_duration()->set_nanos(500000000);
+  take.set_lease_holder("host:1:task");
+  v1::UpdateDocumentStatusResponse taken;
+  ASSERT_TRUE(service.UpdateStatus(take, &taken, db::QueryContext{}).ok());
+  EXPECT_EQ(store_.last_update.lease_ms, 2500);
+  EXPECT_EQ(store_.last_update.lease_holder, "host:1:task");
+  v1::RenewLeaseRequest renew;
+  renew.set_id(kId);
+  renew.set_version(taken.document().version());
+  renew.mutable_lease_duration()->set_seconds(5);
+  v1::RenewLeaseResponse renewed;
+  ASSERT_TRUE(service.RenewLease(renew, &renewed, db::QueryContext{}).ok());
+  EXPECT_EQ(renewed.document().id(), kId);
+  EXPECT_EQ(renewed.document().lease_expire_time().seconds(), 5);  // the fake's clock stands at 0
+  renew.set_version(1);
+  EXPECT_EQ(service.RenewLease(renew, &renewed, db::QueryContext{}).code(), absl::StatusCode::kAborted);
+  renew.clear_lease_duration();
+  const size_t calls = store_.calls.size();
+  EXPECT_EQ(service.RenewLease(renew, &renewed, db::QueryContext{}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.calls.size(), calls) << "an invalid renewal never reaches the store";
+}
+
 TEST_F(DocumentServiceTest, ListRefusesABadPageTokenOrSize) {
   auto service = Service();
   v1::ListDocumentsRequest list;

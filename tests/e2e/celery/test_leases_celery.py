@@ -42,8 +42,16 @@ class LeasedPipeline:
         self.client = docgate.Client(f"127.0.0.1:{docgate_process.port}", timeout=10)
 
     def children(self):
-        out = subprocess.run(["pgrep", "-P", str(self.worker.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
+        """The prefork pool's processes (from /proc: no procps needed)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[1]) == self.worker.pid:
+                found.append(int(stat.parent.name))
+        return found
 
     def worker_output(self):
         return Path(self.log.name).read_text(errors="replace")
