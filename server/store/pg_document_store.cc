@@ -112,8 +112,10 @@ constexpr char kRenewLeaseSql[] =
 
 // Up to $1 documents whose lease ran out go back to PENDING (version + 1, saying
 // why), and the tasks remembered for each are enqueued again with new ids. Rows
-// another instance is moving are skipped (SKIP LOCKED), and the move re-checks
-// nothing because the rows are locked: each expiry is handled once, by one instance.
+// another transaction holds (an instance expiring them, a holder renewing) are
+// skipped (SKIP LOCKED); FOR UPDATE re-checks the condition on the row version it
+// locks (a renewal committed meanwhile takes the row out), and the rows stay locked
+// until the move: each expiry is handled once, by one instance.
 constexpr char kExpireLeases[] = "docgate_expire_leases";
 constexpr char kExpireLeasesSql[] =
     "WITH expired AS (SELECT id FROM documents WHERE lease_expires_at <= now() AND status = 2"
