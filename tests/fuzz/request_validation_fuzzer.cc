@@ -38,6 +38,14 @@ void Check(const uint8_t* data, size_t size, Validate validate) {
   }
 }
 
+// A validated lease is within its bounds (or none, where none is allowed).
+absl::Status LeaseInBounds(const absl::StatusOr<int64_t>& lease_ms, bool none_allowed) {
+  if (!lease_ms.ok()) return lease_ms.status();
+  const bool none = *lease_ms == 0 && none_allowed;
+  if (!none && (*lease_ms < service::kMinLeaseMillis || *lease_ms > service::kMaxLeaseMillis)) std::abort();
+  return absl::OkStatus();
+}
+
 void RoundTripAttributes(const v1::CreateDocumentRequest& request) {
   store::Attributes attributes(request.document().attributes().begin(), request.document().attributes().end());
   const std::string json = store::EncodeAttributes(attributes);
@@ -56,7 +64,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Limits limits;
-  const uint8_t which = data[0] % 6;
+  const uint8_t which = data[0] % 7;
   ++data;
   --size;
   switch (which) {
@@ -76,10 +84,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                     [](const auto& r) { return service::ValidateWaitVisible(r, Cluster()).status(); });
       break;
     case 3:
-      Check<v1::UpdateDocumentStatusRequest>(data, size,
-                                             [&](const auto& r) { return service::ValidateUpdateStatus(r, limits); });
+      Check<v1::UpdateDocumentStatusRequest>(data, size, [&](const auto& r) {
+        return LeaseInBounds(service::ValidateUpdateStatus(r, limits), /*none_allowed=*/true);
+      });
       break;
     case 4: Check<v1::ListDocumentsRequest>(data, size, [](const auto& r) { return service::ValidateList(r); }); break;
+    case 5:
+      Check<v1::RenewLeaseRequest>(data, size, [](const auto& r) {
+        return LeaseInBounds(service::ValidateRenewLease(r), /*none_allowed=*/false);
+      });
+      break;
     default: {
       // Stored attributes as PostgreSQL hands them back: any text.
       auto decoded = store::DecodeAttributes(std::string_view(reinterpret_cast<const char*>(data), size));
