@@ -31,12 +31,6 @@ absl::Status SetDuration(const std::string& key, const std::string& text, std::c
   return absl::OkStatus();
 }
 
-bool IsCallerName(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("._:@/-").find(c) != std::string_view::npos;
-  });
-}
-
 // `base` with the settings `s` gives.
 absl::StatusOr<CallerShare> ShareOf(const std::string& key, const CallerSettings& s, CallerShare base) {
   if (s.has_weight()) {
@@ -86,7 +80,7 @@ absl::Status ApplyAdmission(const config::v1::Admission& a, Config& c) {
   c.callers.clear();
   for (const auto& [name, settings] : a.callers()) {
     const std::string key = "admission.callers." + name;
-    if (!IsCallerName(name)) return Invalid(key, "a caller is 1 to 64 of A-Z a-z 0-9 . _ : @ / -");
+    if (!IsCallerName(name)) return Invalid(key, std::string("a caller is ") + kCallerNameRule);
     auto share = ShareOf(key, settings, c.caller_defaults);
     if (!share.ok()) return share.status();
     c.callers[name] = *share;

@@ -4,11 +4,24 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace docgate {
 
 // The caller of work no one named: no token, no x-docgate-caller header.
 inline constexpr char kAnonymousCaller[] = "anonymous";
+
+// What a caller's name may be (the x-docgate-caller header, a --config file's
+// callers): 1 to 64 of these characters; kCallerNameRule says so to people.
+inline constexpr char kCallerNameRule[] = "1 to 64 of A-Z a-z 0-9 . _ : @ / -";
+inline bool IsCallerName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("._:@/-").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
 
 // What one caller may take of the database work.
 struct CallerShare {

@@ -30,12 +30,15 @@ class FairScheduler {
 
   explicit FairScheduler(ShareOf share_of) : share_of_(std::move(share_of)) {}
 
-  // Queues `task` for `caller`; false (and the task not taken) when the caller
-  // already has its max_queued waiting.
-  bool Push(const std::string& caller, Task task) {
+  // Queues `task` for `caller`; false, and `task` left untouched (its owner still
+  // holds it, to refuse it), when the caller already has its max_queued waiting.
+  bool Push(const std::string& caller, Task&& task) {
     Caller& c = callers_[caller];
     c.share = share_of_(caller);
-    if (c.share.max_queued > 0 && c.queue.size() >= c.share.max_queued) return false;
+    if (c.share.max_queued > 0 && c.queue.size() >= c.share.max_queued) {
+      if (c.queue.empty() && c.running == 0) callers_.erase(caller);
+      return false;
+    }
     if (c.queue.empty()) c.pass = std::max(c.pass, LowestActivePass());  // no credit for idle time
     c.queue.push_back(std::move(task));
     ++queued_;

@@ -90,8 +90,6 @@ std::optional<Refusal> WorkQueue::RefuseAtSubmitLocked(const Ticket& ticket, Clo
   if (stopping_) return Refusal::kShuttingDown;
   if (scheduler_.queued() >= options_.max_queued) return Refusal::kQueueFull;
   const std::string& lane = LaneOf(ticket.caller);
-  const CallerShare& share = options_.policy.fair ? options_.policy.ShareOf(lane) : CallerShare{};
-  if (share.max_queued > 0 && scheduler_.queued(lane) >= share.max_queued) return Refusal::kCallerQueueFull;
   const auto due = std::min(ticket.start_by, ticket.deadline);
   const double wait_ms = scheduler_.EstimatedWaitMs(lane);
   if (due != Clock::time_point::max() && wait_ms > 0 && wait_ms > Milliseconds(due - now)) {
@@ -106,10 +104,13 @@ void WorkQueue::Submit(const Ticket& ticket, Run run, Reject reject) {
     std::lock_guard lock(mu_);
     const auto now = clock_.Now();
     refusal = RefuseAtSubmitLocked(ticket, now);
+    Task task{ticket.caller, std::move(run), std::move(reject), now, ticket.start_by};
+    const auto expires_at = ExpiresAt(task);
+    // The scheduler holds the caller's own queue cap (none when not fair).
+    if (!refusal.has_value() && !scheduler_.Push(LaneOf(ticket.caller), std::move(task))) {
+      refusal = Refusal::kCallerQueueFull;
+    }
     if (!refusal.has_value()) {
-      Task task{ticket.caller, std::move(run), std::move(reject), now, ticket.start_by};
-      const auto expires_at = ExpiresAt(task);
-      scheduler_.Push(LaneOf(ticket.caller), std::move(task));
       CountLocked(ticket.caller, 0, +1);
       work_cv_.notify_one();
       // The timer needs waking only when this task expires before it would wake
@@ -118,6 +119,7 @@ void WorkQueue::Submit(const Ticket& ticket, Run run, Reject reject) {
       if (expires_at < timer_wakes_at_) timer_cv_.notify_one();
       return;
     }
+    reject = std::move(task.reject);
   }
   Refuse(ticket.caller, *refusal, reject);
 }

@@ -7,6 +7,9 @@ namespace {
 
 // Documents one statement returns to PENDING (rows it holds locked meanwhile).
 constexpr int kBatch = 100;
+// One statement's bound: against a frozen database a pass gives up after this, so
+// that it never holds a shutdown longer.
+constexpr auto kPassTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -18,12 +21,10 @@ LeaseSweeper::LeaseSweeper(store::DocumentStore& store, std::chrono::millisecond
       requeued_(std::move(requeued)),
       loop_(std::make_unique<Periodic>(interval, [this] { SweepNow(); })) {}
 
-LeaseSweeper::~LeaseSweeper() { loop_.reset(); }
-
 void LeaseSweeper::SweepNow() {
   while (true) {
     db::QueryContext ctx;
-    ctx.deadline = Clock::Real().Now() + std::max(interval_, std::chrono::milliseconds(5000));
+    ctx.deadline = Clock::Real().Now() + kPassTimeout;
     ctx.acquire_by = ctx.deadline;
     const auto pass = store_.ExpireLeases(kBatch, ctx);
     if (!pass.ok()) {

@@ -20,7 +20,6 @@ class LeaseSweeper {
  public:
   LeaseSweeper(store::DocumentStore& store, std::chrono::milliseconds interval, LeaseMetrics& metrics,
                std::function<void()> requeued);
-  ~LeaseSweeper();
 
   // One pass: expires leases until none is left to expire (tests call it directly).
   void SweepNow();

@@ -47,10 +47,18 @@ AdmissionMetrics::AdmissionMetrics(prometheus::Registry& registry)
       refused_(prometheus::BuildCounter()
                    .Name("docgate_caller_refused_total")
                    .Help("Database tasks refused before they started, by caller and reason")
-                   .Register(registry)) {}
+                   .Register(registry)) {
+  Name({});
+}
 
 void AdmissionMetrics::Started(const std::string& caller, Clock::duration waited) {
-  wait_.Add({{"caller", LabelOf(caller)}}, LatencyBuckets()).Observe(std::chrono::duration<double>(waited).count());
+  prometheus::Histogram* wait = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = waits_.find(caller);
+    wait = it != waits_.end() ? it->second : waits_.at(kOtherCallers);
+  }
+  wait->Observe(std::chrono::duration<double>(waited).count());
 }
 
 void AdmissionMetrics::Refused(const std::string& caller, Refusal refusal) {
@@ -58,15 +66,18 @@ void AdmissionMetrics::Refused(const std::string& caller, Refusal refusal) {
 }
 
 void AdmissionMetrics::Name(const std::set<std::string>& callers) {
-  {
-    std::lock_guard lock(mu_);
-    named_ = callers;
-  }
-  // Every series exists before it is first used (a dashboard sees 0, not nothing).
-  for (const std::string& label : Labels()) {
-    wait_.Add({{"caller", label}}, LatencyBuckets());
+  // Every series exists before it is first used (a dashboard sees 0, not nothing),
+  // and a task's start (once per task) finds its histogram in one lookup.
+  std::map<std::string, prometheus::Histogram*> waits;
+  std::set<std::string> labels = callers;
+  labels.insert({kAnonymousCaller, kOtherCallers});
+  for (const std::string& label : labels) {
+    waits[label] = &wait_.Add({{"caller", label}}, LatencyBuckets());
     for (Refusal r : kRefusals) refused_.Add({{"caller", label}, {"reason", RefusalLabel(r)}});
   }
+  std::lock_guard lock(mu_);
+  named_ = callers;
+  waits_ = std::move(waits);
 }
 
 std::string AdmissionMetrics::LabelOf(const std::string& caller) const {

@@ -31,6 +31,7 @@ class AdmissionMetrics final : public AdmissionObserver {
   void Refused(const std::string& caller, Refusal refusal) override;
 
   // The callers given a label of their own from now on (the --config file's).
+  // Until then: none (only anonymous and other).
   void Name(const std::set<std::string>& callers);
   std::string LabelOf(const std::string& caller) const;
   std::vector<std::string> Labels() const;  // every label a caller may get
@@ -43,7 +44,8 @@ class AdmissionMetrics final : public AdmissionObserver {
   prometheus::Family<prometheus::Histogram>& wait_;
   prometheus::Family<prometheus::Counter>& refused_;
   mutable std::mutex mu_;
-  std::set<std::string> named_;  // guarded by mu_
+  std::set<std::string> named_;                          // guarded by mu_
+  std::map<std::string, prometheus::Histogram*> waits_;  // by label (named, anonymous, other); guarded by mu_
 };
 
 }  // namespace docgate

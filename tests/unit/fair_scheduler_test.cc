@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <queue>
 #include <vector>
 
@@ -139,17 +140,26 @@ TEST(FairSchedulerTest, ACallerAtItsQueueCapIsRefusedAndOthersAreNot) {
   EXPECT_EQ(scheduler.queued(), 3u);
 }
 
+TEST(FairSchedulerTest, ARefusedTaskStaysWithItsOwner) {
+  FairScheduler<std::unique_ptr<int>> scheduler([](const std::string&) { return CallerShare{1, 0, 1}; });
+  EXPECT_TRUE(scheduler.Push("flood", std::make_unique<int>(1)));
+  auto refused = std::make_unique<int>(2);
+  EXPECT_FALSE(scheduler.Push("flood", std::move(refused)));
+  ASSERT_NE(refused, nullptr) << "its owner still holds it, to refuse it";
+  EXPECT_EQ(*refused, 2);
+}
+
 TEST(FairSchedulerTest, ACallersTasksStartInTheOrderTheyCame) {
   FairScheduler<int> scheduler([](const std::string&) { return CallerShare{}; });
-  for (int i = 0; i < 5; ++i) scheduler.Push("a", i);
+  for (int i = 0; i < 5; ++i) scheduler.Push("a", int{i});
   for (int i = 0; i < 5; ++i) EXPECT_EQ(scheduler.Pop()->task, i);
   EXPECT_FALSE(scheduler.Pop().has_value());
 }
 
 TEST(FairSchedulerTest, ExpiredFrontsAreTakenOutInOrder) {
   FairScheduler<int> scheduler([](const std::string&) { return CallerShare{}; });
-  for (int i : {1, 2, 9}) scheduler.Push("a", i);
-  for (int i : {3, 8}) scheduler.Push("b", i);
+  for (int i : {1, 2, 9}) scheduler.Push("a", int{i});
+  for (int i : {3, 8}) scheduler.Push("b", int{i});
   const auto taken = scheduler.TakeFrontsWhile([](int due) { return due < 5; });
   EXPECT_EQ(taken, (std::vector<int>{1, 2, 3}));
   EXPECT_EQ(scheduler.queued(), 2u);
