@@ -138,7 +138,10 @@ absl::StatusOr<Config> ApplyConfigJson(const Config& flags, const std::string& j
 
 absl::StatusOr<Config> WithConfigFile(const Config& flags) {
   if (flags.config_file.empty()) return flags;
-  const auto text = ReadWholeFile(flags.config_file);
+  return WithConfigText(flags, ReadWholeFile(flags.config_file));
+}
+
+absl::StatusOr<Config> WithConfigText(const Config& flags, const std::optional<std::string>& text) {
   if (!text.has_value()) return absl::InvalidArgumentError("cannot read the --config file " + flags.config_file);
   auto config = ApplyConfigJson(flags, *text);
   if (!config.ok()) {

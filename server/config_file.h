@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -12,6 +13,9 @@ namespace docgate {
 // first problem, when the file cannot be read, does not parse, or holds a value
 // out of range: such a file changes nothing.
 absl::StatusOr<Config> WithConfigFile(const Config& flags);
+
+// The same from the text read from flags.config_file (nullopt: it could not be read).
+absl::StatusOr<Config> WithConfigText(const Config& flags, const std::optional<std::string>& text);
 
 // The same from the file's text (proto/docgate/config/v1/runtime_config.proto, as JSON).
 absl::StatusOr<Config> ApplyConfigJson(const Config& flags, const std::string& json);

@@ -268,12 +268,10 @@ absl::Status DocgateServer::WatchConfig(const Config& config) {
   config_seen_ = ReadWholeFile(config.config_file).value_or("");
   config_watch_ = std::make_unique<Periodic>(config.credentials_reload_interval, [this] {
     const auto text = ReadWholeFile(flags_.config_file);
-    {
-      std::lock_guard lock(config_mu_);
-      if (text.value_or("") == config_seen_) return;
-    }
+    std::lock_guard lock(config_mu_);
+    if (text.value_or("") == config_seen_) return;
     spdlog::info("--config file changed path={}", flags_.config_file);
-    ReloadConfig();
+    ApplyConfigTextLocked(text);
   });
   return absl::OkStatus();
 }
@@ -346,8 +344,12 @@ void DocgateServer::Reload() {
 std::string DocgateServer::ReloadConfig() {
   if (flags_.config_file.empty()) return "";
   std::lock_guard lock(config_mu_);
-  config_seen_ = ReadWholeFile(flags_.config_file).value_or("");
-  auto next = WithConfigFile(flags_);
+  return ApplyConfigTextLocked(ReadWholeFile(flags_.config_file));
+}
+
+std::string DocgateServer::ApplyConfigTextLocked(const std::optional<std::string>& text) {
+  config_seen_ = text.value_or("");  // the one read: what is applied is what the watcher compares with
+  auto next = WithConfigText(flags_, text);
   const char* result = "applied";
   if (!next.ok()) {
     result = "invalid";

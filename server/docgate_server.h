@@ -131,6 +131,8 @@ class DocgateServer {
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
   absl::Status WatchConfig(const Config& config);
   void ReportHealth();
+  // ReloadConfig's work on the file's text, read once; config_mu_ held.
+  std::string ApplyConfigTextLocked(const std::optional<std::string>& text);
   // Makes the running server follow `next` in what may change at run time.
   void ApplyRuntime(const Config& next);
   static db::PoolOptions PoolOptionsOf(const Config& config);
