@@ -345,21 +345,27 @@ std::string HelpText() {
   return out.str();
 }
 
-std::string DescribeConfig(const Config& config) {
-  std::ostringstream out;
+std::vector<std::pair<std::string, std::string>> ConfigInEffect(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& o : Options()) {
     std::string value = o.show(config);
     if (o.name == "database-url") value = db::RedactConnectionString(value);
     if (o.name == "broker-url") value = RedactUserInfo(value);
-    out << o.name << " = " << value << "\n";
+    out.emplace_back(o.name, std::move(value));
   }
   const auto show = [&out](const std::string& name, const CallerShare& s) {
-    out << name << " = weight=" << s.weight << " max_running=" << s.max_running << " max_queued=" << s.max_queued
-        << "\n";
+    out.emplace_back(name,
+                     absl::StrCat("weight=", s.weight, " max_running=", s.max_running, " max_queued=", s.max_queued));
   };
   show("caller-defaults", config.caller_defaults);
   for (const auto& [name, share] : config.callers) show("caller." + name, share);
-  return out.str();
+  return out;
+}
+
+std::string DescribeConfig(const Config& config) {
+  std::string out;
+  for (const auto& [name, value] : ConfigInEffect(config)) absl::StrAppend(&out, name, " = ", value, "\n");
+  return out;
 }
 
 AdmissionPolicy AdmissionPolicyOf(const Config& config) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -136,8 +137,12 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
 // `docgate --help`: every option with its environment variable and default.
 std::string HelpText();
 
-// `docgate --check-config`: the effective configuration, one `name = value` a line,
-// with the database password redacted.
+// The configuration as (flag name, value) pairs, every secret redacted (passwords
+// in the database, replica and broker URLs; files are named, never read): what
+// --check-config prints and the status page shows.
+std::vector<std::pair<std::string, std::string>> ConfigInEffect(const Config& config);
+
+// `docgate --check-config`: ConfigInEffect, one `name = value` a line.
 std::string DescribeConfig(const Config& config);
 
 // Parses "250ms", "5s", "2m", "1h". Exposed for tests.

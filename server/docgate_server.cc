@@ -3,7 +3,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <prometheus/exposer.h>
 #include <unistd.h>
 
 #include <functional>
@@ -18,7 +17,9 @@
 #include "server/exec/work_queue.h"
 #include "server/leases/lease_sweeper.h"
 #include "server/observability/metrics.h"
+#include "server/observability/metrics_endpoint.h"
 #include "server/observability/pool_collector.h"
+#include "server/observability/status_report.h"
 #include "server/outbox/outbox_relay.h"
 #include "server/replicas/replica_set.h"
 #include "server/rpc/call_gate.h"
@@ -127,13 +128,12 @@ absl::Status DocgateServer::OpenAuthenticator(const Config& config) {
 absl::Status DocgateServer::ServeMetrics(const Config& config) {
   metrics_ = std::make_unique<Metrics>();
   if (config.metrics_listen.empty()) return absl::OkStatus();
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_listen);
-  } catch (const std::exception& e) {
-    return absl::FailedPreconditionError("cannot listen on " + config.metrics_listen + " for metrics: " + e.what());
-  }
-  exposer_->RegisterCollectable(metrics_->shared_registry());
-  metrics_port_ = exposer_->GetListeningPorts().front();
+  auto endpoint = MetricsEndpoint::Listen(
+      config.metrics_listen, [this](const auto& families, bool html) { return RenderStatus(families, html); });
+  if (!endpoint.ok()) return endpoint.status();
+  metrics_endpoint_ = std::move(*endpoint);
+  metrics_endpoint_->Add(metrics_->shared_registry());
+  metrics_port_ = metrics_endpoint_->port();
   return absl::OkStatus();
 }
 
@@ -186,6 +186,7 @@ absl::Status DocgateServer::StartReplicas(const Config& config) {
 absl::Status DocgateServer::StartVisibility(const Config& config, const db::ConnectionSettings& settings) {
   waiters_ = std::make_unique<visibility::WaiterRegistry>(static_cast<size_t>(config.max_waiters),
                                                           &metrics_->wait_visible_waiters);
+  metrics_->wait_visible_max_waiters.Set(static_cast<double>(config.max_waiters));
   watcher_ = std::make_unique<visibility::VisibilityWatcher>(
       *waiters_,
       db::MakeOpener(settings.ForRole("visibility"), /*migrate=*/false, &store::PgDocumentStore::PrepareStatements),
@@ -280,10 +281,10 @@ void DocgateServer::ReportHealth() {
   db::Pool* pool = pool_.get();
   pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); });
   WorkQueue* queue = work_queue_.get();
-  admission_collector_ = metrics_->admission().LoadCollector([queue] { return queue->Load(); });
-  if (exposer_ != nullptr) {
-    exposer_->RegisterCollectable(pool_collector_);
-    exposer_->RegisterCollectable(admission_collector_);
+  admission_collector_ = metrics_->admission().LoadCollector(*queue);
+  if (metrics_endpoint_ != nullptr) {
+    metrics_endpoint_->Add(pool_collector_);
+    metrics_endpoint_->Add(admission_collector_);
   }
   grpc::Server* server = server_.get();
   grpc::Server* health_server = health_server_.get();
@@ -293,6 +294,14 @@ void DocgateServer::ReportHealth() {
   pool_->OnReachabilityChange([server, health_server](bool reachable) {
     SetServing({server, health_server}, {"", kServiceName}, reachable);
   });
+}
+
+std::string DocgateServer::RenderStatus(const std::vector<prometheus::MetricFamily>& families, bool html) const {
+  constexpr int kRefreshSeconds = 5;
+  const Config now = config();
+  StatusReport report = BuildStatusReport(families, metrics_->recent_errors().Take(), ConfigInEffect(now),
+                                          !now.broker_url.empty(), Clock::Real().Now() - started_at_);
+  return html ? StatusHtml(report, kRefreshSeconds) : StatusJson(report);
 }
 
 db::PoolStats DocgateServer::pool_stats() const { return pool_->Stats(); }
@@ -371,6 +380,7 @@ void DocgateServer::ApplyRuntime(const Config& next) {
   metrics_->admission().Name(CallerNames(next));
   limits_->Set(next.acquire_timeout, next.statement_timeout, next.max_wait);
   waiters_->SetMaxWaiters(static_cast<size_t>(next.max_waiters));
+  metrics_->wait_visible_max_waiters.Set(static_cast<double>(next.max_waiters));
   replicas_->SetMaxLagBytes(static_cast<uint64_t>(next.max_replica_lag_bytes));
   replicas_->ResizePools(next.pool_max, next.pool_min_idle);
   spdlog::set_level(spdlog::level::from_str(next.log_level));

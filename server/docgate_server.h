@@ -5,8 +5,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <prometheus/metric_family.h>
 
 #include "absl/status/statusor.h"
+#include "server/common/clock.h"
 #include "server/config.h"
 #include "server/db/connection_settings.h"
 #include "server/db/pool.h"
@@ -17,7 +21,6 @@ class ServerCredentials;
 }  // namespace grpc
 namespace prometheus {
 class Collectable;
-class Exposer;
 }  // namespace prometheus
 
 namespace docgate {
@@ -37,6 +40,7 @@ class GrpcDocumentService;
 }  // namespace service
 class WorkQueue;
 class Metrics;
+class MetricsEndpoint;
 class PoolCollector;
 namespace replicas {
 class ReplicaSet;
@@ -131,12 +135,15 @@ class DocgateServer {
   absl::Status Listen(const Config& config, const std::shared_ptr<grpc::ServerCredentials>& credentials);
   absl::Status WatchConfig(const Config& config);
   void ReportHealth();
+  // The status page (html) or its JSON, of `families` as /metrics serves them now.
+  std::string RenderStatus(const std::vector<prometheus::MetricFamily>& families, bool html) const;
   // ReloadConfig's work on the file's text, read once; config_mu_ held.
   std::string ApplyConfigTextLocked(const std::optional<std::string>& text);
   // Makes the running server follow `next` in what may change at run time.
   void ApplyRuntime(const Config& next);
   static db::PoolOptions PoolOptionsOf(const Config& config);
 
+  Clock::time_point started_at_ = Clock::Real().Now();
   Config flags_;                  // as started, before the --config file
   mutable std::mutex config_mu_;  // one reload at a time
   Config config_;                 // in effect; guarded by config_mu_
@@ -163,8 +170,8 @@ class DocgateServer {
   // Last, so destroyed first: a scrape reads the pool and the metrics.
   std::shared_ptr<PoolCollector> pool_collector_;
   std::shared_ptr<prometheus::Collectable> admission_collector_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::unique_ptr<Periodic> config_watch_;  // first destroyed: it reloads into the rest
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // /metrics, /status, /status.json
+  std::unique_ptr<Periodic> config_watch_;             // first destroyed: it reloads into the rest
   int port_ = 0;
   int metrics_port_ = 0;
   int health_port_ = 0;

@@ -225,6 +225,15 @@ std::map<std::string, WorkQueue::CallerLoad> WorkQueue::Load() const {
   return load_;
 }
 
+Clock::duration WorkQueue::LongestWait() const {
+  const auto now = clock_.Now();
+  Clock::duration longest{0};
+  std::lock_guard lock(mu_);
+  // A caller's tasks wait in order: its oldest is at its front.
+  scheduler_.ForEachFront([&](const Task& task) { longest = std::max(longest, now - task.enqueued); });
+  return longest;
+}
+
 void WorkQueue::Shutdown() {
   std::vector<Task> left;
   {

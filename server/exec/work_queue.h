@@ -105,6 +105,9 @@ class WorkQueue {
   };
   std::map<std::string, CallerLoad> Load() const;
 
+  // How long the task waiting longest for a slot has waited; zero when none waits.
+  Clock::duration LongestWait() const;
+
  private:
   struct Task {
     std::string caller;

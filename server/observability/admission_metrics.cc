@@ -10,13 +10,12 @@ constexpr char kOtherCallers[] = "other";
 
 class LoadCollector final : public prometheus::Collectable {
  public:
-  LoadCollector(const AdmissionMetrics& metrics, std::function<std::map<std::string, WorkQueue::CallerLoad>()> load)
-      : metrics_(metrics), load_(std::move(load)) {}
+  LoadCollector(const AdmissionMetrics& metrics, const WorkQueue& queue) : metrics_(metrics), queue_(queue) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::map<std::string, WorkQueue::CallerLoad> by_label;
     for (const std::string& label : metrics_.Labels()) by_label[label];  // named callers show 0 when idle
-    for (const auto& [caller, load] : load_()) {
+    for (const auto& [caller, load] : queue_.Load()) {
       auto& sum = by_label[metrics_.LabelOf(caller)];
       sum.running += load.running;
       sum.queued += load.queued;
@@ -26,15 +25,20 @@ class LoadCollector final : public prometheus::Collectable {
       in_flight.push_back(Sample(load.running, prometheus::MetricType::Gauge, {{"caller", label}}));
       queued.push_back(Sample(static_cast<double>(load.queued), prometheus::MetricType::Gauge, {{"caller", label}}));
     }
-    return {Family("docgate_caller_in_flight", "Database tasks running now, by caller", prometheus::MetricType::Gauge,
-                   std::move(in_flight)),
-            Family("docgate_caller_queued", "Database tasks waiting for a slot now, by caller",
-                   prometheus::MetricType::Gauge, std::move(queued))};
+    return {
+        Family("docgate_caller_in_flight", "Database tasks running now, by caller", prometheus::MetricType::Gauge,
+               std::move(in_flight)),
+        Family("docgate_caller_queued", "Database tasks waiting for a slot now, by caller",
+               prometheus::MetricType::Gauge, std::move(queued)),
+        Family("docgate_pool_longest_wait_seconds",
+               "How long the task waiting longest for a slot (a connection) has waited; 0 when none waits",
+               prometheus::MetricType::Gauge,
+               {Sample(std::chrono::duration<double>(queue_.LongestWait()).count(), prometheus::MetricType::Gauge)})};
   }
 
  private:
   const AdmissionMetrics& metrics_;
-  const std::function<std::map<std::string, WorkQueue::CallerLoad>()> load_;
+  const WorkQueue& queue_;
 };
 
 }  // namespace
@@ -94,9 +98,8 @@ std::vector<std::string> AdmissionMetrics::Labels() const {
   return labels;
 }
 
-std::shared_ptr<prometheus::Collectable> AdmissionMetrics::LoadCollector(
-    std::function<std::map<std::string, WorkQueue::CallerLoad>()> load) const {
-  return std::make_shared<docgate::LoadCollector>(*this, std::move(load));
+std::shared_ptr<prometheus::Collectable> AdmissionMetrics::LoadCollector(const WorkQueue& queue) const {
+  return std::make_shared<docgate::LoadCollector>(*this, queue);
 }
 
 }  // namespace docgate

@@ -21,7 +21,7 @@ namespace docgate {
 // Fair admission's metrics, per caller: docgate_caller_wait_seconds (histogram:
 // from queued to started), docgate_caller_refused_total{caller,reason}, and, read
 // from the work queue at scrape time, docgate_caller_in_flight and
-// docgate_caller_queued. The caller label is bounded: the callers the --config
+// docgate_caller_queued (and docgate_pool_longest_wait_seconds). The caller label is bounded: the callers the --config
 // file names, "anonymous", and "other" for everyone else. Thread-safe.
 class AdmissionMetrics final : public AdmissionObserver {
  public:
@@ -36,9 +36,9 @@ class AdmissionMetrics final : public AdmissionObserver {
   std::string LabelOf(const std::string& caller) const;
   std::vector<std::string> Labels() const;  // every label a caller may get
 
-  // The in-flight and queued gauges, reading `load` at each scrape.
-  std::shared_ptr<prometheus::Collectable> LoadCollector(
-      std::function<std::map<std::string, WorkQueue::CallerLoad>()> load) const;
+  // The in-flight and queued gauges and docgate_pool_longest_wait_seconds, read from
+  // `queue` at each scrape.
+  std::shared_ptr<prometheus::Collectable> LoadCollector(const WorkQueue& queue) const;
 
  private:
   prometheus::Family<prometheus::Histogram>& wait_;

@@ -33,6 +33,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                    .Help("How long each check for documents made visible by others took")
                                    .Register(*registry)
                                    .Add({}, LatencyBuckets())),
+      wait_visible_max_waiters(prometheus::BuildGauge()
+                                   .Name("docgate_wait_visible_max_waiters")
+                                   .Help("The bound on WaitVisible calls waiting at once in force (--max-waiters)")
+                                   .Register(*registry)
+                                   .Add({})),
       registry_(std::move(registry)),
       db_(*registry_),
       replicas_(*registry_),
@@ -64,7 +69,7 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                        .Register(*registry_);
   for (const char* method :
        {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "RenewLease", "ListDocuments"}) {
-    rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling);
+    rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling, recent_errors_);
   }
   auto& batch_sizes = prometheus::BuildHistogram()
                           .Name("docgate_batch_size")

@@ -51,12 +51,19 @@ class Metrics {
 
   LeaseMetrics& leases() { return leases_; }
 
+  // The errors calls ended with lately (the status page's).
+  const RecentErrors& recent_errors() const { return recent_errors_; }
+
+  // docgate_wait_visible_max_waiters: the waiters' bound in force.
+  prometheus::Gauge& wait_visible_max_waiters;
+
   // docgate_config_reloads_total{result}: "applied", "unchanged" or "invalid".
   prometheus::Counter& config_reloads(const char* result) { return config_reloads_.Add({{"result", result}}); }
 
  private:
   // Keeps alive what the references above point into.
   std::shared_ptr<prometheus::Registry> registry_;
+  RecentErrors recent_errors_;                                 // before rpcs_, which record into it
   std::map<std::string, RpcMetrics> rpcs_;                     // made in the constructor, read-only after
   std::map<std::string, prometheus::Histogram*> batch_sizes_;  // likewise
   DbMetrics db_;

@@ -25,7 +25,7 @@ void FinishRpc(grpc::ServerUnaryReactor* reactor, grpc::CallbackServerContext* c
   context->AddTrailingMetadata("x-request-id", request_id);
   if (!status.ok()) LogFailedRpc(rpc.method().c_str(), request_id, status, took);
   grpc::Status wire = ToGrpcStatus(status, request_id);
-  rpc.Handled(wire.error_code(), took);
+  rpc.Handled(wire.error_code(), took, wire.error_message());
   reactor->Finish(std::move(wire));
 }
 

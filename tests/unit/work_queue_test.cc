@@ -78,6 +78,34 @@ TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   release.set_value();
 }
 
+TEST(WorkQueueTest, LongestWaitIsTheOldestWaitingTasksAge) {
+  FakeClock clock;
+  WorkQueue queue({1, 10, {}}, clock);
+  EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  queue.Submit(
+      [&started, released] {
+        started.set_value();
+        released.wait();
+      },
+      [](absl::Status) {}, clock.Now() + kLater);
+  started.get_future().wait();
+  EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());  // running is not waiting
+  std::atomic<int> ran{0};
+  queue.Submit(
+      WorkQueue::Ticket{"a", clock.Now() + kLater}, [&ran] { ++ran; }, [](absl::Status) {});
+  clock.Advance(std::chrono::milliseconds(300));
+  queue.Submit(
+      WorkQueue::Ticket{"b", clock.Now() + kLater}, [&ran] { ++ran; }, [](absl::Status) {});
+  clock.Advance(std::chrono::milliseconds(200));
+  EXPECT_EQ(queue.LongestWait(), std::chrono::milliseconds(500));
+  release.set_value();
+  while (ran < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());
+}
+
 TEST(WorkQueueTest, ATaskThatThrowsEndsInItsRejectionAndTheWorkerLivesOn) {
   WorkQueue queue({1, 10, {}});
   std::promise<absl::Status> rejected;
