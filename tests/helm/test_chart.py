@@ -3,6 +3,7 @@ and the Helm functions the chart uses (tests/helm/render), then every object che
 against the Kubernetes API schemas and the values against values.schema.json
 (tests/helm/validate.mjs, npm kubernetes-models and ajv)."""
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -257,3 +258,73 @@ def test_the_runtime_configuration_is_a_file_docgate_accepts_and_changing_it_res
     defaults = render(tools)
     assert not any(o["metadata"]["name"] == "test-docgate-runtime" for o in defaults["objects"])
     assert "DOCGATE_CONFIG" not in configmap(defaults, "test-docgate")["data"]
+
+
+DASHBOARD = CHART / "dashboards" / "docgate.json"
+
+
+def rule_object(rendered):
+    return next(o for o in rendered["objects"] if o["kind"] == "PrometheusRule")
+
+
+def test_the_dashboard_and_the_alert_rules_are_there_only_when_asked_for(tools, tmp_path):
+    kinds = by_kind(render(tools))
+    assert "PrometheusRule" not in kinds
+    assert not any(o["metadata"]["name"].endswith("-dashboard") for o in kinds["ConfigMap"])
+    rendered = render(tools, ALL_ON)
+    dashboard = configmap(rendered, "test-docgate-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"  # what Grafana's sidecar looks for
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Databases"}
+    assert json.loads(dashboard["data"]["docgate.json"]) == json.loads(DASHBOARD.read_text())
+    rule = rule_object(rendered)
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {"DocgateDatabaseDown", "DocgateCircuitOpen", "DocgatePoolSaturated",
+                           "DocgateAcquireWaitHigh", "DocgateWaitersNearLimit", "DocgateReplicaOutOfRotation",
+                           "DocgateReplicaLagging", "DocgateErrorRatioHigh"}
+    readme = (CHART / "README.md").read_text()
+    for name, r in alerts.items():
+        assert r["annotations"]["runbook_url"].endswith("README.md#" + name.lower())
+        assert f"### {name}" in readme, f"{name} has no runbook in the chart's README"
+    # Thresholds and durations come from the values; the sidecar label can be another.
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text("grafanaDashboard: {enabled: true, labels: {my_dashboards: 'yes'}}\n"
+                     "prometheusRule:\n  enabled: true\n  runbookUrl: ''\n  rateWindow: 2m\n  alerts:\n"
+                     "    acquireWaitHigh: {for: 3m, seconds: 0.25}\n")
+    rendered = render(tools, tuned)
+    labels = configmap(rendered, "test-docgate-dashboard")["metadata"]["labels"]
+    assert labels["my_dashboards"] == "yes"
+    alerts = {r["alert"]: r for r in rule_object(rendered)["spec"]["groups"][0]["rules"]}
+    wait = alerts["DocgateAcquireWaitHigh"]
+    assert wait["for"] == "3m" and "[2m]" in wait["expr"] and wait["expr"].rstrip().endswith("> 0.25")
+    assert alerts["DocgateDatabaseDown"]["for"] == "1m"  # the others keep their defaults
+    assert not any("runbook_url" in r["annotations"] for r in alerts.values())
+
+
+def test_promtool_accepts_the_rendered_alert_rules(tools, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(json.dumps(rule_object(render(tools, ALL_ON))["spec"]))  # JSON is YAML
+    check = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "rules", str(rules)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS: 8 rules found" in check.stdout
+
+
+def test_every_dashboard_panel_has_a_unit_and_follows_the_template_variables():
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert {"namespace", "instance"} <= set(variables)
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len(panels) >= 20
+    for p in panels:
+        assert p["fieldConfig"]["defaults"].get("unit"), f"{p['title']} has no unit"
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        for t in p["targets"]:
+            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+            for selector in re.findall(r"\b[a-z_]+\{[^}]*\}", t["expr"]):
+                assert 'namespace=~"$namespace"' in selector and 'instance=~"$instance"' in selector, \
+                    (p["title"], selector)
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))

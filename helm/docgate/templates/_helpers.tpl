@@ -41,3 +41,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 /var/run/secrets/docgate/tls/{{ .Values.tls.clientCA.key }}
 {{- end -}}
 {{- end -}}
+
+{{/* An alert's runbook_url annotation: prometheusRule.runbookUrl with the alert's
+anchor in the chart's README; nothing when runbookUrl is empty. */}}
+{{- define "docgate.runbookUrl" -}}
+{{- if .base }}runbook_url: {{ .base }}#{{ .alert }}{{ end }}
+{{- end }}

@@ -1,6 +1,6 @@
 // render: `helm template` for this repository's chart, without helm (which cannot be
 // installed here). Go's text/template with sprig's functions plus the few Helm ones
-// the chart uses: include, tpl, toYaml, fromYaml, toJson, required, fail.
+// the chart uses: include, tpl, toYaml, fromYaml, toJson, required, fail; and .Files.Get.
 //
 //	render CHART_DIR [VALUES_FILE...] > objects.json
 //
@@ -73,6 +73,18 @@ func toYAML(v interface{}) string {
 		return ""
 	}
 	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+// chartFiles is .Files: the chart's files by their path in the chart.
+type chartFiles struct{ dir string }
+
+// Get is Helm's .Files.Get: the file's contents, "" when it cannot be read.
+func (f chartFiles) Get(name string) string {
+	b, err := os.ReadFile(filepath.Join(f.dir, name))
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func render(chartDir string, valueFiles []string) ([]byte, error) {
@@ -160,7 +172,7 @@ func render(chartDir string, valueFiles []string) ([]byte, error) {
 		}
 		name := filepath.Join(filepath.Base(chartDir), "templates", base)
 		data := map[string]interface{}{
-			"Values": values, "Chart": chartInfo, "Release": release,
+			"Values": values, "Chart": chartInfo, "Release": release, "Files": chartFiles{chartDir},
 			"Template": map[string]interface{}{"Name": name, "BasePath": filepath.Join(filepath.Base(chartDir), "templates")},
 		}
 		var buf bytes.Buffer
