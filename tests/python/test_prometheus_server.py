@@ -3,64 +3,29 @@
 Prometheus comes from Debian's `prometheus` package (scripts/dev installs it). It
 scrapes every second; the test reads its HTTP query API, as a dashboard would.
 """
-import json
 import os
 import shutil
 import subprocess
-import tempfile
-import urllib.parse
 import urllib.request
 
 import pytest
 
-from docgate_harness import free_port, send_known_traffic, wait_for
+from docgate_harness import send_known_traffic, wait_for
+from prometheus_server import PrometheusServer
 
 
 @pytest.fixture
 def prometheus():
-    """Starts Prometheus; returns configure(target) -> query(promql) -> float | None."""
-    folder = tempfile.mkdtemp(prefix="docgate-prom-")
-    port = free_port()
-    procs = []
+    """configure(target) starts Prometheus scraping it; returns query(promql) -> float | None."""
+    servers = []
 
     def configure(target):
-        config = os.path.join(folder, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    "scrape_configs:\n  - job_name: docgate\n"
-                    f"    static_configs:\n      - targets: ['{target}']\n")
-        log = open(os.path.join(folder, "prometheus.log"), "w")
-        procs.append(subprocess.Popen(
-            [shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
-             f"--storage.tsdb.path={folder}/data", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT))
-        wait_for(lambda: ready(port), 30, interval=0.1, what="Prometheus ready")
-        return lambda promql: query(port, promql)
+        servers.append(PrometheusServer([target]))
+        return servers[-1].value
 
     yield configure
-    for p in procs:
-        p.terminate()
-        p.wait(timeout=10)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def ready(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def query(port, promql):
-    """The value of an instant query with at most one series; None when it has none."""
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as r:
-        body = json.load(r)
-    assert body["status"] == "success", body
-    result = body["data"]["result"]
-    assert len(result) <= 1, f"{promql} matched several series: {result}"
-    return float(result[0]["value"][1]) if result else None
+    for server in servers:
+        server.close()
 
 
 def handled(method, code):

@@ -3,7 +3,6 @@ Debian's Chromium, headless, renders it against a docgate under load and with it
 database stopped; every figure on it is checked against /metrics. Screenshots are
 kept in the build tree (test-artifacts/), never committed."""
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -209,7 +208,7 @@ def test_the_status_page_shows_a_stopped_database_and_hides_secrets(own_cluster,
     env = own_cluster.start()
     url = env["DOCGATE_TEST_DATABASE_URL"]
     assert "docgate-dev-secret" in url
-    d = start_docgate(url, "--pool-max=2", f"--broker-url=redis://:broker-secret@127.0.0.1:1/0")
+    d = start_docgate(url, "--pool-max=2", "--broker-url=redis://:broker-secret@127.0.0.1:1/0")
     wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     own_cluster.stop()
     wait_for(lambda: status_json(d)["database"]["up"] is False, 30, what="the database seen down")
