@@ -37,7 +37,9 @@ class MetricsEndpoint::Page final : public CivetHandler {
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const std::string& address, Render render) {
   std::unique_ptr<CivetServer> server;
   try {
-    server = std::make_unique<CivetServer>(std::vector<std::string>{"listening_ports", address, "num_threads", "4"});
+    // A client that sends its request slowly holds a thread for at most request_timeout_ms.
+    server = std::make_unique<CivetServer>(
+        std::vector<std::string>{"listening_ports", address, "num_threads", "4", "request_timeout_ms", "10000"});
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError("cannot listen on " + address + " for metrics: " + e.what());
   }
@@ -55,8 +57,8 @@ MetricsEndpoint::MetricsEndpoint(std::unique_ptr<CivetServer> server, Render ren
   }));
   pages_.push_back(
       std::make_unique<Page>("/status", "text/html; charset=utf-8", [this] { return render_(Collect(), true); }));
-  pages_.push_back(std::make_unique<Page>("/status.json", "application/json",
-                                          [this] { return render_(Collect(), false); }));
+  pages_.push_back(
+      std::make_unique<Page>("/status.json", "application/json", [this] { return render_(Collect(), false); }));
   for (const auto& page : pages_) server_->addHandler(page->path(), page.get());
 }
 

@@ -63,8 +63,7 @@ std::string PoolRows(const StatusReport& r) {
              absl::StrCat(StatusNumber(r.pool_busy + r.pool_idle), " of ", StatusNumber(r.pool_max))),
       Figure("max", "pool.max", r.pool_max), Figure("busy", "pool.busy", r.pool_busy),
       Figure("idle", "pool.idle", r.pool_idle),
-      Figure("waiting", "pool.waiting", r.pool_waiting, StatusNumber(r.pool_waiting),
-             r.pool_waiting > 0 ? "warn" : ""),
+      Figure("waiting", "pool.waiting", r.pool_waiting, StatusNumber(r.pool_waiting), r.pool_waiting > 0 ? "warn" : ""),
       Figure("longest current wait", "pool.longest_wait_seconds", r.pool_longest_wait_seconds,
              Seconds(r.pool_longest_wait_seconds)),
       Figure("opened (total)", "pool.opened_total", r.pool_opened_total),
@@ -80,8 +79,8 @@ std::string ReplicaRows(const StatusReport& r) {
   std::string rows;
   for (const auto& replica : r.replicas) {
     const std::string key = "replicas." + replica.name;
-    absl::StrAppend(&rows, Flag(replica.name + " in rotation", key + ".in_rotation", replica.in_rotation, "yes", "no",
-                                true),
+    absl::StrAppend(&rows,
+                    Flag(replica.name + " in rotation", key + ".in_rotation", replica.in_rotation, "yes", "no", true),
                     Figure(replica.name + " replay lag", key + ".replay_lag_bytes", replica.replay_lag_bytes,
                            StatusNumber(replica.replay_lag_bytes) + " B"));
   }
@@ -116,8 +115,8 @@ std::string OutboxRows(const StatusReport& r) {
 std::string ErrorRows(const StatusReport& r) {
   std::string rows;
   for (const auto& [code, n] : r.errors.by_code) {
-    absl::StrAppend(&rows, Figure(GrpcCodeName(code), absl::StrCat("errors.by_code.", GrpcCodeName(code)),
-                                  static_cast<double>(n)));
+    absl::StrAppend(
+        &rows, Figure(GrpcCodeName(code), absl::StrCat("errors.by_code.", GrpcCodeName(code)), static_cast<double>(n)));
   }
   if (rows.empty()) rows = "<tr><td>none</td></tr>\n";
   std::string latest = "<tr><th>time (UTC)</th><th>method</th><th>code</th><th>message</th></tr>\n";
@@ -125,8 +124,8 @@ std::string ErrorRows(const StatusReport& r) {
     absl::StrAppend(&latest, "<tr><td>", StatusTime(e.at), "</td><td>", Escaped(e.method), "</td><td>",
                     GrpcCodeName(e.code), "</td><td class=\"message\">", Escaped(e.message), "</td></tr>\n");
   }
-  return absl::StrCat("<section><h2>Errors, last ", RecentErrors::kWindow.count() / 60, " minutes</h2><table>\n",
-                      rows, "</table><h3>Latest</h3><table class=\"wide\">\n", latest, "</table></section>\n");
+  return absl::StrCat("<section><h2>Errors, last ", RecentErrors::kWindow.count() / 60, " minutes</h2><table>\n", rows,
+                      "</table><h3>Latest</h3><table class=\"wide\">\n", latest, "</table></section>\n");
 }
 
 std::string ConfigRows(const StatusReport& r) {
@@ -159,8 +158,8 @@ std::string StatusHtml(const StatusReport& r, int refresh_seconds) {
       refresh_seconds, "\">\n<title>docgate status</title><style>", kStyle, "</style></head><body>\n",
       "<header><h1>docgate</h1><p>version ", Escaped(r.version), " (", Escaped(r.revision), ") &middot; up ",
       Duration(r.uptime_seconds), " &middot; refreshes every ", refresh_seconds,
-      " s &middot; <a href=\"status.json\">JSON</a> &middot; <a href=\"metrics\">metrics</a></p></header>\n",
-      Banner(r), "<main>\n",
+      " s &middot; <a href=\"status.json\">JSON</a> &middot; <a href=\"metrics\">metrics</a></p></header>\n", Banner(r),
+      "<main>\n",
       Section("Database", absl::StrCat(Flag("reachable", "database.up", r.database_up, "yes", "no", true),
                                        Flag("circuit", "database.circuit_open", r.circuit_open, "open (failing fast)",
                                             "closed", false))),
@@ -170,8 +169,8 @@ std::string StatusHtml(const StatusReport& r, int refresh_seconds) {
                                   absl::StrCat(StatusNumber(r.waiters), " of ", StatusNumber(r.waiters_limit)),
                                   r.waiters >= 0.8 * r.waiters_limit && r.waiters_limit > 0 ? "warn" : ""),
                            Figure("limit", "waiters.limit", r.waiters_limit))),
-      Section("Replicas", ReplicaRows(r)), CallerTable(r), Section("Outbox and leases", OutboxRows(r)),
-      ErrorRows(r), Section("Configuration in effect (secrets redacted)", ConfigRows(r)), "</main></body></html>\n");
+      Section("Replicas", ReplicaRows(r)), CallerTable(r), Section("Outbox and leases", OutboxRows(r)), ErrorRows(r),
+      Section("Configuration in effect (secrets redacted)", ConfigRows(r)), "</main></body></html>\n");
 }
 
 }  // namespace docgate

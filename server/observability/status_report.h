@@ -33,7 +33,7 @@ struct StatusReport {
   std::string revision;
   double uptime_seconds = 0;
 
-  bool database_up = false;  // docgate_db_up
+  bool database_up = false;   // docgate_db_up
   bool circuit_open = false;  // docgate_circuit_open
 
   // The pool. `waiting`: database tasks waiting for a connection (for a slot in the

@@ -5,6 +5,7 @@ kept in the build tree (test-artifacts/), never committed."""
 import json
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -231,10 +232,19 @@ def test_the_status_page_shows_a_stopped_database_and_hides_secrets(own_cluster,
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_only_the_three_paths_are_served(database_url, start_docgate):
+def test_only_the_three_paths_are_served_and_bytes_that_do_not_parse_change_nothing(database_url, start_docgate):
     d = start_docgate(database_url)
     wait_for(lambda: d.metrics_text() != "", 20, what="the metrics port")
-    for path in ("/", "/status/x", "/statusx", "/metrics/../x"):
+    for path in ("/", "/status/x", "/statusx", "/metrics/../x", "/status.json/"):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}{path}", timeout=5)
         assert err.value.code == 404, path
+    for junk in (b"\x00\xff\xfe garbage\r\n\r\n", b"GET /status HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n",
+                 b"POST /status HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", b"GET /status"):
+        with socket.create_connection(("127.0.0.1", d.metrics_port), timeout=15) as s:
+            s.sendall(junk)
+            s.shutdown(socket.SHUT_WR)
+            reply = s.recv(100)
+        assert not reply.startswith(b"HTTP/1.1 200"), (junk[:20], reply)
+    assert d.proc.poll() is None
+    assert status_json(d)["database"]["up"] is True and "docgate_db_up 1" in d.metrics_text()

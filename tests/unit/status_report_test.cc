@@ -11,9 +11,9 @@ namespace docgate {
 namespace {
 
 using prometheus::MetricType;
+using testing::FakeClock;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FakeClock;
 
 TEST(RecentErrorsTest, CountsByCodeWithinTheWindowAndKeepsTheLatestNewestFirst) {
   FakeClock clock;
@@ -107,11 +107,11 @@ TEST(StatusReportTest, ReadsEveryFigureFromTheMetricFamilies) {
 
 TEST(StatusReportTest, JsonHasEveryFigureUnderItsKey) {
   const std::string json = StatusJson(Report(true));
-  for (const char* part : {R"("database":{"up":true,"circuit_open":false})", R"("open":5,"busy":3,"idle":2)",
-                           R"("longest_wait_seconds":0.25)", R"("waiters":{"count":90,"limit":100})",
-                           R"({"name":"db-2:5432","in_rotation":false,"replay_lag_bytes":123456})",
-                           R"("by_code":{"Unavailable":1})", R"("message":"database <unavailable>")",
-                           R"("database-url":"host=db password='****'")"}) {
+  for (const char* part :
+       {R"("database":{"up":true,"circuit_open":false})", R"("open":5,"busy":3,"idle":2)",
+        R"("longest_wait_seconds":0.25)", R"("waiters":{"count":90,"limit":100})",
+        R"({"name":"db-2:5432","in_rotation":false,"replay_lag_bytes":123456})", R"("by_code":{"Unavailable":1})",
+        R"("message":"database <unavailable>")", R"("database-url":"host=db password='****'")"}) {
     EXPECT_THAT(json, HasSubstr(part));
   }
 }
