@@ -15,6 +15,32 @@ namespace {
 using testing::FakeClock;
 constexpr auto kLater = std::chrono::hours(1);
 
+// Holds a one-slot queue's slot with a task that runs until Release() (or the end
+// of the holder); once constructed, that task runs and the queue is empty again.
+class SlotHolder {
+ public:
+  SlotHolder(WorkQueue& queue, Clock& clock) {
+    std::promise<void> started;
+    queue.Submit(
+        [&started, released = released_] {
+          started.set_value();
+          released.wait();
+        },
+        [](absl::Status) {}, clock.Now() + kLater);
+    started.get_future().wait();
+  }
+  ~SlotHolder() { Release(); }
+  void Release() {
+    if (!released_done_) release_.set_value();
+    released_done_ = true;
+  }
+
+ private:
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  bool released_done_ = false;
+};
+
 TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
   WorkQueue queue({1, 100, {}});
   std::vector<int> order;
@@ -29,36 +55,18 @@ TEST(WorkQueueTest, RunsTasksInSubmissionOrderOnOneThread) {
 
 TEST(WorkQueueTest, RejectsWhenFull) {
   WorkQueue queue({1, 1, {}});
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> started;
-  queue.Submit(
-      [&started, released] {
-        started.set_value();
-        released.wait();
-      },
-      [](absl::Status) {}, Clock::Real().Now() + kLater);
-  started.get_future().wait();
+  SlotHolder holder(queue, Clock::Real());
   queue.Submit([] {}, [](absl::Status) {}, Clock::Real().Now() + kLater);  // fills the queue
   absl::Status rejected;
   queue.Submit([] { FAIL(); }, [&](absl::Status s) { rejected = s; }, Clock::Real().Now() + kLater);
   EXPECT_EQ(rejected.code(), absl::StatusCode::kUnavailable);
-  release.set_value();
+  holder.Release();
 }
 
 TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   FakeClock clock;
   WorkQueue queue({1, 10, {}}, clock);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> started;
-  queue.Submit(
-      [&started, released] {
-        started.set_value();
-        released.wait();
-      },
-      [](absl::Status) {}, clock.Now() + kLater);
-  started.get_future().wait();  // the queue is empty again: start_by may restart lower
+  SlotHolder holder(queue, clock);  // the queue is empty again: start_by may restart lower
   std::atomic<int> rejections{0};
   absl::Status rejected;
   const auto start_by = clock.Now() + std::chrono::milliseconds(100);
@@ -75,23 +83,14 @@ TEST(WorkQueueTest, RejectsTasksNotStartedByTheirTime) {
   clock.Advance(std::chrono::milliseconds(1));
   ASSERT_TRUE(testing::Eventually([&] { return rejections == 1; }));
   EXPECT_EQ(rejected.code(), absl::StatusCode::kUnavailable);
-  release.set_value();
+  holder.Release();
 }
 
 TEST(WorkQueueTest, LongestWaitIsTheOldestWaitingTasksAge) {
   FakeClock clock;
   WorkQueue queue({1, 10, {}}, clock);
   EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> started;
-  queue.Submit(
-      [&started, released] {
-        started.set_value();
-        released.wait();
-      },
-      [](absl::Status) {}, clock.Now() + kLater);
-  started.get_future().wait();
+  SlotHolder holder(queue, clock);
   EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());  // running is not waiting
   std::atomic<int> ran{0};
   queue.Submit(
@@ -101,8 +100,8 @@ TEST(WorkQueueTest, LongestWaitIsTheOldestWaitingTasksAge) {
       WorkQueue::Ticket{"b", clock.Now() + kLater}, [&ran] { ++ran; }, [](absl::Status) {});
   clock.Advance(std::chrono::milliseconds(200));
   EXPECT_EQ(queue.LongestWait(), std::chrono::milliseconds(500));
-  release.set_value();
-  while (ran < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  holder.Release();
+  ASSERT_TRUE(testing::Eventually([&] { return ran == 2; }));
   EXPECT_EQ(queue.LongestWait(), Clock::duration::zero());
 }
 
