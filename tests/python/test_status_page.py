@@ -241,10 +241,14 @@ def test_only_the_three_paths_are_served_and_bytes_that_do_not_parse_change_noth
         assert err.value.code == 404, path
     for junk in (b"\x00\xff\xfe garbage\r\n\r\n", b"GET /status HTTP/1.1\r\nHost: " + b"x" * 100000 + b"\r\n\r\n",
                  b"POST /status HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", b"GET /status"):
+        reply = b""
         with socket.create_connection(("127.0.0.1", d.metrics_port), timeout=15) as s:
-            s.sendall(junk)
-            s.shutdown(socket.SHUT_WR)
-            reply = s.recv(100)
+            try:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                reply = s.recv(100)
+            except OSError:
+                pass  # the server answered and closed before all of it was sent: as good
         assert not reply.startswith(b"HTTP/1.1 200"), (junk[:20], reply)
     assert d.proc.poll() is None
     assert status_json(d)["database"]["up"] is True and "docgate_db_up 1" in d.metrics_text()
