@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 
 import grpc
@@ -119,6 +120,12 @@ def test_every_dashboard_query_has_data_and_every_alert_fires_when_its_condition
                  interval=0.25, what="load scraped, replica reads included")
     load_ended = time.monotonic()
     assert prometheus.alerts("pending") | prometheus.alerts() == set(), "alerts fire on a healthy docgate"
+    # The status page shows the replica and the broker as the metrics do.
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}/status.json", timeout=5) as r:
+        status = json.load(r)
+    assert [(r["name"], r["in_rotation"]) for r in status["replicas"]] == [
+        (f"127.0.0.1:{replicated.replica_port}", True)]
+    assert status["outbox"]["enabled"] and status["outbox"]["broker_up"]
 
     seen = saturate_and_wait(d, replicated, prometheus, load_ended)
     wait_for(lambda: prometheus.value("sum(docgate_db_errors_total)"), 30, interval=0.25,

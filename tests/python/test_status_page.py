@@ -37,8 +37,9 @@ def browser():
     profile = tempfile.mkdtemp(prefix="docgate-chromium-")
 
     def browse(url, *flags):
-        out = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                              "--no-first-run", f"--user-data-dir={profile}", *flags, url],
+        # No sandbox: tests may run as root. /tmp instead of /dev/shm: a minimal machine may have none.
+        out = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                              "--hide-scrollbars", "--no-first-run", f"--user-data-dir={profile}", *flags, url],
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         return out.stdout
@@ -234,7 +235,7 @@ def test_the_status_page_shows_a_stopped_database_and_hides_secrets(own_cluster,
 
 def test_only_the_three_paths_are_served_and_bytes_that_do_not_parse_change_nothing(database_url, start_docgate):
     d = start_docgate(database_url)
-    wait_for(lambda: d.metrics_text() != "", 20, what="the metrics port")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
     for path in ("/", "/status/x", "/statusx", "/metrics/../x", "/status.json/"):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"http://127.0.0.1:{d.metrics_port}{path}", timeout=5)
