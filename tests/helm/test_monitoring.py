@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -152,16 +153,11 @@ def saturate_and_wait(d, replicated, prometheus, load_ended):
     locked = client.create_document("locked").document.id
     others = [client.create_document(f"queued-{i}").document.id for i in range(30)]
     with open_transaction(replicated.primary_url, f"SELECT 1 FROM documents WHERE id = '{locked}' FOR UPDATE;",
-                          "monitoring-lock") as commit:
-        blocked = [threading.Thread(target=blocked_update) for _ in range(3)]
-        queued = [threading.Thread(target=client.update_status, args=(doc, DocumentStatus.PROCESSING))
-                  for doc in others]
-        for t in blocked:
-            t.start()
+                          "monitoring-lock") as commit, ThreadPoolExecutor(len(others) + 3) as pool:
+        blocked = [pool.submit(blocked_update) for _ in range(3)]
         wait_for(lambda: prometheus.value('sum(docgate_pool_connections{state="in_use"})') == 3, 30,
                  interval=0.25, what="the three connections blocked on the lock")
-        for t in queued:
-            t.start()
+        queued = [pool.submit(client.update_status, doc, DocumentStatus.PROCESSING) for doc in others]
         seen = firing(prometheus, "DocgatePoolSaturated")
         # Released once the load's own short waits have left the alert's rate window.
         wait_for(lambda: time.monotonic() - load_ended > 16 and prometheus.value(
@@ -170,8 +166,8 @@ def saturate_and_wait(d, replicated, prometheus, load_ended):
                                  " FROM pg_stat_activity WHERE application_name = 'docgate'"
                                  " AND wait_event_type = 'Lock'"], check=True, capture_output=True, text=True)
         assert killed.stdout.strip() == "3"
-        for t in blocked + queued:
-            t.join(timeout=60)
+        for call in blocked + queued:
+            call.result(timeout=60)  # the queued ones all done, after waiting
         commit()
     return seen | firing(prometheus, "DocgateAcquireWaitHigh")
 
