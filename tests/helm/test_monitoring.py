@@ -6,6 +6,7 @@ renamed in the server leaves an expression without data and fails this test."""
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -42,6 +43,15 @@ prometheusRule:
 """
 
 
+def redis_answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def pb():
     from docgate._pb import docgate_pb2
     return docgate_pb2
@@ -73,6 +83,7 @@ def stack(tools, docgate_bin, tmp_path):  # noqa: F811  (the fixture imported ab
     redis_port = free_port()
     redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port),
                               "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL)
+    wait_for(lambda: redis_answers(redis_port), 20, what="redis-server answers")
     d = Docgate(docgate_bin, replicated.primary_url, f"--replica-url={replicated.replica_url}",
                 f"--broker-url=redis://127.0.0.1:{redis_port}/0", "--pool-max=3", "--max-waiters=20",
                 "--acquire-timeout=30s", "--max-replica-lag-bytes=1048576", "--replica-wait-max=1s")
@@ -82,6 +93,9 @@ def stack(tools, docgate_bin, tmp_path):  # noqa: F811  (the fixture imported ab
         prometheus = PrometheusServer([f"127.0.0.1:{d.metrics_port}"], rules_file=str(rules))
         wait_for(lambda: prometheus.value('up{job="docgate"}') == 1, 30, interval=0.2, what="a first scrape")
         yield replicated, d, prometheus
+    except BaseException:
+        print(d.output()[-5000:])  # shown with the failure
+        raise
     finally:
         if prometheus is not None:
             prometheus.close()

@@ -160,8 +160,17 @@ def test_500_documents_with_20_workers_killed_mid_task_all_complete_once(pipelin
                                                           range(500))]
         try:
             wait_for(lambda: len(killed) == 20, 120, interval=0.2, what="20 workers killed mid-task")
-            wait_for(lambda: all(d.status is DocumentStatus.COMPLETED for d in client.list_documents(page_size=1000)
-                                 if d.id in set(ids)), 180, interval=0.5, what="every document COMPLETED")
+            try:
+                wait_for(lambda: all(d.status is DocumentStatus.COMPLETED for d in
+                                     client.list_documents(page_size=1000) if d.id in set(ids)),
+                         180, interval=0.5, what="every document COMPLETED")
+            except AssertionError:
+                left = [(d.id, d.status.name, d.version, d.status_detail, d.lease_holder)
+                        for d in client.list_documents(page_size=1000)
+                        if d.id in set(ids) and d.status is not DocumentStatus.COMPLETED]
+                raise AssertionError(f"{len(left)} documents not COMPLETED, e.g. {left[:5]}; outbox backlog "
+                                     f"{pipeline.docgate.metric('docgate_outbox_tasks')}; worker log tail:\n"
+                                     + pipeline.worker_output()[-3000:]) from None
         finally:
             stop.set()
             killer.join(timeout=10)
