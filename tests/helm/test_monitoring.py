@@ -5,8 +5,6 @@ docgate into each alert's condition and sees the rendered rule fire. A metric
 renamed in the server leaves an expression without data and fails this test."""
 import json
 import re
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from docgate_harness import Docgate, free_port, open_transaction, wait_for, workers
+from docgate_harness import Docgate, open_transaction, redis_server, wait_for, workers
 from prometheus_server import PrometheusServer
 from test_chart import CHART, render, tools  # noqa: F401  (a fixture, used by name)
 from test_replicas import Replicated
@@ -41,15 +39,6 @@ prometheusRule:
     replicaLagging: {{for: 1s, bytes: 1048576}}
     errorRatioHigh: {{for: 1s, ratio: 0.5, codes: "Unknown|Internal|Unavailable|DataLoss|ResourceExhausted"}}
 """
-
-
-def redis_answers(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def pb():
@@ -80,28 +69,26 @@ def stack(tools, docgate_bin, tmp_path):  # noqa: F811  (the fixture imported ab
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(rule["spec"]))  # JSON is YAML to Prometheus
     replicated = Replicated(docgate_bin)
-    redis_port = free_port()
-    redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port),
-                              "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL)
-    wait_for(lambda: redis_answers(redis_port), 20, what="redis-server answers")
-    d = Docgate(docgate_bin, replicated.primary_url, f"--replica-url={replicated.replica_url}",
-                f"--broker-url=redis://127.0.0.1:{redis_port}/0", "--pool-max=3", "--max-waiters=20",
-                "--acquire-timeout=30s", "--max-replica-lag-bytes=1048576", "--replica-wait-max=1s")
-    prometheus = None
     try:
-        wait_for(lambda: d.health() == "SERVING", 30, what="docgate serving")
-        prometheus = PrometheusServer([f"127.0.0.1:{d.metrics_port}"], rules_file=str(rules))
-        wait_for(lambda: prometheus.value('up{job="docgate"}') == 1, 30, interval=0.2, what="a first scrape")
-        yield replicated, d, prometheus
-    except BaseException:
-        print(d.output()[-5000:])  # shown with the failure
-        raise
+        with redis_server() as redis:
+            d = Docgate(docgate_bin, replicated.primary_url, f"--replica-url={replicated.replica_url}",
+                        f"--broker-url={redis}/0", "--pool-max=3", "--max-waiters=20", "--acquire-timeout=30s",
+                        "--max-replica-lag-bytes=1048576", "--replica-wait-max=1s")
+            prometheus = None
+            try:
+                wait_for(lambda: d.health() == "SERVING", 30, what="docgate serving")
+                prometheus = PrometheusServer([f"127.0.0.1:{d.metrics_port}"], rules_file=str(rules))
+                wait_for(lambda: prometheus.value('up{job="docgate"}') == 1, 30, interval=0.2,
+                         what="a first scrape")
+                yield replicated, d, prometheus
+            except BaseException:
+                print(d.output()[-5000:])  # shown with the failure
+                raise
+            finally:
+                if prometheus is not None:
+                    prometheus.close()
+                d.stop()
     finally:
-        if prometheus is not None:
-            prometheus.close()
-        d.stop()
-        redis.terminate()
-        redis.wait(timeout=10)
         replicated.close()
 
 

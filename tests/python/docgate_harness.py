@@ -8,6 +8,7 @@ stubs, docgate._pb, are what the tests use too). Under CI a missing harness fail
 """
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,6 +58,34 @@ def send_known_traffic(stub):
         with pytest.raises(grpc.RpcError) as err:
             stub.GetDocument(docgate_pb2.GetDocumentRequest(id=str(uuid.uuid4())), timeout=5)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def redis_answers(port):
+    """Whether a redis-server answers PING on `port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_server():
+    """A throwaway redis-server on a free loopback port, nothing persisted; yields its
+    redis:// URL (without a database number) once it answers."""
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="docgate-redis-")
+    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
+                             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: redis_answers(port), 20, what="redis-server answers")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

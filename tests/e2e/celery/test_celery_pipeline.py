@@ -7,11 +7,8 @@ after they were committed, connection pools inherited across fork, pools exhaust
 import gc
 import importlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,34 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from docgate_harness import Docgate, free_port, open_transaction, wait_for
+from celery_worker import celery_worker
+from docgate_harness import Docgate, open_transaction, redis_server, wait_for
 
 HERE = Path(__file__).resolve().parent
 POOL_MAX = 6
 CONCURRENCY = 4
 
 
-def redis_answers(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def redis():
-    port = free_port()
-    folder = tempfile.mkdtemp(prefix="docgate-redis-")
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
-                             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_for(lambda: redis_answers(port), 20, what="redis-server answers")
-    yield f"redis://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(folder, ignore_errors=True)
+    with redis_server() as url:
+        yield url
 
 
 class Pipeline:
@@ -63,45 +44,20 @@ def pipeline(docgate_bin, database_url, redis):
     """One docgate, one worker and one Celery app for the module: an app bound to a
     broker that has gone away retries it for minutes."""
     d = Docgate(docgate_bin, database_url, f"--pool-max={POOL_MAX}")
-    wait_for(lambda: d.health() == "SERVING", 20, what="docgate SERVING")
-    env = {"CELERY_BROKER_URL": f"{redis}/0", "CELERY_RESULT_BACKEND": f"{redis}/1",
-           "DOCGATE_ADDRESS": f"127.0.0.1:{d.port}"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    log = tempfile.NamedTemporaryFile(prefix="celery-", suffix=".log", delete=False)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool=prefork", f"--concurrency={CONCURRENCY}",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "e2e@%h"],
-        cwd=HERE, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
-
-    def worker_output():
-        return Path(log.name).read_text(errors="replace")
-
     try:
-        wait_for(lambda: " ready." in worker_output() or worker.poll() is not None, 60, interval=0.1,
-                 what="the Celery worker ready")
-        assert worker.poll() is None, worker_output()
-        sys.path.insert(0, str(HERE))
-        tasks = importlib.import_module("tasks")  # the producer's side of the same app
-        yield Pipeline(d, worker, worker_output, tasks)
-        gc.collect()  # results unsubscribe from redis as they go: while it still runs
-        tasks.app.close()
-        sys.path.remove(str(HERE))
+        wait_for(lambda: d.health() == "SERVING", 20, what="docgate SERVING")
+        env = {"CELERY_BROKER_URL": f"{redis}/0", "CELERY_RESULT_BACKEND": f"{redis}/1",
+               "DOCGATE_ADDRESS": f"127.0.0.1:{d.port}"}
+        with celery_worker("tasks", "e2e", CONCURRENCY, env) as (worker, worker_output):
+            sys.path.insert(0, str(HERE))
+            tasks = importlib.import_module("tasks")  # the producer's side of the same app
+            yield Pipeline(d, worker, worker_output, tasks)
+            gc.collect()  # results unsubscribe from redis as they go: while it still runs
+            tasks.app.close()
+            sys.path.remove(str(HERE))
     finally:
-        worker.terminate()  # a warm shutdown
-        try:
-            worker.wait(timeout=30)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-            os.unlink(log.name)
-            d.stop()
-            os.unlink(d.log.name)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        d.stop()
+        os.unlink(d.log.name)
 
 
 class ConnectionSampler:

@@ -4,12 +4,11 @@ SIGKILLed mid-task and one is frozen (SIGSTOP) past its lease: every document st
 ends COMPLETED, none stays PROCESSING past its lease and the expiry delay, and each
 document's one side effect is applied once, thanks to the fencing."""
 import datetime
+import importlib
 import os
 import random
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ import redis as redis_py
 
 import docgate
 from docgate import DocumentStatus
+from celery_worker import celery_worker
 from docgate_harness import Docgate, wait_for
 from test_celery_pipeline import redis  # noqa: F401  (the module's redis-server)
 
@@ -33,10 +33,10 @@ SLACK_S = 1.0
 
 
 class LeasedPipeline:
-    def __init__(self, docgate_process, worker, log, observed, app_module):
+    def __init__(self, docgate_process, worker, output, observed, app_module):
         self.docgate = docgate_process
         self.worker = worker
-        self.log = log
+        self.worker_output = output  # () -> the worker's log so far
         self.observed = observed
         self.tasks = app_module
         self.client = docgate.Client(f"127.0.0.1:{docgate_process.port}", timeout=10)
@@ -53,50 +53,27 @@ class LeasedPipeline:
                 found.append(int(stat.parent.name))
         return found
 
-    def worker_output(self):
-        return Path(self.log.name).read_text(errors="replace")
-
 
 @pytest.fixture(scope="module")
 def pipeline(docgate_bin, database_url, redis):  # noqa: F811
-    import importlib
     d = Docgate(docgate_bin, database_url, "--pool-max=8", f"--broker-url={redis}/0",
                 f"--lease-check-interval={int(CHECK_INTERVAL_S * 1000)}ms", "--outbox-poll-interval=200ms")
-    wait_for(lambda: d.health() == "SERVING", 20, what="docgate SERVING")
-    env = {"CELERY_BROKER_URL": f"{redis}/0", "CELERY_RESULT_BACKEND": f"{redis}/1", "OBSERVED_URL": f"{redis}/2",
-           "DOCGATE_ADDRESS": f"127.0.0.1:{d.port}", "LEASE_SECONDS": str(LEASE_SECONDS)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    log = tempfile.NamedTemporaryFile(prefix="celery-leases-", suffix=".log", delete=False)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "leased_tasks", "worker", "--pool=prefork",
-         f"--concurrency={CONCURRENCY}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-n", "leases@%h"],
-        cwd=HERE, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
-    sys.path.insert(0, str(HERE))
     try:
-        wait_for(lambda: " ready." in Path(log.name).read_text(errors="replace") or worker.poll() is not None, 60,
-                 interval=0.1, what="the Celery worker ready")
-        assert worker.poll() is None, Path(log.name).read_text(errors="replace")
-        tasks = importlib.import_module("leased_tasks")
-        yield LeasedPipeline(d, worker, log, redis_py.Redis.from_url(f"{redis}/2"), tasks)
-        tasks.app.close()
+        wait_for(lambda: d.health() == "SERVING", 20, what="docgate SERVING")
+        env = {"CELERY_BROKER_URL": f"{redis}/0", "CELERY_RESULT_BACKEND": f"{redis}/1",
+               "OBSERVED_URL": f"{redis}/2", "DOCGATE_ADDRESS": f"127.0.0.1:{d.port}",
+               "LEASE_SECONDS": str(LEASE_SECONDS)}
+        with celery_worker("leased_tasks", "leases", CONCURRENCY, env) as (worker, output):
+            sys.path.insert(0, str(HERE))
+            try:
+                tasks = importlib.import_module("leased_tasks")
+                yield LeasedPipeline(d, worker, output, redis_py.Redis.from_url(f"{redis}/2"), tasks)
+                tasks.app.close()
+            finally:
+                sys.path.remove(str(HERE))
     finally:
-        sys.path.remove(str(HERE))
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-            os.unlink(log.name)
-            d.stop()
-            os.unlink(d.log.name)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        d.stop()
+        os.unlink(d.log.name)
 
 
 def create_with_task(client, name, task="leased.process"):

@@ -15,8 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from docgate_harness import Docgate, free_port, wait_for, workers
-from test_celery_pipeline import redis_answers
+from docgate_harness import Docgate, free_port, redis_answers, wait_for, workers
 
 HERE = Path(__file__).resolve().parent
 TASK = "outbox_e2e.extract"
