@@ -9,8 +9,9 @@ enqueueing costs a create.
      unreachable commits tasks (and is then SIGKILLed); the others' polls
      (--outbox-poll-interval 1s, two instances) deliver them. Time from each
      create's reply to its task popped (p50/p99).
-  3. create throughput, 64 calls in flight, without tasks and with one task each
-     (the same run, alternating), and the ratio.
+  3. create throughput, 64 calls in flight (bench/loadgen, 1 KiB bodies), without
+     tasks and with one task each (the same run, alternating), the ratio of the
+     medians, and CPU per create of docgate, PostgreSQL and redis-server.
 
     scripts/dev build && bench/outbox.py [--seconds 5] [--latency-creates 1000]
 
@@ -18,6 +19,8 @@ Everything runs on loopback: its own durable PostgreSQL, redis-server and docgat
 processes.
 """
 import argparse
+import json
+import statistics
 import os
 import shutil
 import signal
@@ -115,33 +118,22 @@ def left_by_a_killed_instance(binary, database_url, redis_port, popper, n):
     return [popper.arrived[t] - at for t, at in committed.items()]
 
 
-def throughput(instance, seconds, with_task, in_flight=64):
-    done, stop, lock = [0], time.monotonic() + seconds, threading.Lock()
-    finished = threading.Event()
-    outstanding = [0]
+def throughput(loadgen, instance, seconds, with_task, cpu, in_flight=64):
+    """Creates/s with `in_flight` calls open (bench/loadgen: 1 KiB bodies), and CPU µs per create."""
+    cmd = [loadgen, "--target", "docgate", "--addr", f"127.0.0.1:{instance.port}", "--scenario", "create",
+           "--concurrency", str(in_flight), "--duration", str(seconds), "--warmup", "1"]
+    cmd += ["--enqueue", QUEUE] if with_task else []
+    for name, pid in cpu.items():
+        cmd += ["--cpu", f"{name}:{pid}:tree" if name == "postgres" else f"{name}:{pid}"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    if out["errors"]:
+        raise SystemExit(f"creates failed: {out['errors']}")
+    return out
 
-    def issue():
-        future = instance.stub.CreateDocument.future(request(with_task), timeout=10)
-        future.add_done_callback(on_done)
 
-    def on_done(future):
-        future.result()  # a failure fails the benchmark
-        with lock:
-            done[0] += 1
-            more = time.monotonic() < stop
-            if not more:
-                outstanding[0] -= 1
-                if outstanding[0] == 0:
-                    finished.set()
-        if more:
-            issue()
-
-    outstanding[0] = in_flight
-    started = time.monotonic()
-    for _ in range(in_flight):
-        issue()
-    finished.wait(seconds + 30)
-    return done[0] / (time.monotonic() - started)
+def postmaster_pid(folder):
+    with open(Path(folder) / "data" / "postmaster.pid") as f:
+        return int(f.readline())
 
 
 def main():
@@ -152,6 +144,7 @@ def main():
     parser.add_argument("--left-tasks", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="tiny numbers: does it run")
     parser.add_argument("--binary", default=str(ROOT / "build" / "server" / "docgate"))
+    parser.add_argument("--loadgen", default=str(ROOT / "build" / "bench" / "loadgen"))
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.runs, args.latency_creates, args.left_tasks = 1, 1, 50, 20
@@ -178,10 +171,11 @@ def main():
 
         in_process, create_only = latency_in_process(main_instance, popper, args.latency_creates)
         left = left_by_a_killed_instance(args.binary, database_url, redis_port, popper, args.left_tasks)
+        cpu = {"docgate": main_instance.proc.pid, "postgres": postmaster_pid(folder), "redis": redis.pid}
         plain, tasked = [], []
         for _ in range(args.runs):
-            plain.append(throughput(main_instance, args.seconds, False))
-            tasked.append(throughput(main_instance, args.seconds, True))
+            plain.append(throughput(args.loadgen, main_instance, args.seconds, False, cpu))
+            tasked.append(throughput(args.loadgen, main_instance, args.seconds, True, cpu))
 
         print(f"create alone (1 client)               p50 {percentile(create_only, 50):.2f} ms"
               f"  p99 {percentile(create_only, 99):.2f} ms  ({len(create_only)} creates)")
@@ -189,10 +183,12 @@ def main():
               f"  p99 {percentile(in_process, 99):.2f} ms  (in-process wake)")
         print(f"left by its instance -> in Redis      p50 {percentile(left, 50):.0f} ms"
               f"  p99 {percentile(left, 99):.0f} ms  ({len(left)} tasks; others poll every 1 s)")
-        best_plain, best_tasked = max(plain), max(tasked)
-        print(f"creates/s, 64 in flight, no task      {' / '.join(f'{x:.0f}' for x in plain)}")
-        print(f"creates/s, 64 in flight, one task     {' / '.join(f'{x:.0f}' for x in tasked)}")
-        print(f"with a task / without (best runs)     {best_tasked / best_plain:.2f}")
+        for label, runs in (("no task ", plain), ("one task", tasked)):
+            rates = " / ".join(f"{r['throughput']:.0f}" for r in runs)
+            cpu_text = ", ".join(f"{k} {v:.0f}" for k, v in sorted(runs[-1]["cpu_us_per_op"].items()))
+            print(f"creates/s, 64 in flight, {label}     {rates}  (CPU µs per create, last run: {cpu_text})")
+        median = lambda runs: statistics.median(r["throughput"] for r in runs)  # noqa: E731
+        print(f"with a task / without (medians)       {median(tasked) / median(plain):.2f}")
     finally:
         if popper is not None:
             popper.close()

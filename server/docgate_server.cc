@@ -29,6 +29,7 @@
 #include "server/service/document_service.h"
 #include "server/service/grpc_document_service.h"
 #include "server/store/cluster.h"
+#include "server/store/outbox_store.h"
 #include "server/store/pg_document_store.h"
 #include "server/visibility/visibility_watcher.h"
 #include "server/visibility/waiter_registry.h"
@@ -155,6 +156,7 @@ absl::Status DocgateServer::OpenDatabase(const Config& config, const db::Connect
   pool_ = std::make_unique<db::Pool>(options,
                                      db::MakeOpener(settings, config.auto_migrate, [cluster](pqxx::connection& conn) {
                                        store::PgDocumentStore::PrepareStatements(conn);
+                                       store::OutboxStore::PrepareStatements(conn);
                                        cluster->Learn(conn);
                                      }));
   store_ = std::make_unique<store::PgDocumentStore>(*pool_);
@@ -199,9 +201,13 @@ absl::Status DocgateServer::StartOutbox(const Config& config) {
   auto broker = outbox::BrokerAddress::Parse(config.broker_url, config.broker_password_file);
   if (!broker.ok()) return broker.status();
   outbox_store_ = std::make_unique<store::OutboxStore>(*pool_);
-  relay_ = std::make_unique<outbox::OutboxRelay>(
-      *outbox_store_, std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
-      outbox::RelayOptions{config.outbox_poll_interval, 100, "docgate@" + HostName()}, metrics_->outbox());
+  legacy_outbox_store_ = std::make_unique<store::LegacyOutboxStore>(*pool_);
+  outbox::RelayOptions options;
+  options.poll_interval = config.outbox_poll_interval;
+  options.origin = "docgate@" + HostName();
+  relay_ = std::make_unique<outbox::OutboxRelay>(*outbox_store_, *legacy_outbox_store_,
+                                                 std::make_unique<outbox::RedisBroker>(*broker, kBrokerTimeout),
+                                                 std::move(options), metrics_->outbox());
   return absl::OkStatus();
 }
 

@@ -56,6 +56,7 @@ class LeaseSweeper;
 }
 namespace store {
 class OutboxStore;
+class LegacyOutboxStore;
 }
 namespace visibility {
 class WaiterRegistry;
@@ -157,6 +158,7 @@ class DocgateServer {
   std::unique_ptr<visibility::WaiterRegistry> waiters_;
   std::unique_ptr<visibility::VisibilityWatcher> watcher_;
   std::unique_ptr<store::OutboxStore> outbox_store_;
+  std::unique_ptr<store::LegacyOutboxStore> legacy_outbox_store_;
   std::unique_ptr<outbox::OutboxRelay> relay_;  // null without a broker
   std::unique_ptr<leases::LeaseSweeper> lease_sweeper_;
   std::unique_ptr<service::DocumentService> logic_;

@@ -126,6 +126,12 @@ class Driver {
         doc->set_source_uri("s3://bench/doc");
         doc->set_content_type("text/plain");
         doc->set_body(CreateBody());
+        if (!options_.enqueue.empty()) {
+          auto* task = req.add_enqueue();
+          task->set_task("bench.task");
+          task->set_queue(options_.enqueue);
+          task->set_args_json("[\"" + doc->id() + "\"]");
+        }
         call->create = stub.AsyncCreateDocument(&call->context, req, cq);
         call->create->Finish(&call->create_response, &call->status, call);
         break;

@@ -40,7 +40,7 @@ struct Flags {
                "               [--scenario get|create|mix|health|ryw|list] [--concurrency N] [--rate OPS_PER_S]\n"
                "               [--duration S] [--warmup S] [--warm-set N] [--threads N] [--channels N]\n"
                "               [--consistency strong|fresh|any] [--token TOKEN] [--caller NAME]\n"
-               "               [--page-size N]\n"
+               "               [--page-size N] [--enqueue QUEUE]\n"
                "               [--cpu NAME:PID[:tree]]...\n"
                "       loadgen --seed N --dsn URL\n",
                problem.empty() ? "" : "loadgen: ", problem.empty() ? "" : (problem + "\n").c_str());
@@ -94,6 +94,8 @@ Flags Parse(int argc, char** argv) {
       f.run.token = value();
     else if (flag == "--caller")
       f.run.caller = value();
+    else if (flag == "--enqueue")
+      f.run.enqueue = value();
     else if (flag == "--page-size")
       f.run.page_size = std::atoi(value().c_str());
     else if (flag == "--seed")

@@ -24,6 +24,7 @@ struct RunOptions {
   std::string token;     // docgate GetDocument: consistency_token
   std::string caller;    // docgate: sent as x-docgate-caller (fair admission's caller)
   int page_size = 1000;  // docgate ListDocuments (the list scenario)
+  std::string enqueue;   // docgate creates: non-empty, each enqueues one Celery task on this queue
 };
 
 // The measurement window, as drivers see it. Begin() is called once connections are

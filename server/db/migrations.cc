@@ -82,6 +82,59 @@ CREATE TABLE docgate_requeue (
   tasks       jsonb NOT NULL
 );
 )sql"},
+    // The outbox at the cost of one row per task (#30): docgate_tasks is written once
+    // per task and never updated or deleted; delivery is a position in commit order
+    // (docgate_task_relay.delivered, a snapshot: its transactions' tasks are
+    // delivered). Two partitions used in turn, each truncated once it holds only
+    // delivered tasks: no dead rows, no VACUUM (autovacuum off for them). The tasks
+    // waiting in docgate_outbox move here, in this transaction, with their ids; the
+    // position starts at this transaction, which it does not see, so they are
+    // delivered. docgate_outbox stays for instances of an earlier version during a
+    // rolling upgrade, and is drained by this one. A lease that runs out re-enqueues
+    // the tasks now kept on the document row (requeue_tasks, catalog-only), or those
+    // an earlier version recorded in docgate_requeue.
+    {5, "outbox_in_commit_order",
+     R"sql(
+CREATE TABLE docgate_tasks (
+  slot        smallint    NOT NULL,
+  tx          xid8        NOT NULL DEFAULT pg_current_xact_id(),
+  task_id     uuid        NOT NULL,
+  document_id uuid        NOT NULL,
+  task        text        NOT NULL,
+  queue       text        NOT NULL,
+  args        jsonb       NOT NULL,
+  kwargs      jsonb       NOT NULL,
+  countdown_s integer     NOT NULL DEFAULT 0,
+  created_at  timestamptz NOT NULL DEFAULT now()
+) PARTITION BY LIST (slot);
+CREATE TABLE docgate_tasks_0 PARTITION OF docgate_tasks FOR VALUES IN (0) WITH (autovacuum_enabled = false);
+CREATE TABLE docgate_tasks_1 PARTITION OF docgate_tasks FOR VALUES IN (1) WITH (autovacuum_enabled = false);
+CREATE INDEX docgate_tasks_in_commit_order ON docgate_tasks (tx, task_id);
+CREATE TABLE docgate_task_relay (
+  one         boolean     PRIMARY KEY DEFAULT true CHECK (one),
+  slot        smallint    NOT NULL DEFAULT 0 CHECK (slot IN (0, 1)),
+  rotated_at  timestamptz NOT NULL DEFAULT now(),
+  delivered   pg_snapshot NOT NULL,
+  batch_end   pg_snapshot,
+  after_tx    xid8,
+  after_task  uuid,
+  delivered_0 bigint      NOT NULL DEFAULT 0,
+  delivered_1 bigint      NOT NULL DEFAULT 0
+);
+INSERT INTO docgate_task_relay (delivered)
+  SELECT (x::text || ':' || x::text || ':')::pg_snapshot FROM pg_current_xact_id() AS x;
+INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s, created_at)
+  SELECT 0, task_id, document_id, task, queue, args, kwargs, countdown_s, created_at FROM docgate_outbox;
+DELETE FROM docgate_outbox;
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS requeue_tasks jsonb;
+-- For operators (and tests): the tasks not yet delivered, by a scan.
+CREATE VIEW docgate_waiting_tasks AS
+  SELECT t.task_id, t.document_id, t.task, t.queue, t.args, t.kwargs, t.countdown_s, t.created_at
+  FROM docgate_tasks t, docgate_task_relay r
+  WHERE NOT pg_visible_in_snapshot(t.tx, r.delivered)
+    AND NOT (r.batch_end IS NOT NULL AND pg_visible_in_snapshot(t.tx, r.batch_end)
+             AND (t.tx, t.task_id) <= (r.after_tx, r.after_task));
+)sql"},
 };
 
 }  // namespace

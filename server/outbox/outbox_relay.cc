@@ -15,10 +15,10 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{5000};
-// The backlog is counted (a scan of the outbox) every second, and less often as it
-// grows: one more second per 100,000 tasks waiting.
+// The backlog's figures (no scan: an index probe and statistics) and the care of
+// the outbox's tables, each once a second.
 constexpr milliseconds kBacklogEvery{1000};
-constexpr int64_t kBacklogTasksPerSecond = 100000;
+constexpr milliseconds kTableCareEvery{1000};
 
 // The time one delivery round may take in the database (claim, pushes, commit).
 db::QueryContext RoundContext(Clock::time_point now) {
@@ -30,9 +30,10 @@ db::QueryContext RoundContext(Clock::time_point now) {
 
 }  // namespace
 
-OutboxRelay::OutboxRelay(store::OutboxStore& store, std::unique_ptr<RedisBroker> broker, RelayOptions options,
-                         OutboxMetrics& metrics, Clock& clock)
-    : store_(store), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics), clock_(clock) {
+OutboxRelay::OutboxRelay(store::OutboxStore& store, store::LegacyOutboxStore& legacy,
+                         std::unique_ptr<RedisBroker> broker, RelayOptions options, OutboxMetrics& metrics,
+                         Clock& clock)
+    : store_(store), legacy_(legacy), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics), clock_(clock) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -89,7 +90,7 @@ void OutboxRelay::Loop() {
     if (backoff.failing()) spdlog::info("broker reachable again: delivering the outbox");
     metrics_.broker_up.Set(1);
     backoff.Reset();
-    last_round_ok = DeliverAll();
+    last_round_ok = DeliverAll() && LookAfterTables();
     next_look = clock_.Now() + (last_round_ok ? options_.poll_interval : kFirstBackoff);
     ReportBacklog();
   }
@@ -97,26 +98,50 @@ void OutboxRelay::Loop() {
 
 bool OutboxRelay::DeliverAll() {
   bool broker_ok = true;
+  const auto deliver = Delivering(broker_ok);
   while (broker_ok) {
-    const auto claimed = store_.DeliverDue(
-        options_.batch,
-        [&](const std::vector<store::OutboxTask>& tasks) {
-          auto delivered = Deliver(tasks);
-          broker_ok = std::all_of(delivered.begin(), delivered.end(), [](bool d) { return d; });
-          return delivered;
-        },
-        RoundContext(clock_.Now()));
-    if (!claimed.ok()) {
-      uint64_t suppressed = 0;
-      if (db_lines_.Allow(suppressed, clock_.Now())) {
-        spdlog::warn("outbox delivery round failed: tasks stay in the outbox reason=\"{}\"",
-                     std::string(claimed.status().message()));
-      }
+    const auto handed = store_.DeliverRound(options_.batch, deliver, RoundContext(clock_.Now()));
+    if (!handed.ok()) {
+      LogDatabaseFailure("outbox delivery round failed: tasks stay in the outbox", handed.status());
       return false;
+    }
+    if (*handed < options_.batch) break;
+  }
+  return broker_ok;
+}
+
+bool OutboxRelay::LookAfterTables() {
+  if (clock_.Now() < next_table_care_) return true;
+  next_table_care_ = clock_.Now() + kTableCareEvery;
+  if (const auto rotated = store_.Rotate(options_.rotate_every, RoundContext(clock_.Now())); !rotated.ok()) {
+    LogDatabaseFailure("outbox rotation failed: delivered tasks stay until the next", rotated.status());
+  }
+  bool broker_ok = true;
+  const auto deliver = Delivering(broker_ok);
+  while (broker_ok) {
+    const auto claimed = legacy_.DeliverDue(options_.batch, deliver, RoundContext(clock_.Now()));
+    if (!claimed.ok()) {
+      LogDatabaseFailure("delivery from the schema 4 outbox failed: its tasks stay there", claimed.status());
+      return true;
     }
     if (*claimed < options_.batch) break;
   }
   return broker_ok;
+}
+
+store::OutboxStore::Deliver OutboxRelay::Delivering(bool& broker_ok) {
+  return [this, &broker_ok](const std::vector<store::OutboxTask>& tasks) {
+    auto delivered = Deliver(tasks);
+    broker_ok = std::all_of(delivered.begin(), delivered.end(), [](bool d) { return d; });
+    return delivered;
+  };
+}
+
+void OutboxRelay::LogDatabaseFailure(const char* what, const absl::Status& status) {
+  uint64_t suppressed = 0;
+  if (db_lines_.Allow(suppressed, clock_.Now())) {
+    spdlog::warn("{} reason=\"{}\"", what, std::string(status.message()));
+  }
 }
 
 std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tasks) {
@@ -143,8 +168,7 @@ std::vector<bool> OutboxRelay::Deliver(const std::vector<store::OutboxTask>& tas
 void OutboxRelay::ReportBacklog() {
   if (clock_.Now() < next_backlog_report_) return;
   const auto backlog = store_.Backlog(RoundContext(clock_.Now()));
-  const int64_t tasks = backlog.ok() ? backlog->tasks : 0;
-  next_backlog_report_ = clock_.Now() + kBacklogEvery * (1 + tasks / kBacklogTasksPerSecond);
+  next_backlog_report_ = clock_.Now() + kBacklogEvery;
   if (!backlog.ok()) {
     if (uint64_t suppressed = 0; backlog_lines_.Allow(suppressed, clock_.Now())) {
       spdlog::warn("outbox backlog not counted; its gauges keep their last values reason=\"{}\"",

@@ -4,6 +4,7 @@
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -11,6 +12,7 @@
 #include "server/store/attributes_json.h"
 #include "server/store/consistency_token.h"
 #include "server/store/pg_array.h"
+#include "server/store/requeue_tasks.h"
 #include "server/store/status_moves.h"
 
 namespace docgate::store {
@@ -49,21 +51,23 @@ constexpr char kInsertedColumns[] = "id::text, (extract(epoch FROM create_time) 
 
 // kInsertMany with Celery tasks written to the outbox in the same statement (so the
 // same transaction), for the documents actually inserted (CTE `ins`) only: a create
-// that finds its id taken enqueues nothing.
+// that finds its id taken enqueues nothing. Each row also keeps its tasks ($14, as
+// RequeueTasksJson writes them) for a lease that runs out (kExpireLeases).
 constexpr char kInsertManyWithTasks[] = "docgate_insert_many_with_tasks";
+constexpr char kInsertManyWithTasksRows[] =
+    "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
+    " version, create_time, update_time, requeue_tasks)"
+    " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now(),"
+    " u.requeue::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],"
+    " $14::text[]) AS u(id, name, source_uri, content_type, body, attributes, requeue)"
+    " ON CONFLICT (id) DO NOTHING";
+// The outbox's partition being written to: one read of one row per statement.
+#define DOCGATE_TASK_SLOT "(SELECT slot FROM docgate_task_relay)"
 constexpr char kTasksOfInserted[] =
-    " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
-    " FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
-    " AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id"
-    " RETURNING *), pending_tasks AS (SELECT * FROM tasks),";
-// The tasks a write that made documents PENDING enqueued (CTE `pending_tasks`), kept per
-// document: a lease that runs out enqueues them again (kExpireLeases).
-constexpr char kRememberTasks[] =
-    " remembered AS (INSERT INTO docgate_requeue (document_id, tasks)"
-    " SELECT document_id, jsonb_agg(jsonb_build_object('task', task, 'queue', queue, 'args', args,"
-    " 'kwargs', kwargs, 'countdown_s', countdown_s) ORDER BY task_id) FROM pending_tasks GROUP BY document_id"
-    " ON CONFLICT (document_id) DO UPDATE SET tasks = EXCLUDED.tasks)";
+    " tasks AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT " DOCGATE_TASK_SLOT ", t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb,"
+    " t.countdown FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],"
+    " $13::int4[]) AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
@@ -87,15 +91,16 @@ constexpr char kUpdateStatusSql[] =
     " AND (lease_expires_at IS NULL OR lease_expires_at > now()) RETURNING ";
 
 // kUpdateStatus with Celery tasks written in the same statement, only when the move
-// matched (CTE `upd`).
+// matched (CTE `upd`). A move to PENDING ($2 = 1) also keeps its tasks on the row
+// ($14) for a lease that runs out.
 constexpr char kUpdateStatusWithTasks[] = "docgate_update_status_with_tasks";
-// A move to PENDING ($2 = 1) also remembers its tasks for a lease that runs out.
+constexpr char kKeepTasks[] =
+    "UPDATE documents SET requeue_tasks = CASE WHEN $2::smallint = 1 THEN $14::jsonb ELSE requeue_tasks END,";
 constexpr char kTasksOfMoved[] =
-    " tasks AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown FROM upd,"
-    " unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
-    " AS t(task_id, task, queue, args, kwargs, countdown) RETURNING *),"
-    " pending_tasks AS (SELECT * FROM tasks WHERE $2::smallint = 1),";
+    " tasks AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT " DOCGATE_TASK_SLOT ", t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
+    " FROM upd, unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
+    " AS t(task_id, task, queue, args, kwargs, countdown))";
 
 // Why a move or a renewal matched nothing: the row's status, version, and whether a
 // lease it is under has run out.
@@ -111,7 +116,8 @@ constexpr char kRenewLeaseSql[] =
     " WHERE id = $1 AND version = $2 AND status = 2 AND lease_expires_at > now() RETURNING ";
 
 // Up to $1 documents whose lease ran out go back to PENDING (version + 1, saying
-// why), and the tasks remembered for each are enqueued again with new ids. Rows
+// why), and the tasks kept for each (on the row; in docgate_requeue when an earlier
+// version wrote them) are enqueued again with new ids. Rows
 // another transaction holds (an instance expiring them, a holder renewing) are
 // skipped (SKIP LOCKED); FOR UPDATE re-checks the condition on the row version it
 // locks (a renewal committed meanwhile takes the row out), and the rows stay locked
@@ -123,11 +129,13 @@ constexpr char kExpireLeasesSql[] =
     " moved AS (UPDATE documents d SET status = 1, version = d.version + 1, update_time = now(),"
     " status_detail = 'the lease of ' || coalesce(nullif(d.lease_holder, ''), 'a worker')"
     " || ' ran out before it finished; back to PENDING',"
-    " lease_holder = NULL, lease_expires_at = NULL FROM expired WHERE d.id = expired.id RETURNING d.id),"
-    " requeued AS (INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT gen_random_uuid(), moved.id, t.task, t.queue, t.args, t.kwargs, t.countdown_s"
-    " FROM moved JOIN docgate_requeue r ON r.document_id = moved.id,"
-    " jsonb_to_recordset(r.tasks) AS t(task text, queue text, args jsonb, kwargs jsonb, countdown_s int)"
+    " lease_holder = NULL, lease_expires_at = NULL FROM expired WHERE d.id = expired.id"
+    " RETURNING d.id, d.requeue_tasks),"
+    " requeued AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
+    " SELECT " DOCGATE_TASK_SLOT ", gen_random_uuid(), moved.id, t.task, t.queue, t.args, t.kwargs, t.countdown_s"
+    " FROM moved LEFT JOIN docgate_requeue r ON r.document_id = moved.id,"
+    " jsonb_to_recordset(coalesce(moved.requeue_tasks, r.tasks))"
+    " AS t(task text, queue text, args jsonb, kwargs jsonb, countdown_s int)"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM requeued),"
     " (SELECT count(*) FROM documents WHERE lease_expires_at IS NOT NULL)";
@@ -289,15 +297,17 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
   conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
   conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
-  conn.prepare(kInsertManyWithTasks,
-               absl::StrCat("WITH ins AS (", insert_many, " RETURNING id, create_time),", kTasksOfInserted,
-                            kRememberTasks, " SELECT ", kInsertedColumns, " FROM ins"));
+  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", kInsertManyWithTasksRows, " RETURNING id, create_time),",
+                                                  kTasksOfInserted, " SELECT ", kInsertedColumns, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
-  conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", kUpdateStatusSql, "*),", kTasksOfMoved,
-                                                    kRememberTasks, " SELECT ", kColumns, " FROM upd"));
+  // kUpdateStatusSql with one more SET: "UPDATE documents SET " replaced by kKeepTasks.
+  const std::string update_keeping_tasks =
+      absl::StrCat(kKeepTasks, std::string(kUpdateStatusSql).substr(std::strlen("UPDATE documents SET")));
+  conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", update_keeping_tasks, "*),", kTasksOfMoved,
+                                                    " SELECT ", kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kRenewLease, absl::StrCat(kRenewLeaseSql, kColumns));
   conn.prepare(kExpireLeases, kExpireLeasesSql);
@@ -336,7 +346,7 @@ absl::StatusOr<CreateResult> PgDocumentStore::Create(const NewDocument& doc, con
 
 absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::CreateMany(
     const std::vector<NewDocument>& docs, const db::QueryContext& ctx) {
-  std::vector<std::string> attributes;
+  std::vector<std::string> attributes, requeue;
   std::vector<std::string_view> ids, names, sources, types, bodies;
   TaskArrays tasks;
   std::unordered_set<std::string_view> seen;  // a second copy of an id cannot be created: no tasks
@@ -344,6 +354,7 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::Creat
     if (seen.insert(doc.id).second) {
       for (const Task& t : doc.tasks) tasks.Add(t, doc.id);
     }
+    requeue.push_back(RequeueTasksJson(doc.tasks));
     ids.push_back(doc.id);
     names.push_back(doc.name);
     sources.push_back(doc.source_uri);
@@ -366,7 +377,7 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::Creat
                 : tx.exec_prepared(kInsertManyWithTasks, id_array, name_array, source_array, type_array, body_param,
                                    attribute_array, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.document_ids),
                                    ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
-                                   ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
+                                   ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns), ArrayLiteral(requeue));
         std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
         for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
           created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
@@ -425,7 +436,8 @@ absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& u
                                                   update.expected_version, update.lease_ms, update.lease_holder,
                                                   ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
                                                   ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
-                                                  ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns));
+                                                  ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns),
+                                                  RequeueTasksJson(update.tasks));
           if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
           if (auto why = WhyNotMoved(tx, update); !why.ok()) return why;
         }

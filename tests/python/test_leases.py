@@ -12,15 +12,15 @@ import docgate
 from docgate import DocumentStatus
 from docgate_harness import wait_for
 
-UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"  # tasks stay in docgate_outbox, where the test reads them
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"  # tasks wait in the outbox, where the test reads them
 
 
 @pytest.fixture(autouse=True)
 def undelivered_tasks_removed(database_url):
-    """The tasks these tests leave in docgate_outbox (their broker is unreachable) are
+    """The tasks these tests leave in the outbox (their broker is unreachable) are
     removed after each, so that no later test's relay delivers them."""
     yield
-    sql(database_url, "DELETE FROM docgate_outbox WHERE task = 'pipeline.process' AND queue = 'leases-test'")
+    sql(database_url, "DELETE FROM docgate_tasks WHERE task = 'pipeline.process' AND queue = 'leases-test'")
 
 
 def serving(start_docgate, database_url, *args):
@@ -35,7 +35,7 @@ def sql(database_url, query):
 
 
 def outbox_tasks(database_url, doc_id):
-    return sql(database_url, f"SELECT task || '/' || args::text FROM docgate_outbox WHERE document_id = '{doc_id}'"
+    return sql(database_url, f"SELECT task || '/' || args::text FROM docgate_waiting_tasks WHERE document_id = '{doc_id}'"
                              " ORDER BY created_at")
 
 

@@ -77,7 +77,7 @@ def psql(url, sql):
 
 
 def outbox_rows(admin):
-    return int(psql(admin, "SELECT count(*) FROM docgate_outbox"))
+    return int(psql(admin, "SELECT count(*) FROM docgate_waiting_tasks"))
 
 
 def code_of(call):
