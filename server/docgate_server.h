@@ -57,7 +57,7 @@ class LeaseSweeper;
 namespace store {
 class OutboxStore;
 class LegacyOutboxStore;
-}
+}  // namespace store
 namespace visibility {
 class WaiterRegistry;
 class VisibilityWatcher;

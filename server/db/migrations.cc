@@ -91,7 +91,8 @@ CREATE TABLE docgate_requeue (
     // position starts at this transaction, which it does not see, so they are
     // delivered. docgate_outbox stays for instances of an earlier version during a
     // rolling upgrade, and is drained by this one. A lease that runs out re-enqueues
-    // the tasks now kept on the document row (requeue_tasks, catalog-only), or those
+    // the tasks now kept on the document row (requeue_tasks, catalog-only; JSON as
+    // text, like the tasks' arguments: parsed only when used), or those
     // an earlier version recorded in docgate_requeue.
     {5, "outbox_in_commit_order",
      R"sql(
@@ -102,8 +103,8 @@ CREATE TABLE docgate_tasks (
   document_id uuid        NOT NULL,
   task        text        NOT NULL,
   queue       text        NOT NULL,
-  args        jsonb       NOT NULL,
-  kwargs      jsonb       NOT NULL,
+  args        text        NOT NULL,  -- JSON, as validated and sent: never parsed here
+  kwargs      text        NOT NULL,
   countdown_s integer     NOT NULL DEFAULT 0,
   created_at  timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY LIST (slot);
@@ -124,9 +125,9 @@ CREATE TABLE docgate_task_relay (
 INSERT INTO docgate_task_relay (delivered)
   SELECT (x::text || ':' || x::text || ':')::pg_snapshot FROM pg_current_xact_id() AS x;
 INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s, created_at)
-  SELECT 0, task_id, document_id, task, queue, args, kwargs, countdown_s, created_at FROM docgate_outbox;
+  SELECT 0, task_id, document_id, task, queue, args::text, kwargs::text, countdown_s, created_at FROM docgate_outbox;
 DELETE FROM docgate_outbox;
-ALTER TABLE documents ADD COLUMN IF NOT EXISTS requeue_tasks jsonb;
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS requeue_tasks text;  -- a JSON array, parsed only when re-enqueued
 -- For operators (and tests): the tasks not yet delivered, by a scan.
 CREATE VIEW docgate_waiting_tasks AS
   SELECT t.task_id, t.document_id, t.task, t.queue, t.args, t.kwargs, t.countdown_s, t.created_at

@@ -33,7 +33,12 @@ db::QueryContext RoundContext(Clock::time_point now) {
 OutboxRelay::OutboxRelay(store::OutboxStore& store, store::LegacyOutboxStore& legacy,
                          std::unique_ptr<RedisBroker> broker, RelayOptions options, OutboxMetrics& metrics,
                          Clock& clock)
-    : store_(store), legacy_(legacy), broker_(std::move(broker)), options_(std::move(options)), metrics_(metrics), clock_(clock) {
+    : store_(store),
+      legacy_(legacy),
+      broker_(std::move(broker)),
+      options_(std::move(options)),
+      metrics_(metrics),
+      clock_(clock) {
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -113,16 +113,26 @@ absl::Status RedisBroker::Ready() {
 
 size_t RedisBroker::PushAll(const std::vector<Message>& messages) {
   if (messages.empty() || !Connect().ok()) return 0;
-  for (const Message& m : messages) {
-    const char* argv[] = {"LPUSH", m.queue.data(), m.body.data()};
-    const size_t lengths[] = {5, m.queue.size(), m.body.size()};
-    if (redisAppendCommandArgv(context_, 3, argv, lengths) != REDIS_OK) {
+  std::vector<size_t> run_sizes;  // one LPUSH each, atomic: all of its values or none
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (size_t start = 0; start < messages.size();) {
+    size_t end = start;
+    argv.assign({"LPUSH", messages[start].queue.data()});
+    lengths.assign({5, messages[start].queue.size()});
+    for (; end < messages.size() && messages[end].queue == messages[start].queue; ++end) {
+      argv.push_back(messages[end].body.data());
+      lengths.push_back(messages[end].body.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
       Drop();
       return 0;
     }
+    run_sizes.push_back(end - start);
+    start = end;
   }
   size_t acknowledged = 0;
-  for (size_t i = 0; i < messages.size(); ++i) {
+  for (const size_t run : run_sizes) {
     void* raw = nullptr;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
       Drop();  // what was not answered may or may not be in Redis: it is sent again, same id
@@ -135,7 +145,7 @@ size_t RedisBroker::PushAll(const std::vector<Message>& messages) {
       Drop();
       return acknowledged;
     }
-    ++acknowledged;
+    acknowledged += run;
   }
   return acknowledged;
 }

@@ -21,7 +21,8 @@ constexpr char kPutOffSql[] =
 
 }  // namespace
 
-absl::StatusOr<size_t> LegacyOutboxStore::DeliverDue(size_t limit, const Deliver& deliver, const db::QueryContext& ctx) {
+absl::StatusOr<size_t> LegacyOutboxStore::DeliverDue(size_t limit, const Deliver& deliver,
+                                                     const db::QueryContext& ctx) {
   return db::WithConnection<size_t>(
       pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<size_t> {
         pqxx::work tx(conn, "outbox");

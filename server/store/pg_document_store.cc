@@ -58,16 +58,18 @@ constexpr char kInsertManyWithTasksRows[] =
     "INSERT INTO documents (id, name, source_uri, content_type, body, attributes, status, status_detail,"
     " version, create_time, update_time, requeue_tasks)"
     " SELECT u.id, u.name, u.source_uri, u.content_type, u.body, u.attributes::jsonb, 1, '', 1, now(), now(),"
-    " u.requeue::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],"
+    " u.requeue FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],"
     " $14::text[]) AS u(id, name, source_uri, content_type, body, attributes, requeue)"
     " ON CONFLICT (id) DO NOTHING";
 // The outbox's partition being written to: one read of one row per statement.
 #define DOCGATE_TASK_SLOT "(SELECT slot FROM docgate_task_relay)"
 constexpr char kTasksOfInserted[] =
     " tasks AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT " DOCGATE_TASK_SLOT ", t.task_id, t.document_id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb,"
+    " SELECT " DOCGATE_TASK_SLOT
+    ", t.task_id, t.document_id, t.task, t.queue, t.args, t.kwargs,"
     " t.countdown FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[],"
-    " $13::int4[]) AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = t.document_id)";
+    " $13::int4[]) AS t(task_id, document_id, task, queue, args, kwargs, countdown) JOIN ins ON ins.id = "
+    "t.document_id)";
 
 // The stored row, and whether its content equals the request's (jsonb equality ignores key order).
 constexpr char kExisting[] = "docgate_existing";
@@ -95,10 +97,11 @@ constexpr char kUpdateStatusSql[] =
 // ($14) for a lease that runs out.
 constexpr char kUpdateStatusWithTasks[] = "docgate_update_status_with_tasks";
 constexpr char kKeepTasks[] =
-    "UPDATE documents SET requeue_tasks = CASE WHEN $2::smallint = 1 THEN $14::jsonb ELSE requeue_tasks END,";
+    "UPDATE documents SET requeue_tasks = CASE WHEN $2::smallint = 1 THEN $14::text ELSE requeue_tasks END,";
 constexpr char kTasksOfMoved[] =
     " tasks AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT " DOCGATE_TASK_SLOT ", t.task_id, upd.id, t.task, t.queue, t.args::jsonb, t.kwargs::jsonb, t.countdown"
+    " SELECT " DOCGATE_TASK_SLOT
+    ", t.task_id, upd.id, t.task, t.queue, t.args, t.kwargs, t.countdown"
     " FROM upd, unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int4[])"
     " AS t(task_id, task, queue, args, kwargs, countdown))";
 
@@ -132,9 +135,10 @@ constexpr char kExpireLeasesSql[] =
     " lease_holder = NULL, lease_expires_at = NULL FROM expired WHERE d.id = expired.id"
     " RETURNING d.id, d.requeue_tasks),"
     " requeued AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
-    " SELECT " DOCGATE_TASK_SLOT ", gen_random_uuid(), moved.id, t.task, t.queue, t.args, t.kwargs, t.countdown_s"
-    " FROM moved LEFT JOIN docgate_requeue r ON r.document_id = moved.id,"
-    " jsonb_to_recordset(coalesce(moved.requeue_tasks, r.tasks))"
+    " SELECT " DOCGATE_TASK_SLOT
+    ", gen_random_uuid(), moved.id, t.task, t.queue, t.args::text, t.kwargs::text,"
+    " t.countdown_s FROM moved LEFT JOIN docgate_requeue r ON r.document_id = moved.id,"
+    " jsonb_to_recordset(coalesce(moved.requeue_tasks::jsonb, r.tasks))"
     " AS t(task text, queue text, args jsonb, kwargs jsonb, countdown_s int)"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM requeued),"
@@ -297,8 +301,9 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
   conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
   conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
-  conn.prepare(kInsertManyWithTasks, absl::StrCat("WITH ins AS (", kInsertManyWithTasksRows, " RETURNING id, create_time),",
-                                                  kTasksOfInserted, " SELECT ", kInsertedColumns, " FROM ins"));
+  conn.prepare(kInsertManyWithTasks,
+               absl::StrCat("WITH ins AS (", kInsertManyWithTasksRows, " RETURNING id, create_time),", kTasksOfInserted,
+                            " SELECT ", kInsertedColumns, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
@@ -429,15 +434,15 @@ absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& u
         // read the row to say why. A concurrent change between the two reads can make
         // the move possible after all, hence the loop (bounded: versions only grow).
         for (int attempt = 0; attempt < 3; ++attempt) {
-          pqxx::result r = tasks.ids.empty()
-                               ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources,
-                                                  update.expected_version, update.lease_ms, update.lease_holder)
-                               : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
-                                                  update.expected_version, update.lease_ms, update.lease_holder,
-                                                  ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names),
-                                                  ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
-                                                  ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns),
-                                                  RequeueTasksJson(update.tasks));
+          pqxx::result r =
+              tasks.ids.empty()
+                  ? tx.exec_prepared(kUpdateStatus, update.id, to, update.status_detail, sources,
+                                     update.expected_version, update.lease_ms, update.lease_holder)
+                  : tx.exec_prepared(kUpdateStatusWithTasks, update.id, to, update.status_detail, sources,
+                                     update.expected_version, update.lease_ms, update.lease_holder,
+                                     ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues),
+                                     ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
+                                     ArrayLiteral(tasks.countdowns), RequeueTasksJson(update.tasks));
           if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
           if (auto why = WhyNotMoved(tx, update); !why.ok()) return why;
         }

@@ -338,3 +338,58 @@ def queued_tasks(redis):
         args, _, _ = json.loads(base64.b64decode(message["body"]))
         documents.add(args[0])
     return task_ids, documents
+
+
+def released_migrations(up_to):
+    """(version, name, SQL) of docgate's schema migrations 1..up_to, as server/db/migrations.cc holds them."""
+    import re
+    source = (HERE.parents[2] / "server" / "db" / "migrations.cc").read_text()
+    found = [(int(v), name, sql) for v, name, sql in
+             re.findall(r'\{(\d+), "(\w+)",\s*R"sql\((.*?)\)sql"\}', source, re.DOTALL)]
+    assert [v for v, _, _ in found][:up_to] == list(range(1, up_to + 1)), "migrations.cc not as this test reads it"
+    return found[:up_to]
+
+
+def test_a_schema_4_outbox_with_waiting_tasks_moves_to_schema_5_with_nothing_lost(own_cluster, redis, start_docgate):
+    """A database left by docgate of schema 4 with tasks waiting in docgate_outbox (its
+    broker was down), a lease that ran out with its tasks in docgate_requeue: docgate
+    of schema 5 migrates it at start, delivers every waiting task with its id, re-
+    enqueues the lease's tasks, and goes on delivering what an instance of the earlier
+    version (in a rolling upgrade) still writes to docgate_outbox."""
+    urls = own_cluster.start()
+    url = urls["DOCGATE_TEST_DATABASE_URL"]
+    psql(url, "CREATE TABLE docgate_schema_migrations ("
+              " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+    for version, name, sql in released_migrations(4):
+        psql(url, sql + f"; INSERT INTO docgate_schema_migrations (version, name) VALUES ({version}, '{name}')")
+    waiting = 300
+    psql(url, "INSERT INTO documents (id, name) SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid,"
+              f" 'waiting' FROM generate_series(1, {waiting}) AS i;"
+              " INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs, created_at)"
+              f" SELECT gen_random_uuid(), id, '{TASK}', 'outbox', jsonb_build_array(id::text), '{{}}',"
+              " now() - interval '1 minute' FROM documents")
+    waiting_ids = set(psql(url, "SELECT task_id FROM docgate_outbox").split())
+    leased = str(uuid.uuid4())
+    psql(url, f"INSERT INTO documents (id, name, status, version, lease_holder, lease_expires_at) VALUES ('{leased}',"
+              " 'leased', 2, 2, 'worker-1:42', now() - interval '1 second');"
+              f" INSERT INTO docgate_requeue VALUES ('{leased}', jsonb_build_array(jsonb_build_object('task', '{TASK}',"
+              f" 'queue', 'outbox', 'args', jsonb_build_array('{leased}'), 'kwargs', '{{}}'::jsonb, 'countdown_s', 0)))")
+
+    d = start_docgate(url, f"--broker-url={redis.url}", "--lease-check-interval=200ms")
+    wait_for(lambda: d.health() == "SERVING", 30, what="SERVING")
+    assert psql(url, "SELECT max(version) FROM docgate_schema_migrations") == "5"
+    wait_for(lambda: waiting_ids <= set(queued_tasks(redis)[0]), 20,
+             what=f"the {waiting} tasks that waited in docgate_outbox delivered with their ids")
+    wait_for(lambda: leased in queued_tasks(redis)[1], 20, what="the lease that ran out re-enqueued from docgate_requeue")
+    assert psql(url, "SELECT count(*) FROM docgate_outbox") == "0"
+
+    # An instance of the earlier version, still running, writes to docgate_outbox.
+    late = str(uuid.uuid4())
+    psql(url, f"INSERT INTO documents (id, name) VALUES ('{late}', 'late');"
+              " INSERT INTO docgate_outbox (task_id, document_id, task, queue, args, kwargs)"
+              f" VALUES (gen_random_uuid(), '{late}', '{TASK}', 'outbox', '[\"{late}\"]', '{{}}')")
+    wait_for(lambda: late in queued_tasks(redis)[1], 20, what="a task written to docgate_outbox after the migration")
+    wait_for(lambda: outbox_rows(url) == 0 and psql(url, "SELECT count(*) FROM docgate_outbox") == "0", 20,
+             what="both outboxes empty")
+    task_ids, documents = queued_tasks(redis)
+    assert len(documents) == waiting + 2 and len(task_ids) == waiting + 2, (len(documents), len(task_ids))
