@@ -10,8 +10,12 @@ enqueueing costs a create.
      (--outbox-poll-interval 1s, two instances) deliver them. Time from each
      create's reply to its task popped (p50/p99).
   3. create throughput, 64 calls in flight (bench/loadgen, 1 KiB bodies), without
-     tasks and with one task each (the same run, alternating), the ratio of the
-     medians, and CPU per create of docgate, PostgreSQL and redis-server.
+     tasks and with one task each (the same run, alternating; nothing pops Redis
+     meanwhile), the ratio of the medians, and CPU per create of docgate,
+     PostgreSQL and redis-server.
+  4. Redis down for --outage-seconds under creates with a task at full rate: the
+     backlog, and how fast it drains once Redis is back; then the outbox's live and
+     dead rows once its partitions have turned over.
 
     scripts/dev build && bench/outbox.py [--seconds 5] [--latency-creates 1000]
 
@@ -50,6 +54,7 @@ def percentile(values, p):
 
 class Instance:
     def __init__(self, binary, database_url, broker_url, *extra):
+        self.broker_port = int(broker_url.rsplit(":", 1)[1].split("/")[0])
         self.port = free_port()
         env = {"DATABASE_URL": database_url, "PATH": os.environ.get("PATH", "")}
         self.proc = subprocess.Popen(
@@ -131,6 +136,53 @@ def throughput(loadgen, instance, seconds, with_task, cpu, in_flight=64):
     return out
 
 
+def answers(port):
+    try:
+        return redis_py.Redis(port=port, socket_timeout=1).ping()
+    except redis_py.RedisError:
+        return False
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", url, "-Atc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def waiting(url):
+    return int(psql(url, "SELECT count(*) FROM docgate_waiting_tasks"))
+
+
+def outbox_rows(url):
+    """Live and dead rows in the outbox's partitions, as PostgreSQL counts them (and the live ones by a scan)."""
+    stats = psql(url, "SELECT coalesce(sum(n_live_tup), 0), coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables"
+                      " WHERE relname LIKE 'docgate_tasks_%'").split("|")
+    return int(psql(url, "SELECT count(*) FROM docgate_tasks")), int(stats[1])
+
+
+def redis_port_of(instance):
+    return instance.broker_port
+
+
+def outage_drain(loadgen, instance, redis_restart, url, seconds):
+    """Creates with a task at full rate for `seconds` with Redis down, then Redis back:
+    the backlog, and how fast it drains."""
+    load = subprocess.Popen([loadgen, "--target", "docgate", "--addr", f"127.0.0.1:{instance.port}", "--scenario",
+                             "create", "--concurrency", "64", "--duration", str(seconds), "--warmup", "0",
+                             "--enqueue", QUEUE], stdout=subprocess.PIPE, text=True)
+    redis_restart(stop=True)
+    out, _ = load.communicate(timeout=seconds + 120)
+    result = json.loads(out)
+    if result["errors"]:
+        raise SystemExit(f"creates failed while Redis was down: {result['errors']}")
+    backlog = waiting(url)
+    redis_restart(stop=False)
+    back = time.monotonic()
+    # The relay retries on its backoff (up to 5 s): the drain counts from its first push.
+    wait_for(lambda: redis_py.Redis(port=redis_port_of(instance)).llen(QUEUE) > 0, 30, "the first task delivered")
+    first = time.monotonic()
+    wait_for(lambda: waiting(url) == 0, 300, "the backlog drained")
+    return result["ok"], backlog, first - back, time.monotonic() - first
+
+
 def postmaster_pid(folder):
     with open(Path(folder) / "data" / "postmaster.pid") as f:
         return int(f.readline())
@@ -142,28 +194,38 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="throughput runs of each kind, alternating")
     parser.add_argument("--latency-creates", type=int, default=1000)
     parser.add_argument("--left-tasks", type=int, default=200)
+    parser.add_argument("--outage-seconds", type=float, default=60, help="Redis down under full create load")
     parser.add_argument("--smoke", action="store_true", help="tiny numbers: does it run")
     parser.add_argument("--binary", default=str(ROOT / "build" / "server" / "docgate"))
     parser.add_argument("--loadgen", default=str(ROOT / "build" / "bench" / "loadgen"))
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.runs, args.latency_creates, args.left_tasks = 1, 1, 50, 20
+        args.seconds, args.runs, args.latency_creates, args.left_tasks, args.outage_seconds = 1, 1, 50, 20, 2
 
     folder = tempfile.mkdtemp(prefix="docgate-bench-pg-")
     os.chmod(folder, 0o755)
     redis_dir = tempfile.mkdtemp(prefix="docgate-bench-redis-")
     cluster = ROOT / "scripts" / "pg-cluster"
     redis_port = free_port()
-    redis = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port),
-                              "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redis_dir],
-                             stdout=subprocess.DEVNULL)
+    redis_cmd = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port),
+                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redis_dir]
+    redis = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+
+    def redis_restart(stop):
+        nonlocal redis
+        if stop:
+            terminate(redis)
+        else:
+            redis = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+            wait_for(lambda: answers(redis_port), 20, "redis-server back")
+
     instances, popper = [], None
     try:
         env_lines = subprocess.run([str(cluster), "start", folder], check=True, capture_output=True, text=True,
                                    env={**os.environ, "PG_CLUSTER_DURABLE": "1"}).stdout
         database_url = dict(line.split("=", 1) for line in env_lines.splitlines())["DOCGATE_TEST_DATABASE_URL"]
         broker = f"redis://127.0.0.1:{redis_port}/0"
-        wait_for(lambda: redis_py.Redis(port=redis_port).ping(), 20, "redis-server")
+        wait_for(lambda: answers(redis_port), 20, "redis-server")
         popper = Popper(redis_port)
         main_instance = Instance(args.binary, database_url, broker)
         poller = Instance(args.binary, database_url, broker, "--outbox-poll-interval=1s")
@@ -181,6 +243,11 @@ def main():
             plain.append(throughput(args.loadgen, main_instance, args.seconds, False, cpu))
             tasked.append(throughput(args.loadgen, main_instance, args.seconds, True, cpu))
             redis_py.Redis(port=redis_port).delete(QUEUE)
+        during, backlog, reconnected_in, drained_in = outage_drain(args.loadgen, main_instance, redis_restart, database_url,
+                                                   args.outage_seconds)
+        redis_py.Redis(port=redis_port).delete(QUEUE)
+        wait_for(lambda: outbox_rows(database_url)[0] <= backlog // 2 + 1000, 30, "the outage's partition truncated")
+        live, dead = outbox_rows(database_url)
 
         print(f"create alone (1 client)               p50 {percentile(create_only, 50):.2f} ms"
               f"  p99 {percentile(create_only, 99):.2f} ms  ({len(create_only)} creates)")
@@ -194,6 +261,10 @@ def main():
             print(f"creates/s, 64 in flight, {label}     {rates}  (CPU µs per create, last run: {cpu_text})")
         median = lambda runs: statistics.median(r["throughput"] for r in runs)  # noqa: E731
         print(f"with a task / without (medians)       {median(tasked) / median(plain):.2f}")
+        print(f"Redis down {args.outage_seconds:.0f} s under load         {during} creates acknowledged, backlog"
+              f" {backlog}; first push {reconnected_in:.2f} s after Redis was back (the relay's backoff),"
+              f" drained in {drained_in:.2f} s from then ({backlog / max(drained_in, 1e-3):.0f} tasks/s)")
+        print(f"outbox rows after the run             {live} live, {dead} dead (docgate_tasks_0 and _1)")
     finally:
         if popper is not None:
             popper.close()
