@@ -22,6 +22,9 @@ struct RelayOptions {
   // an instance that crashed between its commit and the broker, and retries.
   std::chrono::milliseconds poll_interval{1000};
   size_t batch = 1000;  // tasks handed over per round (one pipelined push)
+  // The least time from one round's start to the next a wake-up starts (timed looks
+  // are not held back): what a task may wait for the round before it to end.
+  std::chrono::milliseconds round_gap{2};
   // How long the outbox's partition being written to is written to before the relay
   // truncates the other (once all of its tasks are delivered) and switches to it:
   // the table holds about twice this much of the write rate, and no dead rows.
