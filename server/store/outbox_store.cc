@@ -137,7 +137,7 @@ absl::StatusOr<size_t> OutboxStore::DeliverRound(size_t limit, const Deliver& de
         const bool batch_ended = done == tasks.size() && tasks.size() < limit;
         if (batch_ended) {
           // Everything the batch's end sees is delivered: it becomes the position.
-          if (at.batch_end != at.delivered_text || !at.after_tx.empty()) {
+          if (at.batch_end != at.delivered_text || at.after_tx != "0") {
             tx.exec_prepared(kAdvance, at.batch_end, "", "", "", per_slot[0], per_slot[1]);
           }
         } else if (done > 0) {
