@@ -108,17 +108,10 @@ void OutboxRelay::Loop() {
 }
 
 bool OutboxRelay::DeliverAll() {
-  bool broker_ok = true;
-  const auto deliver = Delivering(broker_ok);
-  while (broker_ok) {
-    const auto handed = store_.DeliverRound(options_.batch, deliver, RoundContext(clock_.Now()));
-    if (!handed.ok()) {
-      LogDatabaseFailure("outbox delivery round failed: tasks stay in the outbox", handed.status());
-      return false;
-    }
-    if (*handed < options_.batch) break;
-  }
-  return broker_ok;
+  return Drain("outbox delivery round failed: tasks stay in the outbox",
+               [this](const store::OutboxStore::Deliver& deliver) {
+                 return store_.DeliverRound(options_.batch, deliver, RoundContext(clock_.Now()));
+               });
 }
 
 bool OutboxRelay::LookAfterTables() {
@@ -127,15 +120,22 @@ bool OutboxRelay::LookAfterTables() {
   if (const auto rotated = store_.Rotate(options_.rotate_every, RoundContext(clock_.Now())); !rotated.ok()) {
     LogDatabaseFailure("outbox rotation failed: delivered tasks stay until the next", rotated.status());
   }
+  return Drain("delivery from the schema 4 outbox failed: its tasks stay there",
+               [this](const store::OutboxStore::Deliver& deliver) {
+                 return legacy_.DeliverDue(options_.batch, deliver, RoundContext(clock_.Now()));
+               });
+}
+
+bool OutboxRelay::Drain(const char* failure, const Round& round) {
   bool broker_ok = true;
   const auto deliver = Delivering(broker_ok);
   while (broker_ok) {
-    const auto claimed = legacy_.DeliverDue(options_.batch, deliver, RoundContext(clock_.Now()));
-    if (!claimed.ok()) {
-      LogDatabaseFailure("delivery from the schema 4 outbox failed: its tasks stay there", claimed.status());
-      return true;
+    const auto handed = round(deliver);
+    if (!handed.ok()) {
+      LogDatabaseFailure(failure, handed.status());
+      return false;
     }
-    if (*claimed < options_.batch) break;
+    if (*handed < options_.batch) break;
   }
   return broker_ok;
 }

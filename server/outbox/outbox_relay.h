@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,8 +60,13 @@ class OutboxRelay {
   void Loop();
   // Delivers due tasks until none is left; false when the broker or the database failed.
   bool DeliverAll();
-  // Rotation and the old outbox, once a second; false when the broker failed.
+  // Rotation and the old outbox, once a second; false when the broker or the database failed.
   bool LookAfterTables();
+  // Runs `round` (one batch handed to the broker) until a round hands over fewer than
+  // a batch; false when the broker refused a task or the database failed (logged as
+  // `failure`).
+  using Round = std::function<absl::StatusOr<size_t>(const store::OutboxStore::Deliver&)>;
+  bool Drain(const char* failure, const Round& round);
   std::vector<bool> Deliver(const std::vector<store::OutboxTask>& tasks);
   // Deliver, with broker_ok set false when the broker refused a task.
   store::OutboxStore::Deliver Delivering(bool& broker_ok);

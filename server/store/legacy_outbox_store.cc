@@ -33,12 +33,7 @@ absl::StatusOr<size_t> LegacyOutboxStore::DeliverDue(size_t limit, const Deliver
         if (rows.empty()) return size_t{0};
         std::vector<OutboxTask> tasks;
         tasks.reserve(rows.size());
-        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-          const pqxx::row row = rows[i];
-          tasks.push_back(OutboxTask{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                                     row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
-                                     row[6].as<int32_t>(), row[7].as<int64_t>(), row[8].as<double>()});
-        }
+        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) tasks.push_back(OutboxTaskFromRow(rows[i]));
         const std::vector<bool> delivered = deliver(tasks);
         std::vector<std::string_view> done, again;
         for (size_t i = 0; i < tasks.size(); ++i) {

@@ -1,9 +1,6 @@
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <string>
-#include <vector>
+#include <cstddef>
 
 #include "absl/status/statusor.h"
 #include "server/db/pool.h"

@@ -101,6 +101,12 @@ pqxx::result Candidates(pqxx::transaction_base& tx, const char* statement, const
 
 }  // namespace
 
+OutboxTask OutboxTaskFromRow(const pqxx::row& row) {
+  return OutboxTask{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                    row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
+                    row[6].as<int32_t>(),     row[7].as<int64_t>(),     row[8].as<double>()};
+}
+
 void OutboxStore::PrepareStatements(pqxx::connection& conn) {
   conn.prepare(kRound, RoundSql());
   conn.prepare(kOldest, OldestSql());
@@ -121,12 +127,7 @@ absl::StatusOr<size_t> OutboxStore::DeliverRound(size_t limit, const Deliver& de
         const pqxx::result rows = Candidates(tx, kRound, at, limit);
         std::vector<OutboxTask> tasks;
         tasks.reserve(rows.size());
-        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-          const pqxx::row row = rows[i];
-          tasks.push_back(OutboxTask{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                                     row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
-                                     row[6].as<int32_t>(), row[7].as<int64_t>(), row[8].as<double>()});
-        }
+        for (pqxx::result::size_type i = 0; i < rows.size(); ++i) tasks.push_back(OutboxTaskFromRow(rows[i]));
         const std::vector<bool> accepted = tasks.empty() ? std::vector<bool>{} : deliver(tasks);
         size_t done = 0;
         int64_t per_slot[2] = {0, 0};

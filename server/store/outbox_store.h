@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/row>
+
 #include "absl/status/statusor.h"
 #include "server/db/pool.h"
 #include "server/db/with_connection.h"
@@ -24,6 +26,11 @@ struct OutboxTask {
   int64_t created_at_us = 0;  // the commit's time (database clock), microseconds since the epoch
   double age_seconds = 0;     // how long it has waited, when claimed
 };
+
+// A task as both outboxes select it: task_id, document_id, task, queue, args,
+// kwargs (texts), countdown_s, created_at in microseconds, age in seconds; more
+// columns may follow.
+OutboxTask OutboxTaskFromRow(const pqxx::row& row);
 
 struct OutboxBacklog {
   int64_t tasks = 0;          // an estimate: PostgreSQL's row statistics, a second or so behind
