@@ -27,10 +27,10 @@ struct OutboxTask {
   double age_seconds = 0;     // how long it has waited, when claimed
 };
 
-// A task as both outboxes select it: task_id, document_id, task, queue, args,
-// kwargs (texts), countdown_s, created_at in microseconds, age in seconds; more
-// columns may follow.
-OutboxTask OutboxTaskFromRow(const pqxx::row& row);
+// A task as both outboxes select it, from column `first` on: task_id, document_id,
+// task, queue, args, kwargs (texts), countdown_s, created_at in microseconds, age in
+// seconds; more columns may follow.
+OutboxTask OutboxTaskFromRow(const pqxx::row& row, int first = 0);
 
 struct OutboxBacklog {
   int64_t tasks = 0;          // an estimate: PostgreSQL's row statistics, a second or so behind

@@ -6,7 +6,6 @@
 #include "server/store/attributes_json.h"
 #include "server/store/page_token.h"
 #include "server/store/pg_array.h"
-#include "server/store/pg_snapshot.h"
 #include "server/store/requeue_tasks.h"
 #include "server/store/status_moves.h"
 #include "server/store/uuid.h"
@@ -128,25 +127,6 @@ TEST(PgArrayTest, ByteaArrayBinaryIsArrayRecvsLayout) {
                                + std::string("\0\0\0\2", 4) + "ab" + std::string("\0\0\0\0", 4) +
                                std::string("\0\0\0\2", 4) + nul_and_ff;
   EXPECT_EQ(array, expected);
-}
-
-TEST(PgSnapshot, ParsesWhatPostgresWrites) {
-  const auto s = ParsePgSnapshot("100:105:100,102");
-  ASSERT_TRUE(s.has_value());
-  EXPECT_EQ(s->xmin, 100u);
-  EXPECT_EQ(s->xmax, 105u);
-  EXPECT_EQ(s->in_progress, (std::vector<uint64_t>{100, 102}));
-  EXPECT_EQ(s->InProgressArray(), "{100,102}");
-  const auto none = ParsePgSnapshot("7:7:");
-  ASSERT_TRUE(none.has_value());
-  EXPECT_TRUE(none->in_progress.empty());
-  EXPECT_EQ(none->InProgressArray(), "{}");
-}
-
-TEST(PgSnapshot, RefusesWhatIsNotASnapshot) {
-  for (const char* text : {"", "1", "1:2", "2:1:", "1:5:7", "1:5:0", "1:5:2,", "a:5:", "1:5:2,,3", "-1:5:"}) {
-    EXPECT_FALSE(ParsePgSnapshot(text).has_value()) << text;
-  }
 }
 
 TEST(RequeueTasksJson, KeepsEachTaskAsJsonbToRecordsetReadsIt) {
