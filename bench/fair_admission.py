@@ -10,7 +10,11 @@ api weight 4, batch weight 1 and at most --batch-max-running of the 4 slots.
   1. api alone: its p50/p99;
   2. api next to the flood, with fair admission (weighted fair queuing + the caps);
   3. the same with --admission fifo (first come, first served; caps ignored): the
-     behaviour before fair admission.
+     behaviour before fair admission;
+  4. next to the flood with no --config file at all (#31: the defaults, where the
+     share cap holds the flood to the slots the api does not keep back), and the
+     same with --share-cap=false (weights alone). Both callers are unnamed then, so
+     docgate's slot wait is not told apart (n/a).
 
 Prints each run's throughput, p50/p99 and errors for both callers, the api's p99
 as a ratio of its p99 alone, and the api's wait for a slot as docgate measured it
@@ -47,11 +51,12 @@ def admission_config(batch_max_running):
 
 
 class Docgate:
-    def __init__(self, binary, database_url, config_path, mode):
+    def __init__(self, binary, database_url, config_path, mode, *extra):
         self.port, self.metrics_port = free_port(), free_port()
+        config = [f"--config={config_path}"] if config_path else []
         self.proc = subprocess.Popen(
             [binary, f"--listen=127.0.0.1:{self.port}", f"--metrics-listen=127.0.0.1:{self.metrics_port}",
-             f"--pool-max={POOL}", f"--admission={mode}", f"--config={config_path}", "--log-level=error"],
+             f"--pool-max={POOL}", f"--admission={mode}", *config, *extra, "--log-level=error"],
             env={"DATABASE_URL": database_url, "PATH": os.environ.get("PATH", "")}, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.metric("docgate_db_up") == 1, 30, "docgate to reach its database")
 
@@ -92,8 +97,8 @@ def result(proc):
     return json.loads(out)
 
 
-def run(args, mode, database_url, config_path, with_flood):
-    dg = Docgate(args.binary, database_url, config_path, mode)
+def run(args, mode, database_url, config_path, with_flood, *extra):
+    dg = Docgate(args.binary, database_url, config_path, mode, *extra)
     try:
         flood = None
         if with_flood:
@@ -101,7 +106,8 @@ def run(args, mode, database_url, config_path, with_flood):
             flood = loadgen(args.loadgen, dg.port, "--scenario", "list", "--page-size", str(args.page_size),
                             "--caller", "batch", "--concurrency", str(FLOOD_CONCURRENCY), "--warmup", "1",
                             "--duration", str(args.seconds + 4))
-            wait_for(lambda: (dg.metric("docgate_caller_queued", '{caller="batch"}') or 0) > 0, 30,
+            batch = "batch" if config_path else "other"
+            wait_for(lambda: (dg.metric("docgate_caller_queued", f'{{caller="{batch}"}}') or 0) > 0, 30,
                      "the flood to fill the queue")
         api = result(loadgen(args.loadgen, dg.port, "--scenario", "get", "--caller", "api", "--concurrency",
                              str(API_CONCURRENCY), "--warmup", "1", "--duration", str(args.seconds)))
@@ -113,9 +119,10 @@ def run(args, mode, database_url, config_path, with_flood):
 
 def show(name, r, alone_p99):
     api = r["api"]
-    line = (f"{name:<18} api {api['throughput']:>6.0f}/s p50 {api['p50_us'] / 1000:>7.2f} ms "
+    wait = "n/a" if r["api_wait_p99_ms"] != r["api_wait_p99_ms"] else f"{r['api_wait_p99_ms']:.2f} ms"  # nan: unnamed
+    line = (f"{name:<20} api {api['throughput']:>6.0f}/s p50 {api['p50_us'] / 1000:>7.2f} ms "
             f"p99 {api['p99_us'] / 1000:>7.2f} ms ({api['p99_us'] / alone_p99:>6.1f}x alone) "
-            f"errors {api['errors'] or 0}; slot wait p99 <= {r['api_wait_p99_ms']:.2f} ms")
+            f"errors {api['errors'] or 0}; slot wait p99 <= {wait}")
     if r["batch"]:
         b = r["batch"]
         line += f" | batch {b['throughput']:>5.0f}/s p50 {b['p50_us'] / 1000:>7.1f} ms errors {b['errors'] or 0}"
@@ -148,7 +155,9 @@ def main():
         config_path.write_text(json.dumps(admission_config(args.batch_max_running)))
         results = {"alone": run(args, "fair", database_url, config_path, with_flood=False),
                    "fair": run(args, "fair", database_url, config_path, with_flood=True),
-                   "fifo": run(args, "fifo", database_url, config_path, with_flood=True)}
+                   "fifo": run(args, "fifo", database_url, config_path, with_flood=True),
+                   "no_config": run(args, "fair", database_url, None, with_flood=True),
+                   "no_config_no_cap": run(args, "fair", database_url, None, True, "--share-cap=false")}
     finally:
         subprocess.run([str(cluster), "stop", folder], check=False, capture_output=True)
     if args.json:
@@ -161,6 +170,8 @@ def main():
     show("api alone", results["alone"], alone_p99)
     show("with flood, fair", results["fair"], alone_p99)
     show("with flood, fifo", results["fifo"], alone_p99)
+    show("no config file", results["no_config"], alone_p99)
+    show("  --share-cap=false", results["no_config_no_cap"], alone_p99)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,9 @@ const std::vector<Option>& Options() {
             &Config::admission, {"fair", "fifo"}),
       Duration("max-queue-wait", "work waiting this long for a slot while others run gets UNAVAILABLE (0s: off)",
                &Config::max_queue_wait),
+      Bool("share-cap",
+           "while several callers are active, none holds the slots the others keep back for their recent demand",
+           &Config::share_cap),
       Text("config", "JSON file of what may change at run time, re-read on SIGHUP and when it changes (empty: none)",
            &Config::config_file),
       Whole("pool-queue-max", "requests waiting for a connection beyond this get UNAVAILABLE", &Config::pool_queue_max,
@@ -372,6 +375,7 @@ AdmissionPolicy AdmissionPolicyOf(const Config& config) {
   AdmissionPolicy policy;
   policy.fair = config.admission == "fair";
   policy.max_queue_wait = config.max_queue_wait;
+  policy.share_cap = config.share_cap;
   policy.default_share = config.caller_defaults;
   policy.callers = config.callers;
   return policy;

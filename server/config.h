@@ -70,6 +70,8 @@ struct Config {
   std::string admission = "fair";
   // See AdmissionPolicy::max_queue_wait; 0: off.
   std::chrono::milliseconds max_queue_wait{0};
+  // See AdmissionPolicy::share_cap.
+  bool share_cap = true;
   // Per-caller shares: from the --config file only (no flags).
   CallerShare caller_defaults;
   std::map<std::string, CallerShare> callers;

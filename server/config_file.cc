@@ -69,6 +69,7 @@ absl::Status ApplyAdmission(const config::v1::Admission& a, Config& c) {
   if (a.has_max_queue_wait()) {
     if (auto s = SetDuration("admission.max_queue_wait", a.max_queue_wait(), {}, &c.max_queue_wait); !s.ok()) return s;
   }
+  if (a.has_share_cap()) c.share_cap = a.share_cap();
   if (a.has_defaults()) {
     auto share = ShareOf("admission.defaults", a.defaults(), c.caller_defaults);
     if (!share.ok()) return share.status();

@@ -44,6 +44,10 @@ struct AdmissionPolicy {
   // (UNAVAILABLE: the server is overloaded) rather than left to wait for its
   // acquire timeout or deadline. 0: only those bound the wait.
   std::chrono::milliseconds max_queue_wait{0};
+  // While several callers are active, each holds at most the slots the others do
+  // not keep back for their own demand (FairScheduler): a flood of long calls cannot
+  // take every slot from a caller between two short calls. Off: weights alone.
+  bool share_cap = true;
   // The settings of every caller not named in `callers`, each on its own.
   CallerShare default_share;
   std::map<std::string, CallerShare> callers;
@@ -53,7 +57,8 @@ struct AdmissionPolicy {
     return it == callers.end() ? default_share : it->second;
   }
   bool operator==(const AdmissionPolicy& o) const {
-    return fair == o.fair && max_queue_wait == o.max_queue_wait && default_share == o.default_share &&
+    return fair == o.fair && max_queue_wait == o.max_queue_wait && share_cap == o.share_cap &&
+           default_share == o.default_share &&
            callers == o.callers;
   }
 };

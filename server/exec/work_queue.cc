@@ -72,6 +72,7 @@ WorkQueue::WorkQueue(Options options, Clock& clock, AdmissionObserver* observer)
         return options_.policy.fair ? options_.policy.ShareOf(lane) : CallerShare{};
       }) {
   std::lock_guard lock(mu_);
+  scheduler_.SetShareCap(options_.policy.fair && options_.policy.share_cap);
   AddWorkersLocked();
   timer_ = std::thread([this] { TimerLoop(); });
 }
@@ -107,7 +108,7 @@ void WorkQueue::Submit(const Ticket& ticket, Run run, Reject reject) {
     Task task{ticket.caller, std::move(run), std::move(reject), now, ticket.start_by};
     const auto expires_at = ExpiresAt(task);
     // The scheduler holds the caller's own queue cap (none when not fair).
-    if (!refusal.has_value() && !scheduler_.Push(LaneOf(ticket.caller), std::move(task))) {
+    if (!refusal.has_value() && !scheduler_.Push(LaneOf(ticket.caller), std::move(task), now)) {
       refusal = Refusal::kCallerQueueFull;
     }
     if (!refusal.has_value()) {
@@ -141,7 +142,7 @@ void WorkQueue::WorkerLoop() {
   while (true) {
     std::optional<Scheduler::Started> next;
     while (true) {
-      if (running_ < options_.slots) next = scheduler_.Pop();
+      if (running_ < options_.slots) next = scheduler_.Pop(options_.slots, clock_.Now());
       if (next.has_value()) break;
       if (stopping_) return;  // Shutdown took what was queued
       work_cv_.wait(lock);
@@ -164,7 +165,7 @@ void WorkQueue::RunTask(Scheduler::Started& started) {
   RunGuarded(started.task.run, started.task.reject);
   const double held_ms = Milliseconds(clock_.Now() - begin);
   std::lock_guard lock(mu_);
-  scheduler_.Done(started, held_ms);
+  scheduler_.Done(started, held_ms, clock_.Now());
 }
 
 Clock::time_point WorkQueue::ExpiresAt(const Task& task) const {
@@ -209,6 +210,7 @@ void WorkQueue::Configure(int slots, const AdmissionPolicy& policy) {
   if (stopping_) return;
   options_.slots = slots;
   options_.policy = policy;
+  scheduler_.SetShareCap(policy.fair && policy.share_cap);
   scheduler_.RefreshShares();
   AddWorkersLocked();
   work_cv_.notify_all();
@@ -222,7 +224,9 @@ size_t WorkQueue::queued() const {
 
 std::map<std::string, WorkQueue::CallerLoad> WorkQueue::Load() const {
   std::lock_guard lock(mu_);
-  return load_;
+  auto load = load_;
+  for (auto& [caller, l] : load) l.held_to_share = scheduler_.HeldToShare(LaneOf(caller));
+  return load;
 }
 
 Clock::duration WorkQueue::LongestWait() const {

@@ -102,6 +102,7 @@ class WorkQueue {
   struct CallerLoad {
     int running = 0;
     size_t queued = 0;
+    bool held_to_share = false;  // it has work waiting, held back by the share cap
   };
   std::map<std::string, CallerLoad> Load() const;
 

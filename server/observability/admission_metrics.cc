@@ -14,22 +14,29 @@ class LoadCollector final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::map<std::string, WorkQueue::CallerLoad> by_label;
+    std::map<std::string, double> held;  // callers of the label held to their share
     for (const std::string& label : metrics_.Labels()) by_label[label];  // named callers show 0 when idle
     for (const auto& [caller, load] : queue_.Load()) {
       auto& sum = by_label[metrics_.LabelOf(caller)];
       sum.running += load.running;
       sum.queued += load.queued;
+      held[metrics_.LabelOf(caller)] += load.held_to_share ? 1 : 0;
     }
-    std::vector<prometheus::ClientMetric> in_flight, queued;
+    std::vector<prometheus::ClientMetric> in_flight, queued, held_to_share;
     for (const auto& [label, load] : by_label) {
       in_flight.push_back(Sample(load.running, prometheus::MetricType::Gauge, {{"caller", label}}));
       queued.push_back(Sample(static_cast<double>(load.queued), prometheus::MetricType::Gauge, {{"caller", label}}));
+      held_to_share.push_back(Sample(held[label], prometheus::MetricType::Gauge, {{"caller", label}}));
     }
     return {
         Family("docgate_caller_in_flight", "Database tasks running now, by caller", prometheus::MetricType::Gauge,
                std::move(in_flight)),
         Family("docgate_caller_queued", "Database tasks waiting for a slot now, by caller",
                prometheus::MetricType::Gauge, std::move(queued)),
+        Family("docgate_caller_held_to_share",
+               "Callers with work waiting that hold their share of the slots while others are active (the share "
+               "cap), by caller label",
+               prometheus::MetricType::Gauge, std::move(held_to_share)),
         Family("docgate_pool_longest_wait_seconds",
                "How long the task waiting longest for a slot (a connection) has waited; 0 when none waits",
                prometheus::MetricType::Gauge,

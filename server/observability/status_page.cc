@@ -88,7 +88,7 @@ std::string ReplicaRows(const StatusReport& r) {
 }
 
 std::string CallerTable(const StatusReport& r) {
-  std::string rows = "<tr><th>caller</th><th>running</th><th>queued</th><th>refused (total)</th></tr>\n";
+  std::string rows = "<tr><th>caller</th><th>running</th><th>queued</th><th>refused (total)</th><th>held to its share</th></tr>\n";
   for (const auto& c : r.callers) {
     const std::string key = "callers." + c.name;
     const auto cell = [&](const char* what, double v) {
@@ -96,7 +96,8 @@ std::string CallerTable(const StatusReport& r) {
                           StatusNumber(v), "</td>");
     };
     absl::StrAppend(&rows, "<tr><th>", Escaped(c.name), "</th>", cell("in_flight", c.in_flight),
-                    cell("queued", c.queued), cell("refused_total", c.refused_total), "</tr>\n");
+                    cell("queued", c.queued), cell("refused_total", c.refused_total),
+                    cell("held_to_share", c.held_to_share), "</tr>\n");
   }
   return absl::StrCat("<section><h2>Callers (admission)</h2><table>\n", rows, "</table></section>\n");
 }

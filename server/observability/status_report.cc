@@ -130,9 +130,12 @@ StatusReport BuildStatusReport(const std::vector<MetricFamily>& families, Recent
   }
   const auto queued = s.By("docgate_caller_queued", "caller");
   const auto refused = s.By("docgate_caller_refused_total", "caller");
+  const auto held = s.By("docgate_caller_held_to_share", "caller");
+  const auto of = [](const std::map<std::string, double>& by, const std::string& name) {
+    return by.count(name) != 0 ? by.at(name) : 0;
+  };
   for (const auto& [name, in_flight] : s.By("docgate_caller_in_flight", "caller")) {
-    r.callers.push_back({name, in_flight, queued.count(name) != 0 ? queued.at(name) : 0,
-                         refused.count(name) != 0 ? refused.at(name) : 0});
+    r.callers.push_back({name, in_flight, of(queued, name), of(refused, name), of(held, name)});
   }
   r.outbox_enabled = outbox_enabled;
   r.broker_up = s.Sum("docgate_broker_up") > 0;
@@ -171,6 +174,7 @@ std::string StatusJson(const StatusReport& r) {
                           .Num("in_flight", caller.in_flight)
                           .Num("queued", caller.queued)
                           .Num("refused_total", caller.refused_total)
+                          .Num("held_to_share", caller.held_to_share)
                           .Close());
   }
   Object by_code;

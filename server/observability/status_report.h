@@ -27,6 +27,7 @@ struct StatusReport {
     double in_flight = 0;
     double queued = 0;
     double refused_total = 0;
+    double held_to_share = 0;  // callers of this label held to their share of the slots now
   };
 
   std::string version;

@@ -205,10 +205,14 @@ class Docgate:
     def metrics_text(self):
         """The /metrics page, or "" while it does not answer."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as r:
-                return r.read().decode()
+            return self.http_get("/metrics")
         except OSError:
             return ""
+
+    def http_get(self, path, timeout=2):
+        """A page of the metrics port (/metrics, /status, /status.json) as text."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=timeout) as r:
+            return r.read().decode()
 
     def metric(self, name):
         """The value of an unlabelled metric from /metrics, or None."""
