@@ -101,9 +101,10 @@ def expected(key, samples):
         return one("docgate_caller_queued") + one("docgate_pool_pending_acquires")
     if m := re.fullmatch(r"pool\.closed_total\.(\w+)", key):
         return one("docgate_pool_connections_closed_total", reason=m[1])
-    if m := re.fullmatch(r"callers\.(.+)\.(in_flight|queued|refused_total)", key):
+    if m := re.fullmatch(r"callers\.(.+)\.(in_flight|queued|refused_total|held_to_share)", key):
         name = {"in_flight": "docgate_caller_in_flight", "queued": "docgate_caller_queued",
-                "refused_total": "docgate_caller_refused_total"}[m[2]]
+                "refused_total": "docgate_caller_refused_total",
+                "held_to_share": "docgate_caller_held_to_share"}[m[2]]
         return one(name, caller=m[1])
     if m := re.fullmatch(r"replicas\.(.+)\.(in_rotation|replay_lag_bytes)", key):
         return one(f"docgate_replica_{m[2]}", replica=m[1])
