@@ -18,7 +18,7 @@ RUN scripts/dev build
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libabsl20220623 libc-ares2 libc6 libcivetweb1 libcom-err2 libffi8 libfmt9 libgcc-s1 libgmp10 \
+      libabsl20220623 libc-ares2 libc6 libmicrohttpd12 libcom-err2 libffi8 libfmt9 libgcc-s1 libgmp10 \
       libgnutls30 libgrpc++1.51 libgrpc29 libgssapi-krb5-2 libhiredis0.14 libhogweed6 libidn2-0 libk5crypto3 \
       libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 libnettle8 libp11-kit0 libpq5 libpqxx-6.4 \
       libprometheus-cpp-core1.0 libprotobuf32 libre2-9 libsasl2-2 \

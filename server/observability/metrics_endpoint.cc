@@ -1,69 +1,211 @@
 #include "server/observability/metrics_endpoint.h"
 
-#include <CivetServer.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
 #include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace docgate {
+namespace {
 
-// One path's handler; `make` produces the body.
-class MetricsEndpoint::Page final : public CivetHandler {
- public:
-  Page(std::string path, const char* content_type, std::function<std::string()> make)
-      : path_(std::move(path)), content_type_(content_type), make_(std::move(make)) {}
+// Every connection must have sent its request's headers this long after it was
+// accepted, or it is closed: a client that trickles a line now and then, or sends
+// nothing, holds a file descriptor for this long and no thread at all.
+constexpr auto kHeaderDeadline = std::chrono::seconds(3);
+// A connection that sends nothing for this long is closed by libmicrohttpd itself
+// (its granularity is the second).
+constexpr unsigned kIdleTimeoutSeconds = 3;
+// Connections open at once; beyond it new ones are closed at accept.
+constexpr unsigned kMaxConnections = 2048;
+// Threads that serve the event loops: a page being made holds one.
+constexpr unsigned kThreads = 2;
 
-  const std::string& path() const { return path_; }
-
-  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
-    // Civetweb also routes PATH/anything here: only the path itself is served.
-    if (path_ != mg_get_request_info(conn)->local_uri) {
-      mg_send_http_error(conn, 404, "not found\n");
-      return true;
-    }
-    const std::string body = make_();
-    mg_send_http_ok(conn, content_type_, static_cast<long long>(body.size()));
-    mg_write(conn, body.data(), body.size());
-    return true;
+// HOST:PORT, [V6]:PORT or PORT (any address) as a socket address.
+absl::StatusOr<sockaddr_storage> Resolve(const std::string& address, socklen_t& length) {
+  std::string host, port = address;
+  if (const auto colon = address.rfind(':'); colon != std::string::npos) {
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   }
+  int number = 0;
+  if (!absl::SimpleAtoi(port, &number) || number < 0 || number > 65535) {
+    return absl::InvalidArgumentError("expected HOST:PORT");
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (const int e = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); e != 0) {
+    return absl::InvalidArgumentError(gai_strerror(e));
+  }
+  sockaddr_storage storage{};
+  std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
+  length = found->ai_addrlen;
+  freeaddrinfo(found);
+  return storage;
+}
+
+}  // namespace
+
+// The connections whose request headers have not all come yet, with when each was
+// accepted. A sweeper thread shuts down the sockets of those past kHeaderDeadline;
+// libmicrohttpd then sees the connection end and closes it. A connection leaves the
+// list (under its lock) before libmicrohttpd closes its socket, so a socket shut
+// down is always still the connection's own.
+class MetricsEndpoint::HeaderDeadlines {
+ public:
+  HeaderDeadlines() : sweeper_([this] { Sweep(); }) {}
+  ~HeaderDeadlines() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    sweeper_.join();
+  }
+
+  void Opened(MHD_socket fd) {
+    std::lock_guard lock(mu_);
+    pending_[fd] = std::chrono::steady_clock::now() + kHeaderDeadline;
+  }
+  void HeadersCame(MHD_socket fd) {
+    std::lock_guard lock(mu_);
+    pending_.erase(fd);
+  }
+  void Closed(MHD_socket fd) { HeadersCame(fd); }
 
  private:
-  std::string path_;
-  const char* content_type_;
-  std::function<std::string()> make_;
+  void Sweep() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second > now) {
+          ++it;
+          continue;
+        }
+        shutdown(it->first, SHUT_RDWR);
+        it = pending_.erase(it);
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<MHD_socket, std::chrono::steady_clock::time_point> pending_;
+  bool stopping_ = false;
+  std::thread sweeper_;
 };
 
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const std::string& address, Render render) {
-  std::unique_ptr<CivetServer> server;
-  try {
-    // A client that sends its request slowly holds a thread for at most request_timeout_ms.
-    server = std::make_unique<CivetServer>(
-        std::vector<std::string>{"listening_ports", address, "num_threads", "4", "request_timeout_ms", "10000"});
-  } catch (const std::exception& e) {
-    return absl::FailedPreconditionError("cannot listen on " + address + " for metrics: " + e.what());
-  }
-  return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(std::move(server), std::move(render)));
+namespace {
+
+MHD_Result Answer(MHD_Connection* connection, unsigned status, const std::string& body, const char* content_type) {
+  MHD_Response* response =
+      MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  // One request per connection: each gets the header deadline.
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+  const MHD_Result queued = MHD_queue_response(connection, status, response);
+  MHD_destroy_response(response);
+  return queued;
 }
 
-MetricsEndpoint::MetricsEndpoint(std::unique_ptr<CivetServer> server, Render render)
-    : render_(std::move(render)), server_(std::move(server)) {
-  const std::vector<int> ports = server_->getListeningPorts();
-  port_ = ports.empty() ? 0 : ports.front();
-  pages_.push_back(std::make_unique<Page>("/metrics", "text/plain; version=0.0.4; charset=utf-8", [this] {
+MHD_socket SocketOf(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+  return info == nullptr ? MHD_INVALID_SOCKET : info->connect_fd;
+}
+
+}  // namespace
+
+// libmicrohttpd's callbacks, with the endpoint as their closure.
+struct MetricsEndpoint::Callbacks {
+  static void OnConnection(void* cls, MHD_Connection* connection, void** /*socket_context*/,
+                           MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<MetricsEndpoint*>(cls);
+    const MHD_socket fd = SocketOf(connection);
+    if (fd == MHD_INVALID_SOCKET) return;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      self->deadlines_->Opened(fd);
+    } else {
+      self->deadlines_->Closed(fd);
+    }
+  }
+
+  // Called once the request's headers are in (and again for a body, never awaited:
+  // the answer goes at once and the connection closes after it).
+  static MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
+                              const char* /*version*/, const char* /*upload_data*/, size_t* upload_data_size,
+                              void** request_context) {
+    auto* self = static_cast<MetricsEndpoint*>(cls);
+    if (*request_context != nullptr) {
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    *request_context = self;
+    self->deadlines_->HeadersCame(SocketOf(connection));
+    if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0) {
+      return Answer(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n", "text/plain");
+    }
+    return static_cast<MHD_Result>(self->Serve(connection, url));
+  }
+};
+
+int MetricsEndpoint::Serve(MHD_Connection* connection, const char* url) {
+  const std::string path = url;
+  if (path == "/metrics") {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, Collect());
-    return out.str();
-  }));
-  pages_.push_back(
-      std::make_unique<Page>("/status", "text/html; charset=utf-8", [this] { return render_(Collect(), true); }));
-  pages_.push_back(
-      std::make_unique<Page>("/status.json", "application/json", [this] { return render_(Collect(), false); }));
-  for (const auto& page : pages_) server_->addHandler(page->path(), page.get());
+    return Answer(connection, MHD_HTTP_OK, out.str(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (path == "/status") return Answer(connection, MHD_HTTP_OK, render_(Collect(), true), "text/html; charset=utf-8");
+  if (path == "/status.json") return Answer(connection, MHD_HTTP_OK, render_(Collect(), false), "application/json");
+  return Answer(connection, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
 }
 
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const std::string& address, Render render) {
+  socklen_t length = 0;
+  const auto where = Resolve(address, length);
+  if (!where.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", address, " for metrics: ", where.status().message()));
+  }
+  std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint(std::move(render)));
+  MetricsEndpoint* self = endpoint.get();
+  const unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (where->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  self->daemon_ = MHD_start_daemon(
+      flags, 0, nullptr, nullptr, &Callbacks::OnRequest, self, MHD_OPTION_SOCK_ADDR, &*where,
+      MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
+      MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::OnConnection, self,
+      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+  if (self->daemon_ == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", address, " for metrics: ", std::strerror(errno)));
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(self->daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  self->port_ = info == nullptr ? 0 : info->port;
+  return endpoint;
+}
+
+MetricsEndpoint::MetricsEndpoint(Render render)
+    : render_(std::move(render)), deadlines_(std::make_unique<HeaderDeadlines>()) {}
+
 MetricsEndpoint::~MetricsEndpoint() {
-  if (server_ != nullptr) server_->close();
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
 }
 
 void MetricsEndpoint::Add(std::shared_ptr<prometheus::Collectable> collectable) {

@@ -14,7 +14,7 @@ void ServerFixture::SetUp() {
   }
   db_ = TestDatabase::Create();
   config_.listen = "127.0.0.1:0";
-  config_.metrics_listen = "";  // civetweb takes ~2 s to stop; the process tests cover /metrics
+  config_.metrics_listen = "";  // the process tests cover /metrics
   config_.database_url = db_->url();
   config_.pool_max = 8;
   Configure(config_);
