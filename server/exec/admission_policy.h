@@ -58,8 +58,7 @@ struct AdmissionPolicy {
   }
   bool operator==(const AdmissionPolicy& o) const {
     return fair == o.fair && max_queue_wait == o.max_queue_wait && share_cap == o.share_cap &&
-           default_share == o.default_share &&
-           callers == o.callers;
+           default_share == o.default_share && callers == o.callers;
   }
 };
 

@@ -14,7 +14,7 @@ class LoadCollector final : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::map<std::string, WorkQueue::CallerLoad> by_label;
-    std::map<std::string, double> held;  // callers of the label held to their share
+    std::map<std::string, double> held;                                  // callers of the label held to their share
     for (const std::string& label : metrics_.Labels()) by_label[label];  // named callers show 0 when idle
     for (const auto& [caller, load] : queue_.Load()) {
       auto& sum = by_label[metrics_.LabelOf(caller)];

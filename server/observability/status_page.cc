@@ -88,7 +88,8 @@ std::string ReplicaRows(const StatusReport& r) {
 }
 
 std::string CallerTable(const StatusReport& r) {
-  std::string rows = "<tr><th>caller</th><th>running</th><th>queued</th><th>refused (total)</th><th>held to its share</th></tr>\n";
+  std::string rows =
+      "<tr><th>caller</th><th>running</th><th>queued</th><th>refused (total)</th><th>held to its share</th></tr>\n";
   for (const auto& c : r.callers) {
     const std::string key = "callers." + c.name;
     const auto cell = [&](const char* what, double v) {

@@ -174,15 +174,13 @@ TEST(FairSchedulerTest, ExpiredFrontsAreTakenOutInOrder) {
   EXPECT_EQ(scheduler.queued(), 2u);
 }
 
-
 // Slots, on a fake clock, shared by a flood of long tasks (always 96 waiting) and
 // `clients` callers of short tasks, each with one call at a time that comes back a
 // little after the last ended, as a client's loop does. Every event (a task's end, a
 // call's arrival) starts what the scheduler lets start.
 class Contention {
  public:
-  Contention(int slots, bool share_cap)
-      : slots_(slots), scheduler_([](const std::string&) { return CallerShare{}; }) {
+  Contention(int slots, bool share_cap) : slots_(slots), scheduler_([](const std::string&) { return CallerShare{}; }) {
     scheduler_.SetShareCap(share_cap);
   }
 
