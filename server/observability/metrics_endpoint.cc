@@ -1,11 +1,12 @@
 #include "server/observability/metrics_endpoint.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -32,7 +33,7 @@ constexpr unsigned kMaxConnections = 2048;
 constexpr unsigned kThreads = 2;
 
 // HOST:PORT, [V6]:PORT or PORT (any address) as a socket address.
-absl::StatusOr<sockaddr_storage> Resolve(const std::string& address, socklen_t& length) {
+absl::StatusOr<sockaddr_storage> Resolve(const std::string& address) {
   std::string host, port = address;
   if (const auto colon = address.rfind(':'); colon != std::string::npos) {
     host = address.substr(0, colon);
@@ -53,7 +54,6 @@ absl::StatusOr<sockaddr_storage> Resolve(const std::string& address, socklen_t& 
   }
   sockaddr_storage storage{};
   std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
-  length = found->ai_addrlen;
   freeaddrinfo(found);
   return storage;
 }
@@ -64,7 +64,9 @@ absl::StatusOr<sockaddr_storage> Resolve(const std::string& address, socklen_t& 
 // accepted. A sweeper thread shuts down the sockets of those past kHeaderDeadline;
 // libmicrohttpd then sees the connection end and closes it. A connection leaves the
 // list (under its lock) before libmicrohttpd closes its socket, so a socket shut
-// down is always still the connection's own.
+// down is still the connection's own; and only a socket whose local port is the
+// metrics port's is shut down, so a descriptor reused by anything else in the
+// process (a database connection) is never touched, whatever the library does.
 class MetricsEndpoint::HeaderDeadlines {
  public:
   HeaderDeadlines() : sweeper_([this] { Sweep(); }) {}
@@ -86,6 +88,7 @@ class MetricsEndpoint::HeaderDeadlines {
     pending_.erase(fd);
   }
   void Closed(MHD_socket fd) { HeadersCame(fd); }
+  void Listening(int port) { port_ = port; }
 
  private:
   void Sweep() {
@@ -97,13 +100,23 @@ class MetricsEndpoint::HeaderDeadlines {
           ++it;
           continue;
         }
-        shutdown(it->first, SHUT_RDWR);
+        if (IsOurs(it->first)) shutdown(it->first, SHUT_RDWR);
         it = pending_.erase(it);
       }
       cv_.wait_for(lock, std::chrono::milliseconds(100));
     }
   }
 
+  bool IsOurs(MHD_socket fd) const {
+    sockaddr_storage local{};
+    socklen_t length = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return false;
+    const int port = local.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port)
+                                                 : ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port);
+    return port == port_.load();
+  }
+
+  std::atomic<int> port_{-1};
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<MHD_socket, std::chrono::steady_clock::time_point> pending_;
@@ -178,8 +191,7 @@ int MetricsEndpoint::Serve(MHD_Connection* connection, const char* url) {
 }
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const std::string& address, Render render) {
-  socklen_t length = 0;
-  const auto where = Resolve(address, length);
+  const auto where = Resolve(address);
   if (!where.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on ", address, " for metrics: ", where.status().message()));
@@ -199,6 +211,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const s
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(self->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   self->port_ = info == nullptr ? 0 : info->port;
+  self->deadlines_->Listening(self->port_);
   return endpoint;
 }
 
