@@ -206,6 +206,12 @@ const std::vector<Option>& Options() {
                &Config::outbox_poll_interval),
       Duration("lease-check-interval", "how often leases that ran out are looked for (how late an expiry may be)",
                &Config::lease_check_interval),
+      Whole("lease-max-attempts", "the lease expiry that reaches this count moves a document to FAILED",
+            &Config::lease_max_attempts, 1),
+      Duration("lease-backoff", "delay of the tasks enqueued again after a first lease expiry (doubling after each)",
+               &Config::lease_backoff),
+      Duration("lease-backoff-max", "longest delay of tasks enqueued again after a lease expiry",
+               &Config::lease_backoff_max),
       Duration("shutdown-grace", "time in-flight RPCs get to finish after SIGTERM", &Config::shutdown_grace),
       OneOf("log-format", "log line format", &Config::log_format, {"text", "json"}),
       OneOf("log-level", "least severe level logged", &Config::log_level,
@@ -324,6 +330,9 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
   if (inv.config.lease_check_interval < std::chrono::milliseconds(10)) {
     return absl::InvalidArgumentError("--lease-check-interval must be at least 10ms");
   }
+  if (auto problem = leases::PolicyProblem(RedeliveryPolicyOf(inv.config)); !problem.empty()) {
+    return absl::InvalidArgumentError("--lease-max-attempts, --lease-backoff, --lease-backoff-max: " + problem);
+  }
   if (inv.config.statement_timeout < std::chrono::milliseconds(1)) {
     return absl::InvalidArgumentError("--statement-timeout must be at least 1ms");
   }
@@ -331,6 +340,10 @@ absl::StatusOr<Invocation> LoadConfig(const std::map<std::string, std::string>& 
     return absl::InvalidArgumentError("--credentials-reload-interval must be at least 1s");
   }
   return inv;
+}
+
+leases::RedeliveryPolicy RedeliveryPolicyOf(const Config& config) {
+  return leases::RedeliveryPolicy{config.lease_max_attempts, config.lease_backoff, config.lease_backoff_max};
 }
 
 std::string HelpText() {

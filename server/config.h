@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/exec/admission_policy.h"
+#include "server/leases/redelivery_policy.h"
 
 namespace docgate {
 
@@ -111,6 +112,12 @@ struct Config {
   // How often each instance looks for leases that ran out (the bound on how late a
   // document whose worker died returns to PENDING).
   std::chrono::milliseconds lease_check_interval{1000};
+  // Poison documents: the lease expiry that reaches this count moves a document to
+  // FAILED (a worker may set its own bound); before it, its tasks are enqueued
+  // again after lease_backoff, doubling each time up to lease_backoff_max.
+  int lease_max_attempts = leases::RedeliveryPolicy().max_attempts;
+  std::chrono::milliseconds lease_backoff = leases::RedeliveryPolicy().backoff;
+  std::chrono::milliseconds lease_backoff_max = leases::RedeliveryPolicy().backoff_max;
   // In-flight RPCs get this long to finish after SIGTERM/SIGINT.
   std::chrono::milliseconds shutdown_grace{10000};
   // "text" or "json".
@@ -122,6 +129,9 @@ struct Config {
 
 // The admission policy `config` asks for.
 AdmissionPolicy AdmissionPolicyOf(const Config& config);
+
+// The poison-document policy `config` asks for.
+leases::RedeliveryPolicy RedeliveryPolicyOf(const Config& config);
 
 // What the command line asks for.
 enum class Command { kServe, kMigrate, kHelp, kCheckConfig, kVersion };

@@ -89,6 +89,23 @@ absl::Status ApplyAdmission(const config::v1::Admission& a, Config& c) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyLeases(const config::v1::Leases& f, Config& c) {
+  if (f.has_max_attempts()) c.lease_max_attempts = f.max_attempts();
+  if (f.has_backoff()) {
+    if (auto s = SetDuration("leases.backoff", f.backoff(), std::chrono::milliseconds(0), &c.lease_backoff); !s.ok()) {
+      return s;
+    }
+  }
+  if (f.has_backoff_max()) {
+    if (auto s = SetDuration("leases.backoff_max", f.backoff_max(), std::chrono::milliseconds(0), &c.lease_backoff_max);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (auto problem = leases::PolicyProblem(RedeliveryPolicyOf(c)); !problem.empty()) return Invalid("leases", problem);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyScalars(const RuntimeConfig& f, Config& c) {
   struct DurationKey {
     const char* key;
@@ -131,7 +148,8 @@ absl::StatusOr<Config> ApplyConfigJson(const Config& flags, const std::string& j
     return absl::InvalidArgumentError(absl::StrCat("not valid: ", std::string(s.message())));
   }
   Config c = flags;
-  for (auto status : {ApplyPool(file.pool(), c), ApplyScalars(file, c), ApplyAdmission(file.admission(), c)}) {
+  for (auto status : {ApplyPool(file.pool(), c), ApplyScalars(file, c), ApplyAdmission(file.admission(), c),
+                      ApplyLeases(file.leases(), c)}) {
     if (!status.ok()) return status;
   }
   return c;
@@ -156,7 +174,8 @@ bool RuntimeDiffers(const Config& a, const Config& b) {
   return a.pool_max != b.pool_max || a.pool_min_idle != b.pool_min_idle || a.acquire_timeout != b.acquire_timeout ||
          a.statement_timeout != b.statement_timeout || a.max_wait != b.max_wait || a.max_waiters != b.max_waiters ||
          a.log_level != b.log_level || a.max_replica_lag_bytes != b.max_replica_lag_bytes ||
-         !(AdmissionPolicyOf(a) == AdmissionPolicyOf(b));
+         !(AdmissionPolicyOf(a) == AdmissionPolicyOf(b)) || a.lease_max_attempts != b.lease_max_attempts ||
+         a.lease_backoff != b.lease_backoff || a.lease_backoff_max != b.lease_backoff_max;
 }
 
 }  // namespace docgate

@@ -214,8 +214,8 @@ absl::Status DocgateServer::StartOutbox(const Config& config) {
 absl::Status DocgateServer::StartLeases(const Config& config) {
   std::function<void()> requeued;
   if (relay_ != nullptr) requeued = [relay = relay_.get()] { relay->Wake(); };
-  lease_sweeper_ = std::make_unique<leases::LeaseSweeper>(*store_, config.lease_check_interval, metrics_->leases(),
-                                                          std::move(requeued));
+  lease_sweeper_ = std::make_unique<leases::LeaseSweeper>(
+      *store_, config.lease_check_interval, RedeliveryPolicyOf(config), metrics_->leases(), std::move(requeued));
   return absl::OkStatus();
 }
 
@@ -389,14 +389,16 @@ void DocgateServer::ApplyRuntime(const Config& next) {
   metrics_->wait_visible_max_waiters.Set(static_cast<double>(next.max_waiters));
   replicas_->SetMaxLagBytes(static_cast<uint64_t>(next.max_replica_lag_bytes));
   replicas_->ResizePools(next.pool_max, next.pool_min_idle);
+  if (lease_sweeper_ != nullptr) lease_sweeper_->SetPolicy(RedeliveryPolicyOf(next));
   spdlog::set_level(spdlog::level::from_str(next.log_level));
   spdlog::info(
       "--config file applied path={} pool_max={} pool_min_idle={} acquire_timeout_ms={} statement_timeout_ms={} "
       "max_wait_ms={} max_waiters={} log_level={} max_replica_lag_bytes={} admission={} max_queue_wait_ms={} "
-      "named_callers={}",
+      "named_callers={} lease_max_attempts={} lease_backoff_ms={} lease_backoff_max_ms={}",
       flags_.config_file, next.pool_max, next.pool_min_idle, next.acquire_timeout.count(),
       next.statement_timeout.count(), next.max_wait.count(), next.max_waiters, next.log_level,
-      next.max_replica_lag_bytes, next.admission, next.max_queue_wait.count(), next.callers.size());
+      next.max_replica_lag_bytes, next.admission, next.max_queue_wait.count(), next.callers.size(),
+      next.lease_max_attempts, next.lease_backoff.count(), next.lease_backoff_max.count());
 }
 
 Config DocgateServer::config() const {

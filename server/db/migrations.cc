@@ -136,6 +136,18 @@ CREATE VIEW docgate_waiting_tasks AS
     AND NOT (r.batch_end IS NOT NULL AND pg_visible_in_snapshot(t.tx, r.batch_end)
              AND (t.tx, t.task_id) <= (r.after_tx, r.after_task));
 )sql"},
+    // Poison documents (#32): how many times a lease on the document ran out
+    // (attempts), the bound a worker set for it at its move to PROCESSING (NULL: the
+    // server's --lease-max-attempts), who held the lease that ran out last, and when
+    // the tasks re-enqueued by that expiry are due (their Celery ETA). Catalog-only:
+    // a constant default rewrites no table.
+    {6, "poison_documents",
+     R"sql(
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS max_attempts integer,
+  ADD COLUMN IF NOT EXISTS last_lease_holder text,
+  ADD COLUMN IF NOT EXISTS redeliver_at timestamptz;
+)sql"},
 };
 
 }  // namespace

@@ -13,20 +13,36 @@ constexpr auto kPassTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
-LeaseSweeper::LeaseSweeper(store::DocumentStore& store, std::chrono::milliseconds interval, LeaseMetrics& metrics,
-                           std::function<void()> requeued)
+store::RedeliveryRules RulesOf(const RedeliveryPolicy& policy) {
+  return store::RedeliveryRules{policy.max_attempts, RedeliveryDelays(policy)};
+}
+
+LeaseSweeper::LeaseSweeper(store::DocumentStore& store, std::chrono::milliseconds interval, RedeliveryPolicy policy,
+                           LeaseMetrics& metrics, std::function<void()> requeued)
     : store_(store),
       interval_(interval),
       metrics_(metrics),
       requeued_(std::move(requeued)),
+      rules_(RulesOf(policy)),
       loop_(std::make_unique<Periodic>(interval, [this] { SweepNow(); })) {}
+
+void LeaseSweeper::SetPolicy(const RedeliveryPolicy& policy) {
+  auto rules = RulesOf(policy);
+  std::lock_guard lock(mu_);
+  rules_ = std::move(rules);
+}
+
+store::RedeliveryRules LeaseSweeper::Rules() const {
+  std::lock_guard lock(mu_);
+  return rules_;
+}
 
 void LeaseSweeper::SweepNow() {
   while (true) {
     db::QueryContext ctx;
     ctx.deadline = Clock::Real().Now() + kPassTimeout;
     ctx.acquire_by = ctx.deadline;
-    const auto pass = store_.ExpireLeases(kBatch, ctx);
+    const auto pass = store_.ExpireLeases(kBatch, Rules(), ctx);
     if (!pass.ok()) {
       uint64_t suppressed = 0;
       if (failures_.Allow(suppressed)) {
@@ -40,7 +56,15 @@ void LeaseSweeper::SweepNow() {
     if (pass->expired > 0) {
       metrics_.expired.Increment(static_cast<double>(pass->expired));
       metrics_.requeued_tasks.Increment(static_cast<double>(pass->requeued));
-      spdlog::info("leases ran out documents={} tasks_enqueued_again={}", pass->expired, pass->requeued);
+      spdlog::info("leases ran out documents={} tasks_enqueued_again={} dead_lettered={}", pass->expired,
+                   pass->requeued, pass->dead_lettered.size());
+      metrics_.dead_lettered.Increment(static_cast<double>(pass->dead_lettered.size()));
+      for (const auto& id : pass->dead_lettered) {
+        spdlog::warn(
+            "document dead-lettered: its lease ran out as many times as its bound allows; FAILED, "
+            "its tasks not enqueued again (docgatectl retry) id={}",
+            id);
+      }
       if (pass->requeued > 0 && requeued_) requeued_();
     }
     if (pass->expired < kBatch) return;

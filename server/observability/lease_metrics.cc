@@ -16,9 +16,13 @@ LeaseMetrics::LeaseMetrics(prometheus::Registry& registry)
                  .Register(registry)
                  .Add({})),
       expired(CounterOf(registry, "docgate_leases_expired_total",
-                        "Leases that ran out: their documents went back to PENDING (by this instance)")),
+                        "Leases that ran out: their documents went back to PENDING, or to FAILED at their bound "
+                        "(by this instance)")),
       renewed(CounterOf(registry, "docgate_leases_renewed_total", "Leases renewed through this instance")),
       requeued_tasks(CounterOf(registry, "docgate_leases_requeued_tasks_total",
-                               "Tasks enqueued again for documents whose lease ran out (by this instance)")) {}
+                               "Tasks enqueued again for documents whose lease ran out (by this instance)")),
+      dead_lettered(CounterOf(registry, "docgate_documents_dead_lettered_total",
+                              "Documents moved to FAILED because their lease ran out as many times as their "
+                              "bound of attempts allows (by this instance)")) {}
 
 }  // namespace docgate

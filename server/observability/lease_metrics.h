@@ -7,9 +7,10 @@
 namespace docgate {
 
 // Leases (docgate.proto's RenewLease): docgate_leases_active (documents under a lease,
-// counted at each expiry pass), docgate_leases_expired_total (returned to PENDING),
+// counted at each expiry pass), docgate_leases_expired_total (leases that ran out),
 // docgate_leases_renewed_total, docgate_leases_requeued_tasks_total (tasks enqueued
-// again for them). Thread-safe (prometheus-cpp).
+// again for them), docgate_documents_dead_lettered_total (moved to FAILED at their
+// bound of attempts). Thread-safe (prometheus-cpp).
 struct LeaseMetrics {
   explicit LeaseMetrics(prometheus::Registry& registry);
 
@@ -17,6 +18,7 @@ struct LeaseMetrics {
   prometheus::Counter& expired;
   prometheus::Counter& renewed;
   prometheus::Counter& requeued_tasks;
+  prometheus::Counter& dead_lettered;
 };
 
 }  // namespace docgate

@@ -67,8 +67,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                        .Name("grpc_server_handling_seconds")
                        .Help("Time from an RPC's arrival to its answer")
                        .Register(*registry_);
-  for (const char* method :
-       {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "RenewLease", "ListDocuments"}) {
+  for (const char* method : {"CreateDocument", "GetDocument", "WaitVisible", "UpdateDocumentStatus", "RenewLease",
+                             "ListDocuments", "RetryDocument", "ListDocumentTasks"}) {
     rpcs_.try_emplace(method, "docgate.v1.DocumentService", method, started, handled, handling, recent_errors_);
   }
   auto& batch_sizes = prometheus::BuildHistogram()

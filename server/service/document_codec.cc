@@ -35,6 +35,24 @@ void ToProto(const store::Document& from, v1::Document* to) {
     to->set_lease_holder(from.lease_holder);
     SetTimestamp(from.lease_expires_us, to->mutable_lease_expire_time());
   }
+  to->set_attempts(from.attempts);
+  to->set_max_attempts(from.max_attempts);
+  to->set_last_lease_holder(from.last_lease_holder);
+  if (from.redeliver_us != 0) SetTimestamp(from.redeliver_us, to->mutable_redelivery_time());
+}
+
+void TaskToProto(const store::Task& from, v1::CeleryTask* to) {
+  to->set_task(from.task);
+  to->set_queue(from.queue);
+  to->set_args_json(from.args_json);
+  to->set_kwargs_json(from.kwargs_json);
+  to->set_countdown_seconds(from.countdown_seconds);
+}
+
+void WaitingTaskToProto(const store::WaitingTask& from, v1::WaitingTask* to) {
+  to->set_task_id(from.task.id);
+  TaskToProto(from.task, to->mutable_task());
+  SetTimestamp(from.create_time_us, to->mutable_create_time());
 }
 
 store::NewDocument NewDocumentFromProto(const v1::Document& from) {

@@ -16,6 +16,10 @@ store::NewDocument NewDocumentFromProto(const v1::Document& from);
 // is "celery", empty arguments [] and {}.
 std::vector<store::Task> TasksFromProto(const google::protobuf::RepeatedPtrField<v1::CeleryTask>& from);
 
+// A stored task in its API form (its id aside), and one waiting in the outbox.
+void TaskToProto(const store::Task& from, v1::CeleryTask* to);
+void WaitingTaskToProto(const store::WaitingTask& from, v1::WaitingTask* to);
+
 // The ids of `tasks`, into a response's task_ids.
 void TaskIdsToProto(const std::vector<store::Task>& tasks, google::protobuf::RepeatedPtrField<std::string>* to);
 

@@ -141,7 +141,8 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
                              request.expected_version(),
                              TasksFromProto(request.enqueue()),
                              *lease_ms,
-                             request.lease_holder()};
+                             request.lease_holder(),
+                             request.max_attempts()};
   auto result = store_.UpdateStatus(update, ctx);
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document, nullptr);
@@ -179,6 +180,32 @@ absl::Status DocumentService::List(const v1::ListDocumentsRequest& request, v1::
   if (!page.ok()) return page.status();
   for (const auto& doc : page->documents) ToProto(doc, response->add_documents());
   if (page->next) response->set_next_page_token(store::EncodePageToken(*page->next));
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::Retry(const v1::RetryDocumentRequest& request, v1::RetryDocumentResponse* response,
+                                    const db::QueryContext& ctx) {
+  if (auto s = ValidateRetry(request, limits_); !s.ok()) return s;
+  store::RetryMove retry{*store::CanonicalUuid(request.id()), request.expected_version(),
+                         request.attempts() == v1::RESET_ATTEMPTS,
+                         request.status_detail().empty() ? "retried by an operator" : request.status_detail()};
+  auto result = store_.RetryFailed(retry, ctx);
+  if (!result.ok()) return result.status();
+  if (on_commit_) on_commit_(result->document, nullptr);
+  ToProto(result->document, response->mutable_document());
+  response->set_consistency_token(TokenFor(result->commit_lsn));
+  for (const auto& id : result->task_ids) response->add_task_ids(id);
+  if (!result->task_ids.empty() && on_enqueued_) on_enqueued_();
+  return absl::OkStatus();
+}
+
+absl::Status DocumentService::Tasks(const v1::ListDocumentTasksRequest& request,
+                                    v1::ListDocumentTasksResponse* response, const db::QueryContext& ctx) {
+  if (auto s = ValidateListTasks(request); !s.ok()) return s;
+  auto tasks = store_.Tasks(*store::CanonicalUuid(request.id()), kMaxWaitingTasks, ctx);
+  if (!tasks.ok()) return tasks.status();
+  for (const auto& w : tasks->waiting) WaitingTaskToProto(w, response->add_waiting());
+  for (const auto& t : tasks->remembered) TaskToProto(t, response->add_remembered());
   return absl::OkStatus();
 }
 

@@ -59,10 +59,17 @@ class DocumentService {
                           const db::QueryContext& ctx);
   absl::Status List(const v1::ListDocumentsRequest& request, v1::ListDocumentsResponse* response,
                     const db::QueryContext& ctx);
+  // A FAILED document back to PENDING (docgate.proto's RetryDocument).
+  absl::Status Retry(const v1::RetryDocumentRequest& request, v1::RetryDocumentResponse* response,
+                     const db::QueryContext& ctx);
+  // A document's waiting and remembered tasks (docgate.proto's ListDocumentTasks).
+  absl::Status Tasks(const v1::ListDocumentTasksRequest& request, v1::ListDocumentTasksResponse* response,
+                     const db::QueryContext& ctx);
 
   static constexpr int kDefaultPageSize = 50;
   static constexpr int kMaxPageSize = 1000;
   static constexpr size_t kMaxBatchedBodyBytes = 16 * 1024;
+  static constexpr int kMaxWaitingTasks = 1000;
 
  private:
   // Fills a create's response (the ids of `doc`'s tasks when it created the

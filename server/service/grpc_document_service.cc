@@ -140,17 +140,39 @@ grpc::ServerUnaryReactor* GrpcDocumentService::RenewLease(grpc::CallbackServerCo
   return call;
 }
 
+template <typename Request, typename Response, typename Serve>
+grpc::ServerUnaryReactor* GrpcDocumentService::RunUnary(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                                        const char* method, security::Scope scope, Serve serve) {
+  std::string caller;
+  if (auto* refused = Admit(context, method, scope, &caller)) return refused;
+  auto* call = rpc::UnaryCall<Request, Response>::Accept(env_, context, request, response, method, caller);
+  if (call->parsed()) call->Run(std::move(serve));
+  return call;
+}
+
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
-  std::string caller;
-  if (auto* refused = Admit(context, "ListDocuments", security::kRead, &caller)) return refused;
-  auto* call = rpc::UnaryCall<v1::ListDocumentsRequest, v1::ListDocumentsResponse>::Accept(
-      env_, context, request, response, "ListDocuments", caller);
-  if (call->parsed()) {
-    call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
-  }
-  return call;
+  return RunUnary<v1::ListDocumentsRequest, v1::ListDocumentsResponse>(
+      context, request, response, "ListDocuments", security::kRead,
+      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.List(req, resp, ctx); });
+}
+
+grpc::ServerUnaryReactor* GrpcDocumentService::RetryDocument(grpc::CallbackServerContext* context,
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  return RunUnary<v1::RetryDocumentRequest, v1::RetryDocumentResponse>(
+      context, request, response, "RetryDocument", security::kWrite,
+      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.Retry(req, resp, ctx); });
+}
+
+grpc::ServerUnaryReactor* GrpcDocumentService::ListDocumentTasks(grpc::CallbackServerContext* context,
+                                                                 const grpc::ByteBuffer* request,
+                                                                 grpc::ByteBuffer* response) {
+  return RunUnary<v1::ListDocumentTasksRequest, v1::ListDocumentTasksResponse>(
+      context, request, response, "ListDocumentTasks", security::kRead,
+      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.Tasks(req, resp, ctx); });
 }
 
 }  // namespace docgate::service

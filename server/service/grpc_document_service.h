@@ -18,7 +18,10 @@ using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocu
     v1::DocumentService::WithRawCallbackMethod_GetDocument<v1::DocumentService::WithRawCallbackMethod_WaitVisible<
         v1::DocumentService::WithRawCallbackMethod_UpdateDocumentStatus<
             v1::DocumentService::WithRawCallbackMethod_RenewLease<
-                v1::DocumentService::WithRawCallbackMethod_ListDocuments<v1::DocumentService::Service>>>>>>;
+                v1::DocumentService::WithRawCallbackMethod_ListDocuments<
+                    v1::DocumentService::WithRawCallbackMethod_RetryDocument<
+                        v1::DocumentService::WithRawCallbackMethod_ListDocumentTasks<
+                            v1::DocumentService::Service>>>>>>>>;
 
 // docgate.v1.DocumentService: each method hands its work to UnaryCall, which
 // parses the request and runs DocumentService on our threads (GetDocument and
@@ -41,6 +44,10 @@ class GrpcDocumentService final : public RawDocumentService {
                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListDocuments(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RetryDocument(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListDocumentTasks(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) override;
 
  private:
   DocumentService& logic_;
@@ -56,6 +63,12 @@ class GrpcDocumentService final : public RawDocumentService {
   // or the server shutting down.
   grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* context, const char* method, security::Scope scope,
                                   std::string* caller);
+  // A method answered by one DocumentService call on our threads: `serve(request,
+  // response, ctx)` returns its status.
+  template <typename Request, typename Response, typename Serve>
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response, const char* method, security::Scope scope,
+                                     Serve serve);
 
   // Concurrent GetDocument calls share one query (id = ANY($1)) per source: the
   // primary's batcher, and one per replica; concurrent CreateDocument calls one

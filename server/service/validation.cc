@@ -180,8 +180,13 @@ absl::StatusOr<int64_t> ValidateUpdateStatus(const v1::UpdateDocumentStatusReque
   if (auto s = CheckTasks(request.enqueue()); !s.ok()) return s;
   static const int64_t max_holder = ProtoLimit(v1::UpdateDocumentStatusRequest::descriptor(), "lease_holder");
   if (auto s = CheckText("lease_holder", request.lease_holder(), max_holder); !s.ok()) return s;
+  static const int64_t max_attempts = ProtoLimit(v1::UpdateDocumentStatusRequest::descriptor(), "max_attempts");
+  if (request.max_attempts() < 0 || request.max_attempts() > max_attempts) {
+    return Invalid("max_attempts", absl::StrCat("must be 0 to ", max_attempts));
+  }
   if (!request.has_lease_duration()) {
     if (!request.lease_holder().empty()) return Invalid("lease_holder", "only with lease_duration");
+    if (request.max_attempts() != 0) return Invalid("max_attempts", "only with lease_duration");
     return 0;
   }
   if (request.status() != v1::PROCESSING) return Invalid("lease_duration", "only with status PROCESSING");
@@ -202,5 +207,16 @@ absl::Status ValidateList(const v1::ListDocumentsRequest& request) {
   if (request.page_size() < 0) return Invalid("page_size", "must not be negative");
   return absl::OkStatus();
 }
+
+absl::Status ValidateRetry(const v1::RetryDocumentRequest& request, const Limits& limits) {
+  if (auto s = CheckId("id", request.id()); !s.ok()) return s;
+  if (request.expected_version() < 0) return Invalid("expected_version", "must not be negative");
+  if (request.attempts() != v1::RESET_ATTEMPTS && request.attempts() != v1::KEEP_ATTEMPTS) {
+    return Invalid("attempts", "required: RESET_ATTEMPTS or KEEP_ATTEMPTS");
+  }
+  return CheckText("status_detail", request.status_detail(), limits.max_status_detail_bytes);
+}
+
+absl::Status ValidateListTasks(const v1::ListDocumentTasksRequest& request) { return CheckId("id", request.id()); }
 
 }  // namespace docgate::service

@@ -25,5 +25,7 @@ inline constexpr int64_t kMaxLeaseMillis = 24 * 3600 * 1000;
 absl::StatusOr<int64_t> ValidateUpdateStatus(const v1::UpdateDocumentStatusRequest& request, const Limits& limits);
 absl::StatusOr<int64_t> ValidateRenewLease(const v1::RenewLeaseRequest& request);
 absl::Status ValidateList(const v1::ListDocumentsRequest& request);
+absl::Status ValidateRetry(const v1::RetryDocumentRequest& request, const Limits& limits);
+absl::Status ValidateListTasks(const v1::ListDocumentTasksRequest& request);
 
 }  // namespace docgate::service

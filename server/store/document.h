@@ -35,6 +35,13 @@ struct Document {
   // While PROCESSING under a lease: who holds it and when it runs out; else empty and 0.
   std::string lease_holder;
   int64_t lease_expires_us = 0;
+  // How many times a lease on it ran out, the bound its last taker set (0: the
+  // server's), who held the lease that ran out last, and when the tasks that
+  // expiry re-enqueued are due (0: none pending since; a retry clears it).
+  int32_t attempts = 0;
+  int32_t max_attempts = 0;
+  std::string last_lease_holder;
+  int64_t redeliver_us = 0;
 };
 
 // A Celery task to deliver once the write it comes with has committed, validated.
@@ -45,6 +52,12 @@ struct Task {
   std::string args_json;    // a JSON array
   std::string kwargs_json;  // a JSON object
   int32_t countdown_seconds = 0;
+};
+
+// A task written to the outbox and not yet delivered to the broker.
+struct WaitingTask {
+  Task task;
+  int64_t create_time_us = 0;
 };
 
 // What a client gives to create a document, already validated.

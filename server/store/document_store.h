@@ -30,13 +30,43 @@ struct StatusUpdate {
   std::vector<Task> tasks;       // written with the move only when it takes effect
   int64_t lease_ms = 0;          // > 0 (a move to PROCESSING): take a lease this long
   std::string lease_holder;
+  int32_t max_attempts = 0;  // > 0 (with a lease): the document's own bound on lease expiries
+};
+
+// What a lease that runs out does (leases::RedeliveryPolicy, as the database applies it).
+struct RedeliveryRules {
+  int32_t max_attempts = 5;  // for a document without a bound of its own
+  // Seconds before the tasks of the n-th expiry are due: delays_s[n-1], the last
+  // entry for every later n. Not empty.
+  std::vector<int> delays_s{0};
+};
+
+// Moves a FAILED document back to PENDING (RetryDocument).
+struct RetryMove {
+  std::string id;
+  int64_t expected_version = 0;  // 0: any
+  bool reset_attempts = false;
+  std::string status_detail;
+};
+
+struct RetryResult {
+  Document document;                  // without the body
+  std::vector<std::string> task_ids;  // the remembered tasks enqueued again, new ids
+  uint64_t commit_lsn = 0;
+};
+
+// What an operator sees of a document's tasks (ListDocumentTasks).
+struct DocumentTasks {
+  std::vector<WaitingTask> waiting;  // in the outbox, oldest first
+  std::vector<Task> remembered;      // what an expiry or a retry enqueues again (ids empty)
 };
 
 // What one pass of expiring leases did.
 struct LeaseSweep {
-  int64_t expired = 0;   // documents returned to PENDING
-  int64_t requeued = 0;  // tasks enqueued again
-  int64_t active = 0;    // documents under a lease after the pass
+  int64_t expired = 0;                     // documents whose lease ran out: to PENDING, or FAILED at their bound
+  int64_t requeued = 0;                    // tasks enqueued again
+  int64_t active = 0;                      // documents under a lease after the pass
+  std::vector<std::string> dead_lettered;  // ids of those moved to FAILED
 };
 
 struct Page {
@@ -78,10 +108,21 @@ class DocumentStore {
   virtual absl::StatusOr<Document> RenewLease(const std::string& id, int64_t version, int64_t lease_ms,
                                               const db::QueryContext& ctx) = 0;
 
-  // Up to `limit` documents whose lease ran out go back to PENDING (version + 1, a
-  // status_detail saying why) with their remembered tasks enqueued again; safe to run
-  // from every instance at once (each document is moved once).
-  virtual absl::StatusOr<LeaseSweep> ExpireLeases(int limit, const db::QueryContext& ctx) = 0;
+  // Up to `limit` documents whose lease ran out count one more attempt and go back
+  // to PENDING (version + 1, a status_detail saying why) with their remembered tasks
+  // enqueued again after `rules`' delay, or, at their bound, to FAILED with nothing
+  // enqueued; safe to run from every instance at once (each document is moved once).
+  virtual absl::StatusOr<LeaseSweep> ExpireLeases(int limit, const RedeliveryRules& rules,
+                                                  const db::QueryContext& ctx) = 0;
+
+  // A FAILED document back to PENDING (version + 1), its attempts reset or kept, its
+  // remembered tasks enqueued again at once. NOT_FOUND; ABORTED for another version;
+  // FAILED_PRECONDITION when it is not FAILED.
+  virtual absl::StatusOr<RetryResult> RetryFailed(const RetryMove& retry, const db::QueryContext& ctx) = 0;
+
+  // The outbox's waiting tasks for a document (up to `limit`), and those it remembers.
+  // NOT_FOUND when no document has the id.
+  virtual absl::StatusOr<DocumentTasks> Tasks(const std::string& id, int limit, const db::QueryContext& ctx) = 0;
 
   // Up to `limit` documents after `after` (from the start when nullopt), in
   // (create_time, id) order, of status `filter` unless it is kUnspecified.

@@ -33,7 +33,10 @@ class PgDocumentStore final : public DocumentStore {
   absl::StatusOr<UpdateResult> UpdateStatus(const StatusUpdate& update, const db::QueryContext& ctx) override;
   absl::StatusOr<Document> RenewLease(const std::string& id, int64_t version, int64_t lease_ms,
                                       const db::QueryContext& ctx) override;
-  absl::StatusOr<LeaseSweep> ExpireLeases(int limit, const db::QueryContext& ctx) override;
+  absl::StatusOr<LeaseSweep> ExpireLeases(int limit, const RedeliveryRules& rules,
+                                          const db::QueryContext& ctx) override;
+  absl::StatusOr<RetryResult> RetryFailed(const RetryMove& retry, const db::QueryContext& ctx) override;
+  absl::StatusOr<DocumentTasks> Tasks(const std::string& id, int limit, const db::QueryContext& ctx) override;
   absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
                             const db::QueryContext& ctx) override;
   absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx) override;

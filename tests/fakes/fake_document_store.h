@@ -73,11 +73,33 @@ class FakeDocumentStore final : public store::DocumentStore {
     return it->second;
   }
 
-  absl::StatusOr<store::LeaseSweep> ExpireLeases(int, const db::QueryContext&) override {
+  absl::StatusOr<store::LeaseSweep> ExpireLeases(int, const store::RedeliveryRules&, const db::QueryContext&) override {
     std::lock_guard lock(mu_);
     calls.push_back("ExpireLeases");
     if (!fail_with.ok()) return fail_with;
     return store::LeaseSweep{};
+  }
+
+  absl::StatusOr<store::RetryResult> RetryFailed(const store::RetryMove& retry, const db::QueryContext&) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("RetryFailed");
+    if (!fail_with.ok()) return fail_with;
+    auto it = docs_.find(retry.id);
+    if (it == docs_.end()) return absl::NotFoundError("no document has this id");
+    if (it->second.status != store::DocStatus::kFailed) return absl::FailedPreconditionError("not FAILED");
+    it->second.status = store::DocStatus::kPending;
+    it->second.status_detail = retry.status_detail;
+    ++it->second.version;
+    if (retry.reset_attempts) it->second.attempts = 0;
+    return store::RetryResult{it->second, {}, 1};
+  }
+
+  absl::StatusOr<store::DocumentTasks> Tasks(const std::string& id, int, const db::QueryContext&) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("Tasks");
+    if (!fail_with.ok()) return fail_with;
+    if (docs_.count(id) == 0) return absl::NotFoundError("no document has this id");
+    return store::DocumentTasks{};
   }
 
   absl::StatusOr<store::Page> List(store::DocStatus, const std::optional<store::PageCursor>&, int limit,

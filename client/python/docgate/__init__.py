@@ -20,12 +20,14 @@ from docgate.client import Client, tls_credentials
 from docgate.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceeded, DocgateError,
                             FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                             ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
-from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import (CeleryTask, Consistency, CreateResult, Document, DocumentStatus, DocumentTasks,
+                           UpdateResult, WaitingTask)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "tls_credentials", "RetryPolicy", "CeleryTask", "Consistency", "Document", "DocumentStatus", "CreateResult", "UpdateResult",
+    "DocumentTasks", "WaitingTask",
     "DocgateError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
     "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",

@@ -4,11 +4,13 @@ calls, one blocking and one on asyncio."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from docgate._ids import new_document_id
 from docgate._pb import docgate_pb2
-from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import (CeleryTask, Consistency, CreateResult, Document, DocumentStatus, DocumentTasks,
+                           UpdateResult, WaitingTask)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +50,11 @@ def wait_visible(id: str, include_body: bool, consistency_token: str, consistenc
 
 
 def update_status(id: str, status: DocumentStatus, detail: str, expected_version: int, enqueue: Sequence[CeleryTask],
-                  lease: Optional[float], lease_holder: str) -> Call:
+                  lease: Optional[float], lease_holder: str, max_attempts: int = 0) -> Call:
     request = docgate_pb2.UpdateDocumentStatusRequest(id=id, status=int(status), status_detail=detail,
                                                       expected_version=expected_version,
                                                       enqueue=[t.to_proto() for t in enqueue],
-                                                      lease_holder=lease_holder)
+                                                      lease_holder=lease_holder, max_attempts=max_attempts)
     if lease is not None:
         _millis(request.lease_duration, lease)
     return Call("UpdateDocumentStatus", request, False, lambda r: UpdateResult(
@@ -63,6 +65,23 @@ def renew_lease(id: str, version: int, lease: float) -> Call:
     request = docgate_pb2.RenewLeaseRequest(id=id, version=version)
     _millis(request.lease_duration, lease)
     return Call("RenewLease", request, True, lambda r: Document.from_proto(r.document))
+
+
+def retry_document(id: str, reset_attempts: bool, expected_version: int, detail: str) -> Call:
+    attempts = docgate_pb2.RESET_ATTEMPTS if reset_attempts else docgate_pb2.KEEP_ATTEMPTS
+    request = docgate_pb2.RetryDocumentRequest(id=id, attempts=attempts, expected_version=expected_version,
+                                               status_detail=detail)
+    return Call("RetryDocument", request, False, lambda r: UpdateResult(
+        Document.from_proto(r.document), r.consistency_token, tuple(r.task_ids)))
+
+
+def list_document_tasks(id: str) -> Call:
+    def tasks(r) -> DocumentTasks:
+        return DocumentTasks(
+            tuple(WaitingTask(w.task_id, CeleryTask.from_proto(w.task),
+                              w.create_time.ToDatetime(tzinfo=datetime.timezone.utc)) for w in r.waiting),
+            tuple(CeleryTask.from_proto(t) for t in r.remembered))
+    return Call("ListDocumentTasks", docgate_pb2.ListDocumentTasksRequest(id=id), True, tasks)
 
 
 def list_page(status: Optional[DocumentStatus], page_size: int, page_token: str) -> Call:

@@ -25,7 +25,8 @@ from docgate import errors
 from docgate._pb import docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry_async
 from docgate.client import _CHANNEL_OPTIONS, call_metadata
-from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import (CeleryTask, Consistency, CreateResult, Document, DocumentStatus, DocumentTasks,
+                           UpdateResult)
 
 __all__ = ["Client"]
 
@@ -69,10 +70,19 @@ class Client:
 
     async def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
                             enqueue: Sequence[CeleryTask] = (), lease: Optional[float] = None, lease_holder: str = "",
-                            timeout: Optional[float] = None) -> UpdateResult:
+                            max_attempts: int = 0, timeout: Optional[float] = None) -> UpdateResult:
         """See docgate.Client.update_status (never retried)."""
         return await self._run(calls.update_status(id, status, detail, expected_version, enqueue, lease,
-                                                   lease_holder), timeout)
+                                                   lease_holder, max_attempts), timeout)
+
+    async def retry_document(self, id: str, *, reset_attempts: bool, expected_version: int = 0, detail: str = "",
+                             timeout: Optional[float] = None) -> UpdateResult:
+        """See docgate.Client.retry_document (never retried)."""
+        return await self._run(calls.retry_document(id, reset_attempts, expected_version, detail), timeout)
+
+    async def list_document_tasks(self, id: str, *, timeout: Optional[float] = None) -> DocumentTasks:
+        """See docgate.Client.list_document_tasks."""
+        return await self._run(calls.list_document_tasks(id), timeout)
 
     async def renew_lease(self, id: str, version: int, lease: float, *, timeout: Optional[float] = None) -> Document:
         """See docgate.Client.renew_lease."""

@@ -12,7 +12,8 @@ from docgate import _calls as calls
 from docgate import errors
 from docgate._pb import docgate_pb2_grpc, health_pb2, health_pb2_grpc
 from docgate._retry import NO_RETRY, RetryPolicy, call_with_retry
-from docgate.types import CeleryTask, Consistency, CreateResult, Document, DocumentStatus, UpdateResult
+from docgate.types import (CeleryTask, Consistency, CreateResult, Document, DocumentStatus, DocumentTasks,
+                           UpdateResult)
 
 # Keepalive the server accepts (it allows pings every 10 s, with or without calls):
 # a ping every 30 s finds a dead connection (a NAT that forgot it, a crashed node)
@@ -131,15 +132,29 @@ class Client:
 
     def update_status(self, id: str, status: DocumentStatus, *, detail: str = "", expected_version: int = 0,
                       enqueue: Sequence[CeleryTask] = (), lease: Optional[float] = None, lease_holder: str = "",
-                      timeout: Optional[float] = None) -> UpdateResult:
+                      max_attempts: int = 0, timeout: Optional[float] = None) -> UpdateResult:
         """Moves a document to `status`. Never retried: after UNAVAILABLE the update
         may or may not have happened; read the document to find out (or pass
         expected_version, and a repeat is refused with Aborted instead of applied twice).
         `lease` (seconds, 1 to 86400; a move to PROCESSING only): the document returns
         to PENDING, its tasks enqueued again, unless renewed (renew_lease) in time; the
-        result's version is the fencing token later moves and renewals name."""
-        return self._run(calls.update_status(id, status, detail, expected_version, enqueue, lease, lease_holder),
-                         timeout)
+        result's version is the fencing token later moves and renewals name. Each lease
+        that runs out is an attempt; the one that reaches `max_attempts` (with `lease`;
+        0: the server's bound, default 5) moves the document to FAILED instead."""
+        return self._run(calls.update_status(id, status, detail, expected_version, enqueue, lease, lease_holder,
+                                             max_attempts), timeout)
+
+    def retry_document(self, id: str, *, reset_attempts: bool, expected_version: int = 0, detail: str = "",
+                       timeout: Optional[float] = None) -> UpdateResult:
+        """For operators: a FAILED document back to PENDING, its attempts reset to 0 or
+        kept (say which), and the tasks it remembers enqueued again with new ids
+        (result.task_ids). FailedPrecondition when it is not FAILED. Never retried."""
+        return self._run(calls.retry_document(id, reset_attempts, expected_version, detail), timeout)
+
+    def list_document_tasks(self, id: str, *, timeout: Optional[float] = None) -> DocumentTasks:
+        """For operators: the document's tasks waiting in the outbox (not yet with the
+        broker) and those it remembers for a redelivery."""
+        return self._run(calls.list_document_tasks(id), timeout)
 
     def renew_lease(self, id: str, version: int, lease: float, *, timeout: Optional[float] = None) -> Document:
         """Extends the lease taken at `version` to `lease` seconds from now. Idempotent,

@@ -51,6 +51,13 @@ class Document:
     # While PROCESSING under a lease: who holds it and when it runs out unless renewed.
     lease_holder: str = ""
     lease_expire_time: Optional[datetime.datetime] = None
+    # Poison documents: how many times a lease on it ran out, the bound set by the
+    # last move to PROCESSING (0: the server's), who held the lease that ran out last,
+    # and when the tasks that expiry enqueued again are due (None when none are).
+    attempts: int = 0
+    max_attempts: int = 0
+    last_lease_holder: str = ""
+    redelivery_time: Optional[datetime.datetime] = None
     # The docgate.v1.Document it was made from.
     proto: Any = dataclasses.field(default=None, repr=False, compare=False)
 
@@ -71,6 +78,10 @@ class Document:
             served_by=served_by,
             lease_holder=doc.lease_holder,
             lease_expire_time=_time(doc.lease_expire_time) if doc.HasField("lease_expire_time") else None,
+            attempts=doc.attempts,
+            max_attempts=doc.max_attempts,
+            last_lease_holder=doc.last_lease_holder,
+            redelivery_time=_time(doc.redelivery_time) if doc.HasField("redelivery_time") else None,
             proto=doc,
         )
 
@@ -92,6 +103,27 @@ class CeleryTask:
         from docgate._pb import docgate_pb2
         return docgate_pb2.CeleryTask(task=self.task, queue=self.queue, args_json=json.dumps(list(self.args)),
                                       kwargs_json=json.dumps(dict(self.kwargs)), countdown_seconds=self.countdown)
+
+    @classmethod
+    def from_proto(cls, t: Any) -> "CeleryTask":
+        return cls(task=t.task, args=json.loads(t.args_json or "[]"), kwargs=json.loads(t.kwargs_json or "{}"),
+                   queue=t.queue or "celery", countdown=t.countdown_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitingTask:
+    """A task in docgate's outbox: its write committed, the broker does not have it yet."""
+    task_id: str
+    task: CeleryTask
+    create_time: Optional[datetime.datetime] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentTasks:
+    # In the outbox, oldest first.
+    waiting: Tuple[WaitingTask, ...] = ()
+    # What a lease expiry or retry_document enqueues again (with new ids).
+    remembered: Tuple[CeleryTask, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
