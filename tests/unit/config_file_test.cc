@@ -21,7 +21,8 @@ constexpr char kFull[] = R"({
       "api": {"weight": 8},
       "backfill": {"weight": 1, "max_running": 2, "max_queued": 50}
     }
-  }
+  },
+  "leases": {"max_attempts": 3, "backoff": "30s", "backoff_max": "1h"}
 })";
 
 TEST(ConfigFileTest, EveryKeyOverridesItsFlag) {
@@ -43,6 +44,11 @@ TEST(ConfigFileTest, EveryKeyOverridesItsFlag) {
   EXPECT_EQ(policy.ShareOf("api"), (CallerShare{8, 8, 100}));
   EXPECT_EQ(policy.ShareOf("backfill"), (CallerShare{1, 2, 50}));
   EXPECT_EQ(policy.ShareOf("someone-else"), policy.default_share);
+  const leases::RedeliveryPolicy redelivery = RedeliveryPolicyOf(*c);
+  EXPECT_EQ(redelivery.max_attempts, 3);
+  EXPECT_EQ(redelivery.backoff, std::chrono::seconds(30));
+  EXPECT_EQ(redelivery.backoff_max, std::chrono::hours(1));
+  EXPECT_TRUE(RuntimeDiffers(Config{}, *c));
 }
 
 TEST(ConfigFileTest, WhatTheFileLeavesOutKeepsTheFlagsValue) {
@@ -83,6 +89,9 @@ TEST(ConfigFileTest, AnInvalidFileIsRefusedNamingTheProblem) {
       {R"({"admission": {"callers": {"bad name": {}}}})", "bad name"},
       {R"({"admission": {"defaults": {"max_running": -1}}})", "admission.defaults.max_running"},
       {R"({"pool": {"max": "four"}})", "max"},
+      {R"({"leases": {"max_attempts": 0}})", "leases"},
+      {R"({"leases": {"backoff": "1m", "backoff_max": "10s"}})", "leases"},
+      {R"({"leases": {"backoff": "-1s"}})", "leases.backoff"},
       {"{not json", ""},
   };
   for (const auto& [json, named] : cases) {
