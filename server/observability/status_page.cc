@@ -111,7 +111,9 @@ std::string OutboxRows(const StatusReport& r) {
                         Figure("oldest task", "outbox.oldest_task_seconds", r.outbox_oldest_task_seconds,
                                Seconds(r.outbox_oldest_task_seconds)));
   }
-  return rows + Figure("leases held", "leases.active", r.leases_active);
+  return absl::StrCat(rows, Figure("leases held", "leases.active", r.leases_active),
+                      Figure("documents dead-lettered (lease ran out at their bound of attempts)",
+                             "leases.dead_lettered_total", r.leases_dead_lettered_total));
 }
 
 std::string ErrorRows(const StatusReport& r) {

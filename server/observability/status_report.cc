@@ -142,6 +142,7 @@ StatusReport BuildStatusReport(const std::vector<MetricFamily>& families, Recent
   r.outbox_backlog = s.Sum("docgate_outbox_tasks");
   r.outbox_oldest_task_seconds = s.Sum("docgate_outbox_oldest_task_seconds");
   r.leases_active = s.Sum("docgate_leases_active");
+  r.leases_dead_lettered_total = s.Sum("docgate_documents_dead_lettered_total");
   r.errors = std::move(errors);
   r.config = std::move(config);
   return r;
@@ -204,7 +205,10 @@ std::string StatusJson(const StatusReport& r) {
                                 .Num("backlog", r.outbox_backlog)
                                 .Num("oldest_task_seconds", r.outbox_oldest_task_seconds)
                                 .Close())
-             .Add("leases", Object().Num("active", r.leases_active).Close())
+             .Add("leases", Object()
+                                .Num("active", r.leases_active)
+                                .Num("dead_lettered_total", r.leases_dead_lettered_total)
+                                .Close())
              .Add("errors", Object()
                                 .Num("window_seconds", RecentErrors::kWindow.count())
                                 .Add("by_code", by_code.Close())

@@ -52,6 +52,7 @@ struct StatusReport {
   bool broker_up = false;
   double outbox_backlog = 0, outbox_oldest_task_seconds = 0;
   double leases_active = 0;
+  double leases_dead_lettered_total = 0;  // documents this instance moved to FAILED at their bound
 
   RecentErrors::Snapshot errors;
   std::vector<std::pair<std::string, std::string>> config;  // secrets redacted

@@ -91,6 +91,7 @@ def expected(key, samples):
         "outbox.broker_up": ("docgate_broker_up", {}), "outbox.backlog": ("docgate_outbox_tasks", {}),
         "outbox.oldest_task_seconds": ("docgate_outbox_oldest_task_seconds", {}),
         "leases.active": ("docgate_leases_active", {}),
+        "leases.dead_lettered_total": ("docgate_documents_dead_lettered_total", {}),
     }
     if key in simple:
         name, labels = simple[key]
@@ -232,6 +233,22 @@ def test_the_status_page_shows_a_stopped_database_and_hides_secrets(own_cluster,
     assert "docgate-dev-secret" not in json.dumps(status_json(d)) and "broker-secret" not in json.dumps(status_json(d))
     assert_matches_quiet_metrics(browser, d)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_status_page_counts_dead_lettered_documents(database_url, start_docgate, browser, artifacts):
+    import docgate
+    d = start_docgate(database_url, "--lease-max-attempts=1", "--lease-check-interval=50ms")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    client = docgate.Client(f"127.0.0.1:{d.port}", timeout=10)
+    doc = client.create_document("poison.pdf").document
+    client.update_status(doc.id, docgate.DocumentStatus.PROCESSING, lease=1, lease_holder="doomed:1")
+    wait_for(lambda: client.get_document(doc.id).status == docgate.DocumentStatus.FAILED, 15, interval=0.05,
+             what="the document dead-lettered")
+    browser(f"http://127.0.0.1:{d.metrics_port}/status", "--window-size=1280,1600",
+            f"--screenshot={artifacts / 'status-dead-lettered.png'}")
+    figures = assert_matches_quiet_metrics(browser, d)
+    assert figures["leases.dead_lettered_total"] == 1
+    assert status_json(d)["leases"]["dead_lettered_total"] == 1
 
 
 def test_only_the_three_paths_are_served_and_bytes_that_do_not_parse_change_nothing(database_url, start_docgate):
