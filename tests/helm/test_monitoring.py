@@ -24,7 +24,7 @@ DASHBOARD = CHART / "dashboards" / "docgate.json"
 RATE_WINDOW = "15s"  # the alerts' (short, so that one phase's traffic leaves it before the next)
 ALL_ALERTS = {"DocgateDatabaseDown", "DocgateCircuitOpen", "DocgatePoolSaturated", "DocgateAcquireWaitHigh",
               "DocgateWaitersNearLimit", "DocgateReplicaOutOfRotation", "DocgateReplicaLagging",
-              "DocgateErrorRatioHigh"}
+              "DocgateErrorRatioHigh", "DocgateDocumentsDeadLettered"}
 TEST_VALUES = f"""
 prometheusRule:
   enabled: true
@@ -38,6 +38,7 @@ prometheusRule:
     replicaOutOfRotation: {{for: 1s}}
     replicaLagging: {{for: 1s, bytes: 1048576}}
     errorRatioHigh: {{for: 1s, ratio: 0.5, codes: "Unknown|Internal|Unavailable|DataLoss|ResourceExhausted"}}
+    documentsDeadLettered: {{for: 1s, window: 5m}}
 """
 
 
@@ -136,6 +137,7 @@ def test_every_dashboard_query_has_data_and_every_alert_fires_when_its_condition
     assert not empty, f"dashboard queries without data: {empty}"
     seen |= waiters_near_the_limit(d, prometheus)
     seen |= lagging_replica(replicated, prometheus)
+    seen |= dead_lettered(client, prometheus)
     seen |= database_down(d, replicated, prometheus)
     assert seen == ALL_ALERTS
 
@@ -193,6 +195,17 @@ def lagging_replica(replicated, prometheus):
         return firing(prometheus, "DocgateReplicaLagging", "DocgateReplicaOutOfRotation")
     finally:
         replicated.replica_sql("SELECT pg_wal_replay_resume()")
+
+
+def dead_lettered(client, prometheus):
+    """A worker that takes a document with a bound of one attempt and dies: its lease
+    runs out, the document is dead-lettered, the alert fires."""
+    from docgate import DocumentStatus
+    doc = client.create_document("poison.pdf").document
+    client.update_status(doc.id, DocumentStatus.PROCESSING, lease=1, lease_holder="doomed:1", max_attempts=1)
+    wait_for(lambda: client.get_document(doc.id).status == DocumentStatus.FAILED, 30, interval=0.1,
+             what="the document dead-lettered")
+    return firing(prometheus, "DocgateDocumentsDeadLettered")
 
 
 def database_down(d, replicated, prometheus):
