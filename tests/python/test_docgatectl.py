@@ -158,3 +158,45 @@ def test_lease_renew_and_get_show_the_lease(ctl):
     lost = ctl("renew", doc_id, "--version", "1", "--duration", "30s", expect=10)  # ABORTED: not its version
     assert b"ABORTED" in lost.stderr
     ctl("lease", doc_id, "--duration", "30s", expect=64)  # a usage error: no --version
+
+
+def test_an_operator_finds_a_dead_lettered_document_sees_its_tasks_and_retries_it(docgatectl, database_url,
+                                                                                 start_docgate):
+    d = start_docgate(database_url, "--broker-url=redis://127.0.0.1:1/0", "--lease-max-attempts=1",
+                      "--lease-check-interval=50ms")
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+
+    def ctl(*args, expect=0):
+        out = subprocess.run([docgatectl, "--addr", f"127.0.0.1:{d.port}", *args], capture_output=True, timeout=60)
+        assert out.returncode == expect, (out.returncode, out.stdout, out.stderr)
+        return out
+    try:
+        [created] = as_json(ctl("create", "--name", "poison-by-ctl", "--enqueue", "pdf.extract", "--queue",
+                                "ctl-poison", "--args", '["a"]', "--json"))
+        doc_id = created["document"]["id"]
+        ctl("lease", doc_id, "--version", "1", "--duration", "1s", "--holder", "worker-7:4242")
+        wait_for(lambda: as_json(ctl("get", doc_id, "--json"))[0]["status"] == "FAILED", 15, interval=0.1,
+                 what="the document dead-lettered")
+        [failed] = as_json(ctl("get", doc_id, "--json"))
+        assert failed["attempts"] == 1 and failed["last_lease_holder"] == "worker-7:4242"
+        brief = ctl("list", "--status", "FAILED", "--brief").stdout.decode().splitlines()
+        [line] = [b for b in brief if b.startswith(doc_id)]
+        assert "FAILED" in line and "attempts=1" in line and "last_holder=worker-7:4242" in line
+        assert 'detail="lease expired 1 times; last holder worker-7:4242' in line
+
+        [tasks] = as_json(ctl("tasks", doc_id, "--json"))
+        assert [t["task"]["task"] for t in tasks["waiting"]] == ["pdf.extract"]  # the create's, undelivered
+        assert [(t["task"], t["args_json"]) for t in tasks["remembered"]] == [("pdf.extract", '["a"]')]
+
+        usage = ctl("retry", doc_id, expect=64)
+        assert b"--reset-attempts" in usage.stderr
+        [retried] = as_json(ctl("retry", doc_id, "--reset-attempts", "--expected-version", failed["version"],
+                                "--json"))
+        assert retried["document"]["status"] == "PENDING" and retried["document"].get("attempts", 0) == 0
+        assert len(retried["task_ids"]) == 1
+        [tasks] = as_json(ctl("tasks", doc_id, "--json"))
+        assert retried["task_ids"][0] in [t["task_id"] for t in tasks["waiting"]]
+        assert b"FAILED_PRECONDITION" in ctl("retry", doc_id, "--keep-attempts", expect=9).stderr
+    finally:
+        subprocess.run(["psql", database_url, "-qAtc", "DELETE FROM docgate_tasks WHERE queue = 'ctl-poison'"],
+                       check=True)

@@ -215,6 +215,32 @@ absl::StatusOr<v1::Document> Client::RenewLease(const std::string& id, int64_t v
   return std::move(*reply->mutable_document());
 }
 
+absl::StatusOr<UpdateResult> Client::RetryDocument(const std::string& id, bool reset_attempts, int64_t expected_version,
+                                                   const std::string& detail) {
+  v1::RetryDocumentRequest request;
+  request.set_id(id);
+  request.set_attempts(reset_attempts ? v1::RESET_ATTEMPTS : v1::KEEP_ATTEMPTS);
+  request.set_expected_version(expected_version);
+  request.set_status_detail(detail);
+  auto reply = Invoke<v1::RetryDocumentResponse>(
+      [&](grpc::ClientContext* c, v1::RetryDocumentResponse* out) { return stub_->RetryDocument(c, request, out); },
+      options_.timeout, /*retry=*/nullptr, options_);
+  if (!reply.ok()) return reply.status();
+  return UpdateResult{std::move(*reply->mutable_document()),
+                      reply->consistency_token(),
+                      {reply->task_ids().begin(), reply->task_ids().end()}};
+}
+
+absl::StatusOr<v1::ListDocumentTasksResponse> Client::ListDocumentTasks(const std::string& id) {
+  v1::ListDocumentTasksRequest request;
+  request.set_id(id);
+  return Invoke<v1::ListDocumentTasksResponse>(
+      [&](grpc::ClientContext* c, v1::ListDocumentTasksResponse* out) {
+        return stub_->ListDocumentTasks(c, request, out);
+      },
+      options_.timeout, &options_.retry, options_);
+}
+
 absl::StatusOr<v1::ListDocumentsResponse> Client::ListPage(v1::DocumentStatus status, int page_size,
                                                            const std::string& page_token) {
   v1::ListDocumentsRequest request;

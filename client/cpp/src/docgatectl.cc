@@ -40,7 +40,14 @@ constexpr char kUsage[] = R"(usage: docgatectl [--addr HOST:PORT] [--timeout DUR
                                           [--kwargs JSON] [--countdown SECONDS]: a Celery
                                           task docgate delivers after the write commits
                                           STATUS: PENDING PROCESSING COMPLETED FAILED
-  list [--status STATUS] [--page-size N] [--limit N]
+  list [--status STATUS] [--page-size N] [--limit N] [--brief]
+                                          --brief: a line each: id, status, version,
+                                          attempts, last lease holder, detail
+  retry ID --reset-attempts|--keep-attempts [--expected-version N] [--detail TEXT]
+                                          a FAILED document back to PENDING, its
+                                          remembered tasks enqueued again
+  tasks ID                                the document's tasks waiting in the outbox,
+                                          and those it remembers for a redelivery
   health [SERVICE]                        SERVING / NOT_SERVING
 
   --addr      docgate's address (default $DOCGATE_ADDR, else 127.0.0.1:50051);
@@ -179,7 +186,10 @@ Args Parse(int argc, char** argv) {
                                                           {"countdown", true},
                                                           {"version", true},
                                                           {"duration", true},
-                                                          {"holder", true}};
+                                                          {"holder", true},
+                                                          {"brief", false},
+                                                          {"reset-attempts", false},
+                                                          {"keep-attempts", false}};
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -272,6 +282,32 @@ int RunLease(const std::string& command, const Args& args, docgate::Client& clie
   return 0;
 }
 
+// `list --brief`: one line a document, for an operator's eyes and for grep.
+void PrintBrief(const docgate::v1::Document& doc) {
+  std::cout << doc.id() << " " << docgate::v1::DocumentStatus_Name(doc.status()) << " version=" << doc.version()
+            << " attempts=" << doc.attempts()
+            << " last_holder=" << (doc.last_lease_holder().empty() ? "-" : doc.last_lease_holder()) << " detail=\""
+            << doc.status_detail() << "\"\n";
+}
+
+// `retry`: the operator says what becomes of the attempts; there is no default.
+int RunRetry(const Args& args, docgate::Client& client, const Printer& printer) {
+  const std::string id = Positional(args, 1, "document id");
+  if (args.Has("reset-attempts") == args.Has("keep-attempts")) {
+    throw UsageError{"retry needs one of --reset-attempts and --keep-attempts"};
+  }
+  int64_t expected = 0;
+  if (auto v = args.Get("expected-version")) expected = std::stoll(*v);
+  auto result = client.RetryDocument(id, args.Has("reset-attempts"), expected, args.Get("detail").value_or(""));
+  if (!result.ok()) return Fail(result.status());
+  docgate::v1::RetryDocumentResponse shown;
+  *shown.mutable_document() = result->document;
+  shown.set_consistency_token(result->consistency_token);
+  for (const auto& task_id : result->task_ids) shown.add_task_ids(task_id);
+  printer.Print(shown);
+  return 0;
+}
+
 int Run(const Args& args) {
   const std::string command = Positional(args, 0, "command");
   const char* env_addr = std::getenv("DOCGATE_ADDR");
@@ -342,6 +378,13 @@ int Run(const Args& args) {
     return 0;
   }
   if (command == "lease" || command == "renew") return RunLease(command, args, client, printer);
+  if (command == "retry") return RunRetry(args, client, printer);
+  if (command == "tasks") {
+    auto tasks = client.ListDocumentTasks(Positional(args, 1, "document id"));
+    if (!tasks.ok()) return Fail(tasks.status());
+    printer.Print(*tasks);
+    return 0;
+  }
   if (command == "list") {
     const auto status =
         args.Has("status") ? ParseStatus(*args.Get("status")) : docgate::v1::DOCUMENT_STATUS_UNSPECIFIED;
@@ -351,7 +394,11 @@ int Run(const Args& args) {
         status,
         [&](const docgate::v1::Document& doc) {
           if (left == 0) return false;
-          printer.Print(doc);
+          if (args.Has("brief")) {
+            PrintBrief(doc);
+          } else {
+            printer.Print(doc);
+          }
           if (left > 0) --left;
           return left != 0;
         },

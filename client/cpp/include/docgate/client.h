@@ -105,6 +105,13 @@ class Client {
   // Extends the lease taken at `version` to `lease` from now; ABORTED once it was
   // lost. Idempotent: retried like a read.
   absl::StatusOr<v1::Document> RenewLease(const std::string& id, int64_t version, std::chrono::milliseconds lease);
+  // For operators: a FAILED document back to PENDING, its attempts reset to 0 or
+  // kept, and the tasks it remembers enqueued again (new ids in task_ids).
+  // FAILED_PRECONDITION when it is not FAILED. Never retried.
+  absl::StatusOr<UpdateResult> RetryDocument(const std::string& id, bool reset_attempts, int64_t expected_version = 0,
+                                             const std::string& detail = "");
+  // For operators: the document's tasks waiting in the outbox, and those it remembers.
+  absl::StatusOr<v1::ListDocumentTasksResponse> ListDocumentTasks(const std::string& id);
   // One page; pass the previous page's next_page_token for the next one.
   absl::StatusOr<v1::ListDocumentsResponse> ListPage(v1::DocumentStatus status, int page_size,
                                                      const std::string& page_token = "");
