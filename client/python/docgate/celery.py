@@ -26,6 +26,13 @@ What a run does:
      the same commit); on Celery's Retry (self.retry, or an exception autoretry_for
      will retry): back to PENDING, for the retry to claim; on any other exception:
      FAILED with the exception's summary; the exception goes on to Celery.
+A worker that dies holding the lease (SIGKILL, out of memory) costs the document an
+attempt: docgate enqueues the task again after a delay that doubles each time, and
+the expiry that reaches the bound (`max_attempts`, else the server's, default 5)
+moves the document to FAILED ("lease expired N times; last holder H") with nothing
+enqueued: a document that kills its worker every time is not redelivered forever.
+Keep Celery's task_reject_on_worker_lost off (its default), so that Celery itself
+does not redeliver the message as well.
 The claim's version is the fencing token: if this worker stalled past its lease
 (a GC pause, SIGSTOP, a partition), docgate already returned the document to
 PENDING and enqueued the task again; every later renewal and the final move name
@@ -121,14 +128,14 @@ def _summary(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:_MAX_DETAIL]
 
 
-def _claim(client, task, document_id: str, seconds: float) -> Optional[Document]:
+def _claim(client, task, document_id: str, seconds: float, max_attempts: int) -> Optional[Document]:
     """The document under this run's lease; None when the run has nothing to do."""
     doc = client.wait_visible(document_id)
     if doc.status is not DocumentStatus.PENDING:
         return None  # done, failed, or another worker's (whose lease, if it dies, re-enqueues it)
     try:
         return client.update_status(doc.id, DocumentStatus.PROCESSING, expected_version=doc.version, lease=seconds,
-                                    lease_holder=_holder(task.request)).document
+                                    lease_holder=_holder(task.request), max_attempts=max_attempts).document
     except (Aborted, FailedPrecondition):
         return None  # another worker claimed it first
 
@@ -151,10 +158,10 @@ def _will_retry(task, error: BaseException) -> bool:
     return max_retries is None or task.request.retries < max_retries
 
 
-def _run(task, client, seconds: float, fn: Callable, document_id: str, args, kwargs):
+def _run(task, client, seconds: float, max_attempts: int, fn: Callable, document_id: str, args, kwargs):
     from celery.exceptions import Retry  # imported here: docgate itself does not need Celery
 
-    doc = _claim(client, task, document_id, seconds)
+    doc = _claim(client, task, document_id, seconds, max_attempts)
     if doc is None:
         return None
     with Lease(client, doc, seconds) as lease:
@@ -177,16 +184,19 @@ def _run(task, client, seconds: float, fn: Callable, document_id: str, args, kwa
     return done.result
 
 
-def document_task(app, client, *, lease: float = 30.0, **task_options) -> Callable[[Callable], Any]:
+def document_task(app, client, *, lease: float = 30.0, max_attempts: int = 0,
+                  **task_options) -> Callable[[Callable], Any]:
     """Makes `fn(doc, *args, **kwargs)` a Celery task of `app` whose first argument is
     a document id (as docgate.CeleryTask(name, args=[doc_id, ...]) sends it): see the
     module's documentation. `lease`: seconds (1 to 86400), renewed every third of it.
+    `max_attempts`: how many leases may run out on a document before it is FAILED
+    (0: the server's bound).
     `task_options` go to app.task (name, queue, autoretry_for, ...); acks_late is on
     unless given. The client may be made at import time: it works in every child of
     Celery's prefork pool."""
     def decorate(fn: Callable) -> Any:
         def run(self, document_id: str, *args, **kwargs):
-            return _run(self, client, lease, fn, document_id, args, kwargs)
+            return _run(self, client, lease, max_attempts, fn, document_id, args, kwargs)
 
         # Celery names the task and checks call arguments by this function; the
         # document id stands first, as producers send it.

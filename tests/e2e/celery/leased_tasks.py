@@ -7,6 +7,7 @@ enqueue): fenced by the lease, so applied once per document however many workers
 tried. "leased.effect" records it by task id in a Redis set (a redelivery has the
 same id)."""
 import os
+import signal
 import time
 
 import redis
@@ -42,6 +43,19 @@ def flaky(doc: docgate.Document) -> str:
     if observed.incr(f"flaky:{doc.id}") <= 2:
         raise ValueError("transient")
     return "third time"
+
+
+POISON_MAX_ATTEMPTS = 4
+
+
+@docgate.celery.document_task(app, client, lease=LEASE_SECONDS, name="leased.parse", max_attempts=POISON_MAX_ATTEMPTS)
+def parse(doc: docgate.Document) -> docgate.celery.Done:
+    """A parser that a "poison" document kills every time (as a PDF that runs it out of memory would)."""
+    observed.rpush(f"tries:{doc.id}", time.time())
+    if doc.attributes.get("poison") == "yes":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)  # the work
+    return docgate.celery.Done(detail="parsed", enqueue=[docgate.CeleryTask("leased.effect", args=[doc.id])])
 
 
 @app.task(name="leased.effect", bind=True)

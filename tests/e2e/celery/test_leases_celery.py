@@ -30,6 +30,7 @@ CONCURRENCY = 8
 # Past its lease's end a document is returned within the check interval; this much
 # more covers a sweep's own time and the sampler's.
 SLACK_S = 1.0
+BACKOFF_S = 1  # the delay of a first redelivery, doubling after each
 
 
 class LeasedPipeline:
@@ -57,7 +58,8 @@ class LeasedPipeline:
 @pytest.fixture(scope="module")
 def pipeline(docgate_bin, database_url, redis):  # noqa: F811
     d = Docgate(docgate_bin, database_url, "--pool-max=8", f"--broker-url={redis}/0",
-                f"--lease-check-interval={int(CHECK_INTERVAL_S * 1000)}ms", "--outbox-poll-interval=200ms")
+                f"--lease-check-interval={int(CHECK_INTERVAL_S * 1000)}ms", "--outbox-poll-interval=200ms",
+                f"--lease-backoff={BACKOFF_S}s")
     try:
         wait_for(lambda: d.health() == "SERVING", 20, what="docgate SERVING")
         env = {"CELERY_BROKER_URL": f"{redis}/0", "CELERY_RESULT_BACKEND": f"{redis}/1",
@@ -76,9 +78,10 @@ def pipeline(docgate_bin, database_url, redis):  # noqa: F811
         os.unlink(d.log.name)
 
 
-def create_with_task(client, name, task="leased.process"):
+def create_with_task(client, name, task="leased.process", attributes=None):
     doc_id = str(uuid.uuid4())
-    created = client.create_document(name, id=doc_id, enqueue=[docgate.CeleryTask(task, args=[doc_id])])
+    created = client.create_document(name, id=doc_id, enqueue=[docgate.CeleryTask(task, args=[doc_id])],
+                                     attributes=attributes)
     return doc_id, created.task_ids[0]
 
 
@@ -192,3 +195,40 @@ def test_celery_retries_claim_again_and_a_failure_is_recorded(pipeline):
     failed = wait_for(lambda: (lambda d: d if d.status is DocumentStatus.FAILED else None)(
         client.get_document(fatal_id)), 60, what="the fatal document FAILED")
     assert failed.status_detail == "KeyError: 'no such page'"
+
+
+def test_a_document_that_kills_its_worker_every_time_is_failed_after_its_bound_with_growing_delays(pipeline):
+    """One document among 200 SIGKILLs the prefork child that parses it. The 199 others
+    complete once each; the poisoned one is tried exactly max_attempts times, each
+    later than the last by more (the backoff doubles), then FAILED, nothing enqueued."""
+    client, observed, tasks = pipeline.client, pipeline.observed, pipeline.tasks
+    dead_before = pipeline.docgate.metric("docgate_documents_dead_lettered_total")
+    with ThreadPoolExecutor(16) as producers:
+        ids = list(producers.map(lambda i: create_with_task(
+            client, f"parse-{i}.pdf", task="leased.parse", attributes={"poison": "yes" if i == 77 else "no"})[0],
+            range(200)))
+    poison = ids[77]
+    healthy = set(ids) - {poison}
+    dead = wait_for(lambda: (lambda d: d if d.status is DocumentStatus.FAILED else None)(
+        client.get_document(poison)), 90, interval=0.2, what="the poisoned document FAILED")
+    wait_for(lambda: all(d.status is DocumentStatus.COMPLETED for d in client.list_documents(page_size=1000)
+                         if d.id in healthy), 60, interval=0.5, what="the 199 others COMPLETED")
+    wait_for(lambda: all(observed.scard(f"effects:{i}") == 1 for i in healthy), 60, interval=0.5,
+             what="each healthy document's next stage run")
+    assert [i for i in healthy if observed.llen(f"tries:{i}") != 1] == [], "a healthy document was parsed twice"
+
+    n = tasks.POISON_MAX_ATTEMPTS
+    assert dead.attempts == n and dead.max_attempts == n, dead
+    assert dead.status_detail.startswith(f"lease expired {n} times; last holder "), dead.status_detail
+    assert dead.last_lease_holder in dead.status_detail and dead.redelivery_time is None
+    tries = [float(t) for t in observed.lrange(f"tries:{poison}", 0, -1)]
+    assert len(tries) == n, f"tried {len(tries)} times, not {n}"
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    # Each gap: the lease running out, then that attempt's delay (1 s, 2 s, 4 s).
+    for attempt, gap in enumerate(gaps, start=1):
+        assert gap >= LEASE_SECONDS + BACKOFF_S * 2 ** (attempt - 1) - 0.1, (attempt, gaps)
+    assert gaps == sorted(gaps) and gaps[-1] - gaps[0] > 2, f"the delays between attempts do not grow: {gaps}"
+    assert pipeline.docgate.metric("docgate_documents_dead_lettered_total") == dead_before + 1
+    # The last expiry enqueued nothing: nothing waits, and no try came after it.
+    assert client.list_document_tasks(poison).waiting == ()
+    assert observed.llen(f"tries:{poison}") == n
