@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const Limits limits;
-  const uint8_t which = data[0] % 7;
+  const uint8_t which = data[0] % 9;
   ++data;
   --size;
   switch (which) {
@@ -93,6 +93,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check<v1::RenewLeaseRequest>(data, size, [](const auto& r) {
         return LeaseInBounds(service::ValidateRenewLease(r), /*none_allowed=*/false);
       });
+      break;
+    case 6:
+      Check<v1::RetryDocumentRequest>(data, size, [&](const auto& r) { return service::ValidateRetry(r, limits); });
+      break;
+    case 7:
+      Check<v1::ListDocumentTasksRequest>(data, size, [](const auto& r) { return service::ValidateListTasks(r); });
       break;
     default: {
       // Stored attributes as PostgreSQL hands them back: any text.

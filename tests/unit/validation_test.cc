@@ -96,11 +96,14 @@ TEST(ValidationTest, UpdateNeedsAKnownStatusAndSaneVersion) {
 }
 
 // The field a status names first ("lease_duration: ..."), or "" when OK.
-template <typename Result>
-std::string FieldOf(const Result& result) {
-  if (result.ok()) return "";
-  const std::string m(result.status().message());
+std::string FieldOf(const absl::Status& status) {
+  if (status.ok()) return "";
+  const std::string m(status.message());
   return m.substr(0, m.find(':'));
+}
+template <typename T>
+std::string FieldOf(const absl::StatusOr<T>& result) {
+  return FieldOf(result.status());
 }
 
 TEST(ValidationTest, ALeaseComesOnlyWithAMoveToProcessingAndWithinItsBounds) {
@@ -128,6 +131,18 @@ TEST(ValidationTest, ALeaseComesOnlyWithAMoveToProcessingAndWithinItsBounds) {
   r.set_lease_holder(std::string(256, 'h'));
   EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "lease_holder");
 
+  r.set_lease_holder("host:42:task");
+  r.set_max_attempts(3);
+  EXPECT_EQ(ValidateUpdateStatus(r, limits).value_or(-1), 30000);
+  r.set_max_attempts(1001);
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "max_attempts");
+  r.set_max_attempts(-1);
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "max_attempts");
+  r.set_max_attempts(3);
+  r.clear_lease_duration();
+  r.clear_lease_holder();
+  EXPECT_EQ(FieldOf(ValidateUpdateStatus(r, limits)), "max_attempts");  // a bound without a lease
+
   v1::RenewLeaseRequest renew;
   renew.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
   renew.mutable_lease_duration()->set_seconds(10);
@@ -136,6 +151,28 @@ TEST(ValidationTest, ALeaseComesOnlyWithAMoveToProcessingAndWithinItsBounds) {
   EXPECT_EQ(ValidateRenewLease(renew).value_or(-1), 10000);
   renew.clear_lease_duration();
   EXPECT_EQ(FieldOf(ValidateRenewLease(renew)), "lease_duration");
+}
+
+TEST(ValidationTest, ARetrySaysWhatBecomesOfTheAttempts) {
+  const Limits limits;
+  v1::RetryDocumentRequest r;
+  r.set_id("not-a-uuid");
+  EXPECT_EQ(FieldOf(ValidateRetry(r, limits)), "id");
+  r.set_id("0190a5c8-3f1e-7cc2-9a4e-2b7d0c1e5f60");
+  EXPECT_EQ(FieldOf(ValidateRetry(r, limits)), "attempts");  // no default: the operator chooses
+  r.set_attempts(v1::KEEP_ATTEMPTS);
+  EXPECT_TRUE(ValidateRetry(r, limits).ok());
+  r.set_attempts(static_cast<v1::AttemptsOnRetry>(7));
+  EXPECT_EQ(FieldOf(ValidateRetry(r, limits)), "attempts");
+  r.set_attempts(v1::RESET_ATTEMPTS);
+  r.set_expected_version(-1);
+  EXPECT_EQ(FieldOf(ValidateRetry(r, limits)), "expected_version");
+  r.set_expected_version(0);
+  r.set_status_detail(std::string(limits.max_status_detail_bytes + 1, 'd'));
+  EXPECT_EQ(FieldOf(ValidateRetry(r, limits)), "status_detail");
+
+  v1::ListDocumentTasksRequest tasks;
+  EXPECT_EQ(FieldOf(ValidateListTasks(tasks)), "id");
 }
 
 TEST(ValidationTest, TasksToEnqueueAreCheckedAndTheFaultNamed) {
