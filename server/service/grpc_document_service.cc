@@ -70,6 +70,17 @@ grpc::ServerUnaryReactor* GrpcDocumentService::Admit(grpc::CallbackServerContext
   return rpc::RefuseRpc(context, env_.metrics.rpc(method), absl::UnavailableError("server is shutting down; retry"));
 }
 
+template <typename Request, typename Response, typename Serve>
+grpc::ServerUnaryReactor* GrpcDocumentService::RunUnary(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                                        const char* method, security::Scope scope, Serve serve) {
+  std::string caller;
+  if (auto* refused = Admit(context, method, scope, &caller)) return refused;
+  auto* call = rpc::UnaryCall<Request, Response>::Accept(env_, context, request, response, method, caller);
+  if (call->parsed()) call->Run(std::move(serve));
+  return call;
+}
+
 grpc::ServerUnaryReactor* GrpcDocumentService::CreateDocument(grpc::CallbackServerContext* context,
                                                               const grpc::ByteBuffer* request,
                                                               grpc::ByteBuffer* response) {
@@ -114,41 +125,20 @@ grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,
                                                                     const grpc::ByteBuffer* request,
                                                                     grpc::ByteBuffer* response) {
-  std::string caller;
-  if (auto* refused = Admit(context, "UpdateDocumentStatus", security::kWrite, &caller)) return refused;
-  auto* call = rpc::UnaryCall<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>::Accept(
-      env_, context, request, response, "UpdateDocumentStatus", caller);
-  if (call->parsed()) {
-    call->Run([this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
-  }
-  return call;
+  return RunUnary<v1::UpdateDocumentStatusRequest, v1::UpdateDocumentStatusResponse>(
+      context, request, response, "UpdateDocumentStatus", security::kWrite,
+      [this](const auto& req, auto* resp, const auto& ctx) { return logic_.UpdateStatus(req, resp, ctx); });
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::RenewLease(grpc::CallbackServerContext* context,
                                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-  std::string caller;
-  if (auto* refused = Admit(context, "RenewLease", security::kWrite, &caller)) return refused;
-  auto* call = rpc::UnaryCall<v1::RenewLeaseRequest, v1::RenewLeaseResponse>::Accept(env_, context, request, response,
-                                                                                     "RenewLease", caller);
-  if (call->parsed()) {
-    call->Run([this](const auto& req, auto* resp, const auto& ctx) {
-      absl::Status s = logic_.RenewLease(req, resp, ctx);
-      if (s.ok()) env_.metrics.leases().renewed.Increment();
-      return s;
-    });
-  }
-  return call;
-}
-
-template <typename Request, typename Response, typename Serve>
-grpc::ServerUnaryReactor* GrpcDocumentService::RunUnary(grpc::CallbackServerContext* context,
-                                                        const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
-                                                        const char* method, security::Scope scope, Serve serve) {
-  std::string caller;
-  if (auto* refused = Admit(context, method, scope, &caller)) return refused;
-  auto* call = rpc::UnaryCall<Request, Response>::Accept(env_, context, request, response, method, caller);
-  if (call->parsed()) call->Run(std::move(serve));
-  return call;
+  return RunUnary<v1::RenewLeaseRequest, v1::RenewLeaseResponse>(
+      context, request, response, "RenewLease", security::kWrite,
+      [this](const auto& req, auto* resp, const auto& ctx) {
+        absl::Status s = logic_.RenewLease(req, resp, ctx);
+        if (s.ok()) env_.metrics.leases().renewed.Increment();
+        return s;
+      });
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::ListDocuments(grpc::CallbackServerContext* context,

@@ -83,6 +83,7 @@ class FakeDocumentStore final : public store::DocumentStore {
   absl::StatusOr<store::RetryResult> RetryFailed(const store::RetryMove& retry, const db::QueryContext&) override {
     std::lock_guard lock(mu_);
     calls.push_back("RetryFailed");
+    last_retry = retry;
     if (!fail_with.ok()) return fail_with;
     auto it = docs_.find(retry.id);
     if (it == docs_.end()) return absl::NotFoundError("no document has this id");
@@ -91,7 +92,7 @@ class FakeDocumentStore final : public store::DocumentStore {
     it->second.status_detail = retry.status_detail;
     ++it->second.version;
     if (retry.reset_attempts) it->second.attempts = 0;
-    return store::RetryResult{it->second, {}, 1};
+    return store::RetryResult{it->second, retry_task_ids, ++lsn_};
   }
 
   absl::StatusOr<store::DocumentTasks> Tasks(const std::string& id, int, const db::QueryContext&) override {
@@ -131,6 +132,8 @@ class FakeDocumentStore final : public store::DocumentStore {
   uint64_t wal_position = 0;
   std::vector<std::string> calls;
   store::StatusUpdate last_update;
+  store::RetryMove last_retry;
+  std::vector<std::string> retry_task_ids;  // what RetryFailed says it enqueued
 
  private:
   absl::StatusOr<store::CreateResult> CreateLocked(const store::NewDocument& doc) {

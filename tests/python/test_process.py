@@ -107,4 +107,4 @@ def test_migrate_subcommand_is_idempotent(docgate_bin, database_url):
         out = subprocess.run([docgate_bin, "migrate"], capture_output=True, text=True, timeout=60,
                              env={"DATABASE_URL": database_url})
         assert out.returncode == 0, out.stderr
-        assert "schema is at version 5" in out.stderr
+        assert "schema is at version 6" in out.stderr

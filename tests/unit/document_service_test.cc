@@ -226,6 +226,41 @@ TEST_F(DocumentServiceTest, ALeaseGoesToTheStoreInMillisecondsAndARenewalAnswers
   EXPECT_EQ(store_.calls.size(), calls) << "an invalid renewal never reaches the store";
 }
 
+TEST_F(DocumentServiceTest, ARetryOfAFailedDocumentAnswersItsTasksAndATokenAndWakesTheRelay) {
+  auto service = Service(/*broker=*/true);
+  v1::CreateDocumentResponse created;
+  ASSERT_TRUE(Create(service, NewDoc("poison.pdf"), &created).ok());
+  v1::RetryDocumentRequest retry;
+  retry.set_id(kId);
+  retry.set_attempts(v1::RESET_ATTEMPTS);
+  v1::RetryDocumentResponse retried;
+  EXPECT_EQ(service.Retry(retry, &retried, db::QueryContext{}).code(), absl::StatusCode::kFailedPrecondition)
+      << "a PENDING document is not retried";
+  for (auto to : {v1::PROCESSING, v1::FAILED}) {
+    v1::UpdateDocumentStatusRequest move;
+    move.set_id(kId);
+    move.set_status(to);
+    v1::UpdateDocumentStatusResponse moved;
+    ASSERT_TRUE(service.UpdateStatus(move, &moved, db::QueryContext{}).ok());
+  }
+  store_.retry_task_ids = {"0190b6c4-6f0e-7a3c-9b1d-2e4f6a8c0d99"};
+  const int enqueued = enqueued_;
+  committed_.clear();
+  ASSERT_TRUE(service.Retry(retry, &retried, db::QueryContext{}).ok());
+  EXPECT_TRUE(store_.last_retry.reset_attempts);
+  EXPECT_EQ(store_.last_retry.status_detail, "retried by an operator");
+  EXPECT_EQ(retried.document().status(), v1::PENDING);
+  EXPECT_FALSE(retried.consistency_token().empty());
+  EXPECT_EQ(std::vector<std::string>(retried.task_ids().begin(), retried.task_ids().end()), store_.retry_task_ids);
+  EXPECT_EQ(enqueued_, enqueued + 1) << "the relay is woken for the tasks enqueued again";
+  EXPECT_EQ(committed_, std::vector<std::string>{kId}) << "waiters see the move";
+
+  retry.clear_attempts();
+  const size_t calls = store_.calls.size();
+  EXPECT_EQ(service.Retry(retry, &retried, db::QueryContext{}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.calls.size(), calls) << "a retry that does not say what becomes of the attempts is refused first";
+}
+
 TEST_F(DocumentServiceTest, ListRefusesABadPageTokenOrSize) {
   auto service = Service();
   v1::ListDocumentsRequest list;

@@ -350,7 +350,8 @@ def released_migrations(up_to):
     return found[:up_to]
 
 
-def test_a_schema_4_outbox_with_waiting_tasks_moves_to_schema_5_with_nothing_lost(own_cluster, redis, start_docgate):
+def test_a_schema_4_outbox_with_waiting_tasks_moves_to_the_latest_schema_with_nothing_lost(own_cluster, redis,
+                                                                                          start_docgate):
     """A database left by docgate of schema 4 with tasks waiting in docgate_outbox (its
     broker was down), a lease that ran out with its tasks in docgate_requeue: docgate
     of schema 5 migrates it at start, delivers every waiting task with its id, re-
@@ -377,10 +378,13 @@ def test_a_schema_4_outbox_with_waiting_tasks_moves_to_schema_5_with_nothing_los
 
     d = start_docgate(url, f"--broker-url={redis.url}", "--lease-check-interval=200ms")
     wait_for(lambda: d.health() == "SERVING", 30, what="SERVING")
-    assert psql(url, "SELECT max(version) FROM docgate_schema_migrations") == "5"
+    assert psql(url, "SELECT max(version) FROM docgate_schema_migrations") == "6"
     wait_for(lambda: waiting_ids <= set(queued_tasks(redis)[0]), 20,
              what=f"the {waiting} tasks that waited in docgate_outbox delivered with their ids")
     wait_for(lambda: leased in queued_tasks(redis)[1], 20, what="the lease that ran out re-enqueued from docgate_requeue")
+    # Schema 6 counts that expiry as the document's first attempt (#32).
+    assert psql(url, f"SELECT attempts || ' ' || last_lease_holder FROM documents WHERE id = '{leased}'") == \
+        "1 worker-1:42"
     assert psql(url, "SELECT count(*) FROM docgate_outbox") == "0"
 
     # An instance of the earlier version, still running, writes to docgate_outbox.
