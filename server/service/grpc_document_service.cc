@@ -133,8 +133,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::Callba
 grpc::ServerUnaryReactor* GrpcDocumentService::RenewLease(grpc::CallbackServerContext* context,
                                                           const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
   return RunUnary<v1::RenewLeaseRequest, v1::RenewLeaseResponse>(
-      context, request, response, "RenewLease", security::kWrite,
-      [this](const auto& req, auto* resp, const auto& ctx) {
+      context, request, response, "RenewLease", security::kWrite, [this](const auto& req, auto* resp, const auto& ctx) {
         absl::Status s = logic_.RenewLease(req, resp, ctx);
         if (s.ok()) env_.metrics.leases().renewed.Increment();
         return s;
