@@ -239,7 +239,7 @@ absl::Status DocgateServer::BuildService(const Config& config) {
   grpc_service_ = std::make_unique<service::GrpcDocumentService>(
       *logic_, service::CallAuthorization(authenticator_.get(), *metrics_),
       rpc::CallEnv{*work_queue_, *limits_, *metrics_, *gate_, clock},
-      rpc::WaitEnv{*work_queue_, *logic_, reads, *waiters_, *limits_, *metrics_, *gate_, clock}, reads);
+      service::WaitEnv{*work_queue_, *logic_, reads, *waiters_, *limits_, *metrics_, *gate_, clock}, reads);
   return absl::OkStatus();
 }
 

@@ -40,7 +40,7 @@ typename Batcher::Options SizedBatches(Metrics& metrics, const char* method) {
 }  // namespace
 
 GrpcDocumentService::GrpcDocumentService(DocumentService& logic, CallAuthorization auth, rpc::CallEnv env,
-                                         rpc::WaitEnv wait_env, ReadEnv read_env)
+                                         WaitEnv wait_env, ReadEnv read_env)
     : logic_(logic),
       auth_(auth),
       env_(env),
@@ -119,7 +119,7 @@ grpc::ServerUnaryReactor* GrpcDocumentService::WaitVisible(grpc::CallbackServerC
                                                            grpc::ByteBuffer* response) {
   std::string caller;
   if (auto* refused = Admit(context, "WaitVisible", security::kRead, &caller)) return refused;
-  return rpc::StartWaitVisible(wait_env_, context, request, response, std::move(caller));
+  return StartWaitVisible(wait_env_, context, request, response, std::move(caller));
 }
 
 grpc::ServerUnaryReactor* GrpcDocumentService::UpdateDocumentStatus(grpc::CallbackServerContext* context,

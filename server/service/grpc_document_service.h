@@ -5,10 +5,10 @@
 
 #include "docgate/v1/docgate.grpc.pb.h"
 #include "server/rpc/unary_call.h"
-#include "server/rpc/wait_visible_call.h"
 #include "server/service/call_authorization.h"
 #include "server/service/document_service.h"
 #include "server/service/routed_read.h"
+#include "server/service/wait_visible_call.h"
 
 namespace docgate::service {
 
@@ -29,7 +29,7 @@ using RawDocumentService = v1::DocumentService::WithRawCallbackMethod_CreateDocu
 // tokens are asked); reads that may use a replica are routed.
 class GrpcDocumentService final : public RawDocumentService {
  public:
-  GrpcDocumentService(DocumentService& logic, CallAuthorization auth, rpc::CallEnv env, rpc::WaitEnv wait_env,
+  GrpcDocumentService(DocumentService& logic, CallAuthorization auth, rpc::CallEnv env, WaitEnv wait_env,
                       ReadEnv read_env);
 
   grpc::ServerUnaryReactor* CreateDocument(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -53,7 +53,7 @@ class GrpcDocumentService final : public RawDocumentService {
   DocumentService& logic_;
   const CallAuthorization auth_;
   const rpc::CallEnv env_;
-  const rpc::WaitEnv wait_env_;
+  const WaitEnv wait_env_;
   const ReadEnv read_env_;
   using GetBatcher = rpc::CallBatcher<v1::GetDocumentRequest, v1::GetDocumentResponse>;
   using CreateBatcher = rpc::CallBatcher<v1::CreateDocumentRequest, v1::CreateDocumentResponse>;

@@ -13,18 +13,18 @@
 #include "server/service/routed_read.h"
 #include "server/visibility/waiter_registry.h"
 
-namespace docgate::rpc {
+namespace docgate::service {
 
 // What WaitVisible calls share.
 struct WaitEnv {
   WorkQueue& work_queue;
-  service::DocumentService& logic;
-  service::ReadEnv reads;
+  DocumentService& logic;
+  ReadEnv reads;
   visibility::WaiterRegistry& registry;
-  const CallLimits& limits;  // acquire timeout; max_wait caps the client's deadline
+  const rpc::CallLimits& limits;  // acquire timeout; max_wait caps the client's deadline
   Metrics& metrics;
-  CallGate& gate;  // every call was admitted by it, and leaves it when done
-  Clock& clock;    // calls are timed, and their waits expire, on it
+  rpc::CallGate& gate;  // every call was admitted by it, and leaves it when done
+  Clock& clock;         // calls are timed, and their waits expire, on it
 };
 
 // Starts one WaitVisible call (its request as bytes, parsed here) and returns its
@@ -43,4 +43,4 @@ grpc::ServerUnaryReactor* StartWaitVisible(const WaitEnv& env, grpc::CallbackSer
                                            const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
                                            std::string caller);
 
-}  // namespace docgate::rpc
+}  // namespace docgate::service

@@ -1,4 +1,4 @@
-#include "server/rpc/wait_visible_call.h"
+#include "server/service/wait_visible_call.h"
 
 #include <memory>
 
@@ -12,7 +12,7 @@
 #include "server/store/uuid.h"
 #include "server/visibility/visibility_wait.h"
 
-namespace docgate::rpc {
+namespace docgate::service {
 namespace {
 
 constexpr char kMethod[] = "WaitVisible";
@@ -28,7 +28,7 @@ class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
         context_(context),
         reply_(reply),
         caller_(std::move(caller)),
-        request_id_(RequestIdOf(*context)),
+        request_id_(rpc::RequestIdOf(*context)),
         started_(env.clock.Now()) {
     env_.metrics.rpc(kMethod).Started();
   }
@@ -37,8 +37,8 @@ class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
 
   void OnCancel() override {
     if (wait_ == nullptr) return;
-    PassOnCancellation(*context_, ctx_.cancel.get());  // cuts a look that is running
-    wait_->End(CancellationStatus(*context_));
+    rpc::PassOnCancellation(*context_, ctx_.cancel.get());  // cuts a look that is running
+    wait_->End(rpc::CancellationStatus(*context_));
   }
 
   void OnDone() override {
@@ -70,8 +70,8 @@ class WaitVisibleReactor final : public grpc::ServerUnaryReactor {
 
 void WaitVisibleReactor::Begin(const grpc::ByteBuffer& bytes) {
   v1::WaitVisibleRequest request;
-  if (auto s = ParseRequest(bytes, &request); !s.ok()) return Finish(s);
-  const auto plan = service::ValidateWaitVisible(request, env_.logic.cluster());
+  if (auto s = rpc::ParseRequest(bytes, &request); !s.ok()) return Finish(s);
+  const auto plan = ValidateWaitVisible(request, env_.logic.cluster());
   if (!plan.ok()) return Finish(plan.status());
   get_.set_id(*store::CanonicalUuid(request.id()));
   get_.set_consistency_token(request.consistency_token());
@@ -90,7 +90,7 @@ void WaitVisibleReactor::Begin(const grpc::ByteBuffer& bytes) {
 visibility::VisibilityWait::Actions WaitVisibleReactor::ActionsOf() {
   WorkQueue* queue = &env_.work_queue;
   Clock* clock = &env_.clock;
-  const CallLimits* limits = &env_.limits;
+  const rpc::CallLimits* limits = &env_.limits;
   return visibility::VisibilityWait::Actions{
       // Touches nothing of the reactor: it may be called after the call finished.
       [queue, clock, limits, caller = caller_](std::function<void()> job, std::function<void(absl::Status)> rejected) {
@@ -104,7 +104,7 @@ visibility::VisibilityWait::Actions WaitVisibleReactor::ActionsOf() {
 
 absl::Status WaitVisibleReactor::LookAt(const replicas::ReadSource& source) {
   v1::GetDocumentResponse found;
-  const absl::Status s = service::ReadFrom(env_.reads, source, get_, &found, ctx_);
+  const absl::Status s = ReadFrom(env_.reads, source, get_, &found, ctx_);
   if (!s.ok()) return s;
   response_.mutable_document()->Swap(found.mutable_document());
   response_.set_served_by(found.served_by());
@@ -113,7 +113,7 @@ absl::Status WaitVisibleReactor::LookAt(const replicas::ReadSource& source) {
 
 bool WaitVisibleReactor::AnswerFrom(const visibility::Sighting& seen) {
   if (get_.include_body() && !seen.has_body) return false;
-  service::ToProto(seen.document, response_.mutable_document());
+  ToProto(seen.document, response_.mutable_document());
   if (!get_.include_body()) response_.mutable_document()->clear_body();
   response_.set_served_by(env_.reads.replicas.primary().name);  // the row came from the primary's commit
   return true;
@@ -136,8 +136,8 @@ void WaitVisibleReactor::Finish(const absl::Status& status) {
     env_.metrics.wait_visible_seconds.Observe(std::chrono::duration<double>(env_.clock.Now() - started_).count());
     if (absl::IsDeadlineExceeded(status)) env_.metrics.wait_visible_timeouts.Increment();
   }
-  FinishRpc(this, context_, env_.metrics.rpc(kMethod), request_id_, env_.clock, started_, status,
-            Reply{&response_, reply_});  // serialized only when OK
+  rpc::FinishRpc(this, context_, env_.metrics.rpc(kMethod), request_id_, env_.clock, started_, status,
+                 rpc::Reply{&response_, reply_});  // serialized only when OK
 }
 
 }  // namespace
@@ -150,4 +150,4 @@ grpc::ServerUnaryReactor* StartWaitVisible(const WaitEnv& env, grpc::CallbackSer
   return reactor;
 }
 
-}  // namespace docgate::rpc
+}  // namespace docgate::service
