@@ -68,6 +68,7 @@ void SetServing(std::initializer_list<grpc::Server*> servers, std::initializer_l
 // A server of grpc.health.v1 alone, plaintext: Kubernetes' gRPC probes cannot speak TLS.
 std::unique_ptr<grpc::Server> StartHealthServer(const std::string& listen, int* port) {
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // see Listen
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
   return builder.BuildAndStart();
 }
@@ -256,6 +257,10 @@ absl::Status DocgateServer::Listen(const Config& config, const std::shared_ptr<g
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // One connection cannot take the whole server: calls beyond this wait at the client.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
+  // A port another process listens on is refused ("cannot listen"), rather than
+  // shared: gRPC's default SO_REUSEPORT lets a second process on the same port take
+  // a part of the connections silently.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();

@@ -198,13 +198,17 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const s
   }
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint(std::move(render)));
   MetricsEndpoint* self = endpoint.get();
+  // MHD_OPTION_LISTENING_ADDRESS_REUSE 0: no SO_REUSEPORT (libmicrohttpd still sets
+  // SO_REUSEADDR, so a restart is not refused by TIME_WAIT). With it, a second process
+  // could bind the same port and silently take a share of the scrapes; a test run saw
+  // that as scrapes closed without an answer.
   const unsigned flags =
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (where->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   self->daemon_ =
       MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::OnRequest, self, MHD_OPTION_SOCK_ADDR, &*where,
                        MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
                        MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::OnConnection,
-                       self, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                       self, MHD_OPTION_LISTENING_ADDRESS_REUSE, 0u, MHD_OPTION_END);
   if (self->daemon_ == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on ", address, " for metrics: ", std::strerror(errno)));

@@ -48,6 +48,24 @@ def test_unusable_listen_address_is_one_clear_line_and_nonzero_exit(docgate_bin,
     assert f"cannot listen on 127.0.0.1:{port}" in critical[0]
 
 
+def test_a_second_docgate_on_the_same_ports_is_refused_not_given_a_share_of_them(docgate_bin, database_url,
+                                                                                start_docgate):
+    """gRPC and libmicrohttpd would set SO_REUSEPORT, letting a second process bind a
+    port docgate listens on and silently take part of its connections (a test run saw
+    scrapes closed without an answer). docgate listens exclusively."""
+    from docgate_harness import free_port
+    d = start_docgate(database_url)
+    wait_for(lambda: d.health() == "SERVING", 20, what="SERVING")
+    for listen, metrics in ((d.port, free_port()), (free_port(), d.metrics_port)):
+        out = subprocess.run([docgate_bin, f"--listen=127.0.0.1:{listen}", f"--metrics-listen=127.0.0.1:{metrics}",
+                              "--health-listen="], capture_output=True, text=True, timeout=30,
+                             env={"DATABASE_URL": database_url})
+        assert out.returncode != 0, out.stderr
+        taken = listen if listen == d.port else metrics
+        assert f"cannot listen on 127.0.0.1:{taken}" in out.stderr, out.stderr
+    assert d.health() == "SERVING" and "docgate_build_info" in d.metrics_text()
+
+
 def test_password_never_appears_in_logs_or_check_config(docgate_bin, database_url, start_docgate):
     password = database_url.split(":")[2].split("@")[0]
     assert len(password) >= 8
