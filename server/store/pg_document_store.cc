@@ -12,25 +12,12 @@
 #include "server/store/attributes_json.h"
 #include "server/store/consistency_token.h"
 #include "server/store/pg_array.h"
+#include "server/store/pg_rows.h"
 #include "server/store/requeue_tasks.h"
 #include "server/store/status_moves.h"
 
 namespace docgate::store {
 namespace {
-
-// Every read returns these columns, in this order; a body, when asked for, follows.
-constexpr char kColumns[] =
-    "id::text, name, source_uri, content_type, attributes::text, status, status_detail, version,"
-    " (extract(epoch FROM create_time) * 1000000)::int8,"
-    " (extract(epoch FROM update_time) * 1000000)::int8,"
-    " coalesce(lease_holder, ''), coalesce((extract(epoch FROM lease_expires_at) * 1000000)::int8, 0),"
-    " attempts, coalesce(max_attempts, 0), coalesce(last_lease_holder, ''),"
-    " coalesce((extract(epoch FROM redeliver_at) * 1000000)::int8, 0)";
-// What a statement selects after kColumns: the body (reads that want it), or
-// kExisting's "the stored content equals the request's", or RetryFailed's task ids.
-constexpr int kBodyColumn = 16;
-constexpr int kSameContentColumn = 16;
-constexpr int kRetriedTasksColumn = 16;
 
 // Autocommit statements (pqxx::nontransaction): one round trip each, and each is
 // durable when it returns (synchronous_commit stays as the server has it).
@@ -64,8 +51,6 @@ constexpr char kInsertManyWithTasksRows[] =
     " u.requeue FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],"
     " $14::text[]) AS u(id, name, source_uri, content_type, body, attributes, requeue)"
     " ON CONFLICT (id) DO NOTHING";
-// The outbox's partition being written to: one read of one row per statement.
-#define DOCGATE_TASK_SLOT "(SELECT slot FROM docgate_task_relay)"
 constexpr char kTasksOfInserted[] =
     " tasks AS (INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)"
     " SELECT " DOCGATE_TASK_SLOT
@@ -112,7 +97,6 @@ constexpr char kTasksOfMoved[] =
 
 // Why a move or a renewal matched nothing: the row's status, version, and whether a
 // lease it is under has run out.
-constexpr char kStatusOf[] = "docgate_status_of";
 constexpr char kStatusOfSql[] =
     "SELECT status, version, coalesce(lease_expires_at <= now(), false), lease_expires_at IS NOT NULL"
     " FROM documents WHERE id = $1";
@@ -123,77 +107,6 @@ constexpr char kRenewLeaseSql[] =
     "UPDATE documents SET lease_expires_at = now() + $3::int8 * interval '1 millisecond'"
     " WHERE id = $1 AND version = $2 AND status = 2 AND lease_expires_at > now() RETURNING ";
 
-// The tasks kept for a document `d` (on the row; in docgate_requeue when an earlier
-// version wrote them), as records: the FROM items of a re-enqueue.
-#define DOCGATE_KEPT_TASKS(d)                          \
-  " LEFT JOIN docgate_requeue r ON r.document_id = " d \
-  ".id,"                                               \
-  " jsonb_to_recordset(coalesce(" d                    \
-  ".requeue_tasks::jsonb, r.tasks, '[]'))"             \
-  " AS t(task text, queue text, args jsonb, kwargs jsonb, countdown_s int)"
-#define DOCGATE_REQUEUE_INTO                                                                       \
-  "INSERT INTO docgate_tasks (slot, task_id, document_id, task, queue, args, kwargs, countdown_s)" \
-  " SELECT " DOCGATE_TASK_SLOT ", gen_random_uuid(), "
-
-// Up to $1 documents whose lease ran out count one more attempt. One that reaches
-// its bound (its own max_attempts, else $2) goes to FAILED and enqueues nothing;
-// the others go back to PENDING with their kept tasks enqueued again with new ids,
-// due $3[attempt] seconds later (the last entry for later attempts). Either way
-// version + 1, a status_detail saying why, the lease's holder kept as the last.
-// Rows another transaction holds (an instance expiring them, a holder renewing) are
-// skipped (SKIP LOCKED); FOR UPDATE re-checks the condition on the row version it
-// locks (a renewal committed meanwhile takes the row out), and the rows stay locked
-// until the move: each expiry is handled once, by one instance.
-constexpr char kExpireLeases[] = "docgate_expire_leases";
-#define DOCGATE_ATTEMPT "(d.attempts + 1)"
-#define DOCGATE_DEAD DOCGATE_ATTEMPT " >= coalesce(d.max_attempts, $2::int4)"
-#define DOCGATE_HOLDER "coalesce(nullif(d.lease_holder, ''), 'a worker')"
-constexpr char kExpireLeasesSql[] =
-    "WITH expired AS (SELECT id FROM documents WHERE lease_expires_at <= now() AND status = 2"
-    " ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
-    " moved AS (UPDATE documents d SET attempts = " DOCGATE_ATTEMPT ", version = d.version + 1, update_time = now(),"
-    " status = CASE WHEN " DOCGATE_DEAD " THEN 4 ELSE 1 END,"
-    " status_detail = CASE WHEN " DOCGATE_DEAD " THEN 'lease expired ' || " DOCGATE_ATTEMPT
-    " || ' times; last holder ' || " DOCGATE_HOLDER " || '; FAILED, its tasks not enqueued again'"
-    " ELSE 'the lease of ' || " DOCGATE_HOLDER " || ' ran out before it finished (attempt ' || " DOCGATE_ATTEMPT
-    " || ' of ' || coalesce(d.max_attempts, $2::int4) || '); back to PENDING' END,"
-    " redeliver_at = CASE WHEN " DOCGATE_DEAD " THEN NULL ELSE now() + interval '1 second' *"
-    " ($3::int4[])[least(" DOCGATE_ATTEMPT ", cardinality($3::int4[]))] END,"
-    " last_lease_holder = " DOCGATE_HOLDER ", lease_holder = NULL, lease_expires_at = NULL"
-    " FROM expired WHERE d.id = expired.id"
-    " RETURNING d.id, d.status, d.requeue_tasks,"
-    " ($3::int4[])[least(d.attempts, cardinality($3::int4[]))] AS delay_s),"
-    " requeued AS (" DOCGATE_REQUEUE_INTO "moved.id, t.task, t.queue, t.args::text, t.kwargs::text,"
-    " t.countdown_s + moved.delay_s FROM moved" DOCGATE_KEPT_TASKS("moved") " WHERE moved.status = 1 RETURNING 1)"
-    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM requeued),"
-    " (SELECT count(*) FROM documents WHERE lease_expires_at IS NOT NULL),"
-    " (SELECT coalesce(string_agg(id::text, ','), '') FROM moved WHERE status = 4)";
-
-// RetryFailed: a FAILED document ($1, at version $2 unless 0) back to PENDING, its
-// attempts reset when $3, and its kept tasks enqueued again at once with new ids,
-// whose ids the statement returns after kColumns.
-constexpr char kRetryFailed[] = "docgate_retry_failed";
-constexpr char kRetryFailedSql[] =
-    "WITH upd AS (UPDATE documents SET status = 1, status_detail = $4, version = version + 1, update_time = now(),"
-    " attempts = CASE WHEN $3::bool THEN 0 ELSE attempts END, redeliver_at = NULL"
-    " WHERE id = $1 AND status = 4 AND ($2::int8 = 0 OR version = $2) RETURNING *),"
-    " tasks AS (" DOCGATE_REQUEUE_INTO "upd.id, t.task, t.queue, t.args::text, t.kwargs::text, t.countdown_s"
-    " FROM upd" DOCGATE_KEPT_TASKS("upd") " RETURNING task_id)"
-    " SELECT ";
-constexpr char kRetriedTasks[] = ", (SELECT coalesce(string_agg(task_id::text, ','), '') FROM tasks) FROM upd";
-
-// What an operator sees of a document's tasks: those waiting in the outbox (a scan
-// of it: the outbox holds seconds' worth of tasks), and those kept on the row.
-constexpr char kWaitingTasks[] = "docgate_waiting_tasks_of";
-constexpr char kWaitingTasksSql[] =
-    "SELECT task_id::text, task, queue, args, kwargs, countdown_s,"
-    " (extract(epoch FROM created_at) * 1000000)::int8 FROM docgate_waiting_tasks"
-    " WHERE document_id = $1 ORDER BY created_at, task_id LIMIT $2";
-constexpr char kKeptTasks[] = "docgate_kept_tasks_of";
-constexpr char kKeptTasksSql[] =
-    "SELECT t.task, t.queue, t.args::text, t.kwargs::text, t.countdown_s FROM documents d" DOCGATE_KEPT_TASKS(
-        "d") " WHERE d.id = $1";
-
 // Keyset pagination; the cursor's time goes back to timestamptz exactly, in microseconds.
 constexpr char kListFirst[] = "docgate_list_first";
 constexpr char kListAfter[] = "docgate_list_after";
@@ -203,7 +116,6 @@ constexpr char kAfterCursor[] =
     "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
 
 // Read after an autocommitted write has returned, so at or past its commit record.
-constexpr char kWalPosition[] = "docgate_wal_position";
 constexpr char kWalPositionSql[] = "SELECT pg_current_wal_lsn()::text";
 
 constexpr char kReplayed[] = "docgate_replayed";
@@ -216,47 +128,6 @@ constexpr char kCreatedSince[] = "docgate_created_since";
 constexpr char kCreatedSinceSql[] =
     "SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::int8, coalesce(string_agg(id::text, ','), '')"
     " FROM documents WHERE create_time > 'epoch'::timestamptz + $1::int8 * interval '1 microsecond'";
-
-// The ids in a string_agg(id::text, ',') ('' for none).
-std::vector<std::string> SplitIds(const std::string& ids) {
-  std::vector<std::string> out;
-  for (size_t start = 0; start < ids.size();) {
-    const size_t comma = std::min(ids.find(',', start), ids.size());
-    out.push_back(ids.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-uint64_t WalPosition(pqxx::nontransaction& tx) {
-  const auto lsn = ParseLsn(tx.exec_prepared1(kWalPosition)[0].as<std::string>());
-  if (!lsn.has_value()) throw std::runtime_error("unexpected WAL position text");
-  return *lsn;
-}
-
-Document FromRow(const pqxx::row& row, bool with_body) {
-  Document d;
-  d.id = row[0].as<std::string>();
-  d.name = row[1].as<std::string>();
-  d.source_uri = row[2].as<std::string>();
-  d.content_type = row[3].as<std::string>();
-  auto attributes = DecodeAttributes(row[4].as<std::string>());
-  if (!attributes.ok()) throw std::runtime_error("stored attributes are not a map of strings");
-  d.attributes = std::move(*attributes);
-  d.status = static_cast<DocStatus>(row[5].as<int>());
-  d.status_detail = row[6].as<std::string>();
-  d.version = row[7].as<int64_t>();
-  d.create_time_us = row[8].as<int64_t>();
-  d.update_time_us = row[9].as<int64_t>();
-  d.lease_holder = row[10].as<std::string>();
-  d.lease_expires_us = row[11].as<int64_t>();
-  d.attempts = row[12].as<int32_t>();
-  d.max_attempts = row[13].as<int32_t>();
-  d.last_lease_holder = row[14].as<std::string>();
-  d.redeliver_us = row[15].as<int64_t>();
-  if (with_body) d.body = pqxx::binarystring(row[kBodyColumn]).str();
-  return d;
-}
 
 // A row just inserted, as it is stored: the request's fields, the database's time.
 Document NewRow(const NewDocument& doc, int64_t create_time_us) {
@@ -287,25 +158,6 @@ struct TaskArrays {
     countdowns.push_back(std::to_string(t.countdown_seconds));
   }
 };
-
-// The row's state as kStatusOf reads it.
-struct RowState {
-  DocStatus status;
-  int64_t version;
-  bool lease_ran_out;  // under a lease whose time has passed
-  bool leased;
-};
-
-std::optional<RowState> StateOf(pqxx::nontransaction& tx, const std::string& id) {
-  const pqxx::result r = tx.exec_prepared(kStatusOf, id);
-  if (r.empty()) return std::nullopt;
-  return RowState{static_cast<DocStatus>(r[0][0].as<int>()), r[0][1].as<int64_t>(), r[0][2].as<bool>(),
-                  r[0][3].as<bool>()};
-}
-
-absl::Status VersionMoved(int64_t expected, int64_t version) {
-  return absl::AbortedError(absl::StrCat("expected_version ", expected, " but the document is at version ", version));
-}
 
 constexpr char kLeaseRanOut[] =
     "the document's lease ran out: another worker may take it over, and this holder's moves are refused";
@@ -380,10 +232,7 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
                                                     " SELECT ", kColumns, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kRenewLease, absl::StrCat(kRenewLeaseSql, kColumns));
-  conn.prepare(kExpireLeases, kExpireLeasesSql);
-  conn.prepare(kRetryFailed, absl::StrCat(kRetryFailedSql, kColumns, kRetriedTasks));
-  conn.prepare(kWaitingTasks, kWaitingTasksSql);
-  conn.prepare(kKeptTasks, kKeptTasksSql);
+  PrepareRedeliveryStatements(conn);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kReplayed, kReplayedSql);
@@ -530,70 +379,6 @@ absl::StatusOr<Document> PgDocumentStore::RenewLease(const std::string& id, int6
                                         }
                                         return absl::AbortedError("the document kept changing; retry");
                                       });
-}
-
-absl::StatusOr<LeaseSweep> PgDocumentStore::ExpireLeases(int limit, const RedeliveryRules& rules,
-                                                         const db::QueryContext& ctx) {
-  std::vector<std::string> delays;
-  for (int d : rules.delays_s) delays.push_back(std::to_string(d));
-  const std::string delay_array = ArrayLiteral(delays);
-  return db::WithConnection<LeaseSweep>(
-      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<LeaseSweep> {
-        pqxx::nontransaction tx(conn);
-        const pqxx::row r = tx.exec_prepared1(kExpireLeases, limit, rules.max_attempts, delay_array);
-        LeaseSweep sweep{r[0].as<int64_t>(), r[1].as<int64_t>(), r[2].as<int64_t>(), {}};
-        sweep.dead_lettered = SplitIds(r[3].as<std::string>());
-        return sweep;
-      });
-}
-
-absl::StatusOr<RetryResult> PgDocumentStore::RetryFailed(const RetryMove& retry, const db::QueryContext& ctx) {
-  return db::WithConnection<RetryResult>(
-      pool_, ctx, db::Retry::kNever, [&](pqxx::connection& conn) -> absl::StatusOr<RetryResult> {
-        pqxx::nontransaction tx(conn);
-        for (int attempt = 0; attempt < 3; ++attempt) {
-          const pqxx::result r = tx.exec_prepared(kRetryFailed, retry.id, retry.expected_version, retry.reset_attempts,
-                                                  retry.status_detail);
-          if (!r.empty()) {
-            return RetryResult{FromRow(r[0], false), SplitIds(r[0][kRetriedTasksColumn].as<std::string>()),
-                               WalPosition(tx)};
-          }
-          const auto row = StateOf(tx, retry.id);
-          if (!row.has_value()) return absl::NotFoundError("no document has this id");
-          if (retry.expected_version > 0 && row->version != retry.expected_version) {
-            return VersionMoved(retry.expected_version, row->version);
-          }
-          if (row->status != DocStatus::kFailed) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("only a FAILED document is retried; this one is ", StatusName(row->status)));
-          }
-        }
-        return absl::AbortedError("the document kept changing; retry");
-      });
-}
-
-absl::StatusOr<DocumentTasks> PgDocumentStore::Tasks(const std::string& id, int limit, const db::QueryContext& ctx) {
-  return db::WithConnection<DocumentTasks>(
-      pool_, ctx, db::Retry::kReadOnce, [&](pqxx::connection& conn) -> absl::StatusOr<DocumentTasks> {
-        pqxx::nontransaction tx(conn);
-        const pqxx::result kept = tx.exec_prepared(kKeptTasks, id);
-        if (kept.empty() && !StateOf(tx, id).has_value()) return absl::NotFoundError("no document has this id");
-        DocumentTasks out;
-        for (pqxx::result::size_type i = 0; i < kept.size(); ++i) {
-          const pqxx::row row = kept[i];
-          out.remembered.push_back(Task{"", row[0].as<std::string>(), row[1].as<std::string>(),
-                                        row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<int32_t>()});
-        }
-        const pqxx::result waiting = tx.exec_prepared(kWaitingTasks, id, limit);
-        for (pqxx::result::size_type i = 0; i < waiting.size(); ++i) {
-          const pqxx::row row = waiting[i];
-          out.waiting.push_back(
-              WaitingTask{Task{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                               row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<int32_t>()},
-                          row[6].as<int64_t>()});
-        }
-        return out;
-      });
 }
 
 absl::StatusOr<Page> PgDocumentStore::List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
