@@ -31,8 +31,11 @@ attempt: docgate enqueues the task again after a delay that doubles each time, a
 the expiry that reaches the bound (`max_attempts`, else the server's, default 5)
 moves the document to FAILED ("lease expired N times; last holder H") with nothing
 enqueued: a document that kills its worker every time is not redelivered forever.
-Keep Celery's task_reject_on_worker_lost off (its default), so that Celery itself
-does not redeliver the message as well.
+A worker that dies before its claim (between Celery's delivery and the move to
+PROCESSING) holds no lease, so docgate has nothing to expire: document_task turns on
+Celery's reject_on_worker_lost, and Celery delivers that message again. The same
+redelivery of a worker that died holding the lease finds the document PROCESSING and
+returns at once; the lease's expiry enqueues it, after its delay, as above.
 The claim's version is the fencing token: if this worker stalled past its lease
 (a GC pause, SIGSTOP, a partition), docgate already returned the document to
 PENDING and enqueued the task again; every later renewal and the final move name
@@ -191,8 +194,9 @@ def document_task(app, client, *, lease: float = 30.0, max_attempts: int = 0,
     module's documentation. `lease`: seconds (1 to 86400), renewed every third of it.
     `max_attempts`: how many leases may run out on a document before it is FAILED
     (0: the server's bound).
-    `task_options` go to app.task (name, queue, autoretry_for, ...); acks_late is on
-    unless given. The client may be made at import time: it works in every child of
+    `task_options` go to app.task (name, queue, autoretry_for, ...); acks_late and
+    reject_on_worker_lost are on unless given (both are needed for a worker that dies
+    before its claim to lose nothing). The client may be made at import time: it works in every child of
     Celery's prefork pool."""
     def decorate(fn: Callable) -> Any:
         def run(self, document_id: str, *args, **kwargs):
@@ -201,6 +205,6 @@ def document_task(app, client, *, lease: float = 30.0, max_attempts: int = 0,
         # Celery names the task and checks call arguments by this function; the
         # document id stands first, as producers send it.
         functools.update_wrapper(run, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
-        return app.task(bind=True, **{"acks_late": True, **task_options})(run)
+        return app.task(bind=True, **{"acks_late": True, "reject_on_worker_lost": True, **task_options})(run)
 
     return decorate

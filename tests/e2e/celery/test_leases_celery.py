@@ -232,3 +232,29 @@ def test_a_document_that_kills_its_worker_every_time_is_failed_after_its_bound_w
     # The last expiry enqueued nothing: nothing waits, and no try came after it.
     assert client.list_document_tasks(poison).waiting == ()
     assert observed.llen(f"tries:{poison}") == n
+
+
+def test_a_worker_killed_before_its_claim_loses_nothing(pipeline):
+    """The window between Celery's delivery and the claim (the 500-document test's
+    killer can land in it): the run holds no lease yet, so no expiry would enqueue the
+    task again. Its task names a document not yet written, which holds the run in
+    wait_visible, before its claim; every pool process is then SIGKILLed."""
+    client, docgate_process = pipeline.client, pipeline.docgate
+    later_id = str(uuid.uuid4())
+    client.create_document("carrier.pdf", enqueue=[docgate.CeleryTask("leased.process", args=[later_id])])
+    wait_for(lambda: docgate_process.waiting() >= 1, 30, interval=0.1, what="the run waiting before its claim")
+    killed = pipeline.children()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not set(killed) & set(pipeline.children()) and len(pipeline.children()) == CONCURRENCY, 30,
+             interval=0.1, what="the pool's processes replaced")
+    client.create_document("later.pdf", id=later_id)
+    try:
+        done = wait_for(lambda: (lambda d: d if d.status is DocumentStatus.COMPLETED else None)(
+            client.get_document(later_id)), 30, interval=0.2, what="the document COMPLETED")
+    except AssertionError:
+        raise AssertionError(f"the task of a run killed before its claim was not delivered again: "
+                             f"{client.get_document(later_id)}; worker log tail:\n"
+                             + pipeline.worker_output()[-3000:]) from None
+    assert pipeline.observed.llen(f"attempts:{later_id}") == 1, "worked on more than once"
+    assert done.attempts == 0  # no lease ran out: Celery, not docgate, delivered it again
