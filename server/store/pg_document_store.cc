@@ -70,14 +70,15 @@ constexpr char kGetManyWithBody[] = "docgate_get_many_with_body";
 constexpr char kAnyId[] = " WHERE id = ANY($1::uuid[])";
 
 // $6 > 0: the move (to PROCESSING) takes a lease of $6 ms for holder $7, and $8 > 0
-// sets the document's own bound on lease expiries; any move clears the lease. A
+// sets the document's own bound on lease expiries; any move clears the lease and the
+// redelivery an expiry scheduled (the document was claimed or moved on). A
 // document under a lease that has run out does not move: its holder was too late
 // (kExpireLeases returns it to PENDING).
 constexpr char kUpdateStatus[] = "docgate_update_status";
 constexpr char kUpdateStatusSql[] =
     "UPDATE documents SET status = $2, status_detail = $3, version = version + 1, update_time = now(),"
     " max_attempts = CASE WHEN $6::int8 > 0 AND $8::int4 > 0 THEN $8::int4 ELSE max_attempts END,"
-    " lease_holder = CASE WHEN $6::int8 > 0 THEN $7::text END,"
+    " lease_holder = CASE WHEN $6::int8 > 0 THEN $7::text END, redeliver_at = NULL,"
     " lease_expires_at = CASE WHEN $6::int8 > 0 THEN now() + $6::int8 * interval '1 millisecond' END"
     " WHERE id = $1 AND status = ANY($4::smallint[]) AND ($5::int8 = 0 OR version = $5)"
     " AND (lease_expires_at IS NULL OR lease_expires_at > now()) RETURNING ";

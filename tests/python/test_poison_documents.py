@@ -1,6 +1,7 @@
 """Poison documents (#32), against a real PostgreSQL: every lease that runs out is an
 attempt; the one at the bound moves the document to FAILED with nothing enqueued,
 the earlier ones enqueue its tasks again later each time; an operator retries it."""
+import datetime
 import subprocess
 import uuid
 
@@ -127,3 +128,30 @@ def test_retry_says_what_to_do_with_the_attempts(start_docgate, database_url):
     with pytest.raises(Exception) as err:
         d.stub().RetryDocument(docgate_pb2.RetryDocumentRequest(id=doc_id), timeout=10)
     assert "attempts: required" in err.value.details()
+
+
+def test_an_earlier_copy_of_the_task_leaves_the_document_to_its_delayed_redelivery(start_docgate, database_url):
+    """Celery delivers a killed worker's message again (document_task's
+    reject_on_worker_lost). Behind a queue, that copy can come after the lease ran out,
+    while the expiry's delayed redelivery waits: docgate.celery leaves the document to
+    the delayed one (its ETA is the redelivery time), so the backoff holds; a claim
+    clears the redelivery time."""
+    from types import SimpleNamespace
+
+    import docgate.celery
+
+    d, client = serving(start_docgate, database_url, "--lease-backoff=10m")
+    doc_id = str(uuid.uuid4())
+    client.create_document("copied.pdf", id=doc_id, enqueue=[docgate.CeleryTask("pipeline.process", queue=QUEUE)])
+    _, back = take_and_lose(client, doc_id, "host:1")
+    assert back.status == DocumentStatus.PENDING and back.redelivery_time is not None
+
+    def run(eta):
+        return SimpleNamespace(request=SimpleNamespace(eta=eta, id=str(uuid.uuid4())))
+
+    for early in (None, (back.redelivery_time - datetime.timedelta(seconds=5)).isoformat()):
+        assert docgate.celery._claim(client, run(early), doc_id, 30, 0) is None, early
+        assert client.get_document(doc_id).version == back.version, "an earlier copy claimed the document"
+    claimed = docgate.celery._claim(client, run(back.redelivery_time.isoformat()), doc_id, 30, 0)
+    assert claimed is not None and claimed.status == DocumentStatus.PROCESSING
+    assert claimed.redelivery_time is None and client.get_document(doc_id).redelivery_time is None

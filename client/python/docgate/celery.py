@@ -35,7 +35,8 @@ A worker that dies before its claim (between Celery's delivery and the move to
 PROCESSING) holds no lease, so docgate has nothing to expire: document_task turns on
 Celery's reject_on_worker_lost, and Celery delivers that message again. The same
 redelivery of a worker that died holding the lease finds the document PROCESSING and
-returns at once; the lease's expiry enqueues it, after its delay, as above.
+returns at once; the lease's expiry enqueues it, after its delay, as above (a copy
+that comes later, behind a queue, while that delayed one waits, returns too).
 The claim's version is the fencing token: if this worker stalled past its lease
 (a GC pause, SIGSTOP, a partition), docgate already returned the document to
 PENDING and enqueued the task again; every later renewal and the final move name
@@ -45,6 +46,7 @@ detail and enqueue), which is fenced; or check lease_lost() / current_lease().ch
 before doing them elsewhere.
 """
 import dataclasses
+import datetime
 import functools
 import os
 import socket
@@ -131,11 +133,33 @@ def _summary(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:_MAX_DETAIL]
 
 
+def _eta(request) -> Optional[datetime.datetime]:
+    eta = getattr(request, "eta", None)
+    if isinstance(eta, str):
+        eta = datetime.datetime.fromisoformat(eta)
+    if isinstance(eta, datetime.datetime) and eta.tzinfo is None:
+        eta = eta.replace(tzinfo=datetime.timezone.utc)
+    return eta if isinstance(eta, datetime.datetime) else None
+
+
+def _before_its_redelivery(request, doc: Document) -> bool:
+    """Whether this run is an earlier copy of a document's task (Celery's redelivery of
+    a killed worker's message, behind a queue) while the lease expiry's own redelivery,
+    due at doc.redelivery_time, waits: that one claims it, so the backoff holds. Its
+    ETA is the redelivery time plus the task's countdown; an earlier copy's is before."""
+    if doc.redelivery_time is None:
+        return False
+    eta = _eta(request)
+    return eta is None or eta < doc.redelivery_time - datetime.timedelta(milliseconds=1)
+
+
 def _claim(client, task, document_id: str, seconds: float, max_attempts: int) -> Optional[Document]:
     """The document under this run's lease; None when the run has nothing to do."""
     doc = client.wait_visible(document_id)
     if doc.status is not DocumentStatus.PENDING:
         return None  # done, failed, or another worker's (whose lease, if it dies, re-enqueues it)
+    if _before_its_redelivery(task.request, doc):
+        return None
     try:
         return client.update_status(doc.id, DocumentStatus.PROCESSING, expected_version=doc.version, lease=seconds,
                                     lease_holder=_holder(task.request), max_attempts=max_attempts).document
