@@ -5,6 +5,7 @@
     proxy.heal()        # pass again; what was held back flows, as TCP would retransmit it
     proxy.delay(0.05)   # pass every chunk 50 ms late
     proxy.reset()       # abort every open connection (RST), then keep passing
+    proxy.repoint(port) # new connections go to another server (an address that moves), old ones are reset
 
 Loopback only. One thread per direction per connection; meant for tens of connections.
 """
@@ -50,6 +51,11 @@ class FaultProxy:
             self._sockets.clear()
         for s in victims:
             _abort(s)
+
+    def repoint(self, upstream_port, upstream_host="127.0.0.1"):
+        with self._cond:
+            self.upstream = (upstream_host, upstream_port)
+        self.reset()
 
     def close(self):
         with self._cond:
