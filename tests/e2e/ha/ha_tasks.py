@@ -1,6 +1,6 @@
 """The Celery worker of the HA tests: an unmodified app whose one task, enqueued by
-docgate with each create, records its task id in a Redis set (a redelivery has the
-same id, so the set counts each task once)."""
+docgate with each create, records its document's id in a Redis set: a create the
+writer retried (created=False, its task ids unknown to it) is checked like any other."""
 import os
 
 import redis
@@ -13,4 +13,4 @@ ran = redis.Redis.from_url(os.environ["OBSERVED_URL"])
 
 @app.task(name="ha_e2e.index", bind=True)
 def index(self, document_id: str) -> None:
-    ran.sadd("ran", self.request.id)
+    ran.sadd("ran", document_id)

@@ -170,7 +170,7 @@ class Node:
             return status, text
 
     def state(self):
-        status, body = self.api("/patroni")
+        _, body = self.api("/patroni")
         return body if isinstance(body, dict) else {}
 
     def psql(self, sql, database="postgres"):
@@ -201,9 +201,6 @@ class PatroniCluster:
     def url(self):
         hosts = ",".join(f"127.0.0.1:{n.pg_port}" for n in self.nodes)
         return f"postgresql://docgate:{DOCGATE_PASSWORD}@{hosts}/docgate?target_session_attrs=read-write"
-
-    def node_url(self, node):
-        return f"postgresql://docgate:{DOCGATE_PASSWORD}@127.0.0.1:{node.pg_port}/docgate"
 
     def __enter__(self):
         try:
@@ -261,9 +258,6 @@ class PatroniCluster:
                 return node
         return None
 
-    def replicas(self):
-        return [n for n in self.nodes if n.state().get("role") == "replica"]
-
     def set_synchronous(self, on):
         """Patroni's synchronous_mode (a commit waits for one standby), through the
         dynamic configuration; returns once a standby is synchronous (when on)."""
@@ -295,6 +289,3 @@ class PatroniCluster:
                                   timeout=60)
         assert status == 200, (status, body)
         wait_for(lambda: self.leader() is to, 60, interval=0.1, what=f"{to.name} the leader")
-
-    def timeline(self, node):
-        return node.state().get("timeline")

@@ -147,10 +147,10 @@ def check_nothing_lost(cluster, load, event):
         "SELECT id FROM documents WHERE name LIKE 'ha-%'", database="docgate").split())
     lost = [i for i in ids if i not in present]
     assert lost == [], f"{event}: {len(lost)} acknowledged writes lost, e.g. {lost[:3]}"
-    tasks = {a[2] for a in load.acked if a[2] is not None}
-    wait_for(lambda: tasks <= {t.decode() for t in cluster.observed.smembers("ran")}, 60, interval=0.5,
-             what=f"{event}: every acknowledged write's task run (missing "
-                  f"{len(tasks - {t.decode() for t in cluster.observed.smembers('ran')})})")
+    def not_run():
+        return set(ids) - {d.decode() for d in cluster.observed.smembers("ran")}
+    wait_for(lambda: not not_run(), 60, interval=0.5,
+             what=f"{event}: every acknowledged write's task run (missing {len(not_run())})")
 
 
 def report(event, load, promoted_at):
