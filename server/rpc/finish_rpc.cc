@@ -10,8 +10,9 @@ namespace docgate::rpc {
 grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(status.code());
-  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
-      status.code() == absl::StatusCode::kDataLoss) {
+  // DATA_LOSS is the client's to read: a consistency token's write that a failover
+  // lost (store::Cluster::ReadWith). Anything of docgate's own goes out as INTERNAL.
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown) {
     return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("internal error; request_id=", request_id));
   }
   return grpc::Status(code, std::string(status.message()));

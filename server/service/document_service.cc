@@ -56,7 +56,7 @@ bool DocumentService::Answer(const store::CreateResult& result, const store::New
   if (result.created && on_commit_) on_commit_(result.document, &doc.body);
   ToProto(result.document, response->mutable_document());
   response->set_created(result.created);
-  response->set_consistency_token(TokenFor(result.commit_lsn));
+  response->set_consistency_token(TokenFor(result.commit));
   if (!result.created || doc.tasks.empty()) return false;
   TaskIdsToProto(doc.tasks, response->mutable_task_ids());
   return true;
@@ -67,25 +67,39 @@ absl::Status DocumentService::CheckBroker(int tasks) const {
   return absl::FailedPreconditionError("enqueue: this server has no broker to deliver tasks to (--broker-url)");
 }
 
-std::string DocumentService::TokenFor(uint64_t lsn) {
-  cluster_.Reached(lsn);
+std::string DocumentService::TokenFor(const store::WritePosition& commit) {
+  cluster_.Reached(commit.lsn);
   // Known: the write ran on a primary connection, whose set-up learned the cluster.
-  return store::EncodeConsistencyToken(cluster_.system_identifier().value_or(0), lsn);
+  return store::EncodeConsistencyToken(cluster_.system_identifier().value_or(0), commit);
 }
 
-void DocumentService::RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<uint64_t>& positions,
+void DocumentService::RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<ReadPlan>& plans,
                                                std::vector<absl::Status>& statuses, const db::QueryContext& ctx) {
   uint64_t furthest = 0;
-  for (size_t i : valid) furthest = std::max(furthest, positions[i]);
+  for (size_t i : valid) {
+    furthest = std::max(furthest, plans[i].lsn);
+    if (plans[i].ask_xid != 0) statuses[i] = AskWhetherCommitted(plans[i], ctx);
+  }
   if (furthest <= cluster_.reached()) return;  // the usual case: no query
   const auto now = store_.CurrentWalPosition(ctx);
   if (now.ok()) cluster_.Reached(*now);
   for (size_t i : valid) {
-    if (positions[i] <= cluster_.reached()) continue;
+    if (plans[i].lsn <= cluster_.reached() || !statuses[i].ok()) continue;
     statuses[i] =
         now.ok() ? absl::InvalidArgumentError("consistency_token: names a WAL position the database has not reached")
                  : now.status();
   }
+}
+
+absl::Status DocumentService::AskWhetherCommitted(const ReadPlan& plan, const db::QueryContext& ctx) {
+  const auto committed = store_.Committed(plan.ask_xid, ctx);
+  if (!committed.ok()) return committed.status();
+  if (!committed->has_value()) {
+    return absl::FailedPreconditionError(
+        "consistency_token: its write was made before a failover, and the primary cannot tell whether its "
+        "transaction committed; read with consistency STRONG");
+  }
+  return **committed ? absl::OkStatus() : plan.if_not_committed;
 }
 
 void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& requests,
@@ -93,15 +107,15 @@ void DocumentService::GetMany(const std::vector<const v1::GetDocumentRequest*>& 
                               std::vector<absl::Status>& statuses, const db::QueryContext& ctx,
                               store::DocumentStore* from) {
   std::vector<size_t> valid;
-  std::vector<uint64_t> positions(requests.size(), 0);  // each token's WAL position
+  std::vector<ReadPlan> plans(requests.size());  // each token's WAL position, and what to ask
   for (size_t i = 0; i < requests.size(); ++i) {
     auto plan = ValidateGet(*requests[i], cluster_);
     statuses[i] = plan.status();
     if (!plan.ok()) continue;
     valid.push_back(i);
-    positions[i] = plan->lsn;
+    plans[i] = *std::move(plan);
   }
-  RefuseUnreachedPositions(valid, positions, statuses, ctx);
+  RefuseUnreachedPositions(valid, plans, statuses, ctx);
   for (const bool with_body : {false, true}) {
     std::vector<size_t> asking;  // indexes of the valid requests with this body choice
     std::vector<std::string> ids;
@@ -147,7 +161,7 @@ absl::Status DocumentService::UpdateStatus(const v1::UpdateDocumentStatusRequest
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document, nullptr);
   ToProto(result->document, response->mutable_document());
-  response->set_consistency_token(TokenFor(result->commit_lsn));
+  response->set_consistency_token(TokenFor(result->commit));
   if (!update.tasks.empty()) {
     TaskIdsToProto(update.tasks, response->mutable_task_ids());
     on_enqueued_();
@@ -193,7 +207,7 @@ absl::Status DocumentService::Retry(const v1::RetryDocumentRequest& request, v1:
   if (!result.ok()) return result.status();
   if (on_commit_) on_commit_(result->document, nullptr);
   ToProto(result->document, response->mutable_document());
-  response->set_consistency_token(TokenFor(result->commit_lsn));
+  response->set_consistency_token(TokenFor(result->commit));
   for (const auto& id : result->task_ids) response->add_task_ids(id);
   if (!result->task_ids.empty() && on_enqueued_) on_enqueued_();
   return absl::OkStatus();

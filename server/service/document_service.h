@@ -7,6 +7,7 @@
 #include "docgate/v1/docgate.pb.h"
 #include "server/config.h"
 #include "server/db/with_connection.h"
+#include "server/service/read_plan.h"
 #include "server/store/cluster.h"
 #include "server/store/document_store.h"
 
@@ -77,12 +78,15 @@ class DocumentService {
   bool Answer(const store::CreateResult& result, const store::NewDocument& doc, v1::CreateDocumentResponse* response);
   // FAILED_PRECONDITION for a write with tasks on a server without a broker.
   absl::Status CheckBroker(int tasks) const;
-  // A token for a write that reached `lsn`, which the primary has reached too.
-  std::string TokenFor(uint64_t lsn);
+  // A token for a committed write, whose position the primary has reached.
+  std::string TokenFor(const store::WritePosition& commit);
   // Refuses (in `statuses`) the reads among `valid` whose token names a position the
-  // primary has not reached.
-  void RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<uint64_t>& positions,
+  // primary has not reached, or a write a failover lost (AskWhetherCommitted).
+  void RefuseUnreachedPositions(const std::vector<size_t>& valid, const std::vector<ReadPlan>& plans,
                                 std::vector<absl::Status>& statuses, const db::QueryContext& ctx);
+  // OK when the transaction `plan` asks about committed on the primary; its
+  // if_not_committed when it did not; FAILED_PRECONDITION when the primary cannot tell.
+  absl::Status AskWhetherCommitted(const ReadPlan& plan, const db::QueryContext& ctx);
 
   store::DocumentStore& store_;
   store::Cluster& cluster_;

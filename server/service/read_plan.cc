@@ -4,27 +4,36 @@
 
 namespace docgate::service {
 
-absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token, const store::Cluster& cluster) {
-  ReadPlan plan;
-  if (!token.empty()) {
-    auto lsn = cluster.TokenPosition(token);
-    if (!lsn.ok()) return lsn.status();
-    plan.lsn = *lsn;
-  }
+namespace {
+
+absl::StatusOr<replicas::ReadMode> ModeOf(int consistency, const std::string& token) {
   switch (consistency) {
-    case v1::CONSISTENCY_UNSPECIFIED:
-      plan.mode = token.empty() ? replicas::ReadMode::kPrimary : replicas::ReadMode::kFresh;
-      return plan;
-    case v1::STRONG: plan.mode = replicas::ReadMode::kPrimary; return plan;
+    case v1::CONSISTENCY_UNSPECIFIED: return token.empty() ? replicas::ReadMode::kPrimary : replicas::ReadMode::kFresh;
+    case v1::STRONG: return replicas::ReadMode::kPrimary;
     case v1::AT_LEAST_AS_FRESH:
-      if (token.empty()) {
-        return absl::InvalidArgumentError("consistency_token: required with AT_LEAST_AS_FRESH");
-      }
-      plan.mode = replicas::ReadMode::kFresh;
-      return plan;
-    case v1::MINIMIZE_LATENCY: plan.mode = replicas::ReadMode::kAny; return plan;
+      if (token.empty()) return absl::InvalidArgumentError("consistency_token: required with AT_LEAST_AS_FRESH");
+      return replicas::ReadMode::kFresh;
+    case v1::MINIMIZE_LATENCY: return replicas::ReadMode::kAny;
     default: return absl::InvalidArgumentError("consistency: unknown value");
   }
+}
+
+}  // namespace
+
+absl::StatusOr<ReadPlan> PlanRead(int consistency, const std::string& token, const store::Cluster& cluster) {
+  const auto mode = ModeOf(consistency, token);
+  if (!mode.ok()) return mode.status();
+  ReadPlan plan;
+  plan.mode = *mode;
+  if (token.empty()) return plan;
+  auto read = cluster.ReadWith(token);
+  if (!read.ok()) return read.status();
+  plan.lsn = read->lsn;
+  plan.ask_xid = read->ask_xid;
+  plan.if_not_committed = std::move(read->if_not_committed);
+  // Only the primary can say whether that transaction committed there.
+  if (plan.ask_xid != 0 && plan.mode == replicas::ReadMode::kFresh) plan.mode = replicas::ReadMode::kPrimary;
+  return plan;
 }
 
 }  // namespace docgate::service

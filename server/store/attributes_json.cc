@@ -24,7 +24,7 @@ std::string EncodeAttributes(const Attributes& attributes) {
 }
 
 absl::StatusOr<Attributes> DecodeAttributes(std::string_view json) {
-  const auto not_ours = absl::DataLossError("stored attributes are not a JSON object of strings");
+  const auto not_ours = absl::InternalError("stored attributes are not a JSON object of strings");
   if (json == kEmptyObject) return Attributes{};
   google::protobuf::Struct object;
   if (!google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &object)

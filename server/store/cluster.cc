@@ -3,10 +3,51 @@
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/store/consistency_token.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::store {
+namespace {
+
+// The primary's timeline: the first eight hex digits of its WAL file's name. 0 on a
+// standby (which Learn is not meant for, but a moved address may lead to).
+constexpr char kTimelineSql[] =
+    "SELECT CASE WHEN pg_is_in_recovery() THEN 0"
+    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END";
+
+std::string LsnText(uint64_t lsn) { return absl::StrFormat("%X/%X", lsn >> 32, lsn & 0xffffffff); }
+
+// 42501: a role that may not call it; 42883: a server without it; 58P01: no such file.
+bool IsLasting(const pqxx::sql_error& e) {
+  return e.sqlstate() == "42501" || e.sqlstate() == "42883" || e.sqlstate() == "58P01";
+}
+
+void SayOnce(std::atomic<bool>& said, const char* message) {
+  if (!said.exchange(true)) spdlog::warn("{}", message);
+}
+
+// The history the primary's timeline descends from; nullopt when it cannot be read.
+std::optional<std::vector<TimelineSwitch>> ReadHistory(pqxx::connection& conn, uint32_t timeline) {
+  if (timeline <= 1) return std::vector<TimelineSwitch>{};  // the first timeline has none
+  try {
+    pqxx::nontransaction tx(conn);
+    const std::string file = absl::StrFormat("pg_wal/%08X.history", timeline);
+    auto history = ParseTimelineHistory(tx.exec1("SELECT pg_read_file(" + tx.quote(file) + ")")[0].as<std::string>());
+    if (!history.has_value()) spdlog::warn("the timeline history file {} does not parse", file);
+    return history;
+  } catch (const pqxx::sql_error& e) {
+    if (!IsLasting(e)) throw;
+    static std::atomic<bool> said{false};
+    SayOnce(said,
+            "cannot read the primary's timeline history (pg_read_file): a consistency token from before a "
+            "failover is answered FAILED_PRECONDITION; GRANT EXECUTE ON FUNCTION pg_read_file(text) TO this role");
+    return std::nullopt;
+  }
+}
+
+}  // namespace
 
 void Cluster::Learn(pqxx::connection& conn) {
   uint64_t id = 0;
@@ -14,20 +55,37 @@ void Cluster::Learn(pqxx::connection& conn) {
     pqxx::nontransaction tx(conn);
     id = static_cast<uint64_t>(tx.exec1("SELECT system_identifier FROM pg_control_system()")[0].as<int64_t>());
   } catch (const pqxx::sql_error& e) {
-    // Only a role that may not call it (42501), or a server without it (42883), is
-    // lasting; anything else fails this connection's set-up, to be tried again.
-    if (e.sqlstate() != "42501" && e.sqlstate() != "42883") throw;
+    // Only what IsLasting names is; anything else fails this connection's set-up, to
+    // be tried again.
+    if (!IsLasting(e)) throw;
     static std::atomic<bool> said{false};
-    if (!said.exchange(true)) {
-      spdlog::warn(
-          "cannot read the database's system identifier (pg_control_system): consistency tokens "
-          "are not bound to this cluster; their positions are still checked");
-    }
+    SayOnce(said,
+            "cannot read the database's system identifier (pg_control_system): consistency tokens "
+            "are not bound to this cluster; their positions are still checked");
   }
   if (known_.load() && system_identifier_.load() != id) {
     spdlog::warn("the database cluster behind the primary changed: tokens it issued before are refused now");
   }
   SetSystemIdentifier(id);
+  uint32_t timeline = 0;
+  {
+    pqxx::nontransaction tx(conn);
+    timeline = static_cast<uint32_t>(tx.exec1(kTimelineSql)[0].as<int64_t>());
+  }
+  if (timeline == 0 || timeline <= timeline_.load()) return;  // known already, or an old primary's
+  SetPrimaryTimeline(PrimaryTimeline{timeline, ReadHistory(conn, timeline)});
+}
+
+void Cluster::SetPrimaryTimeline(PrimaryTimeline primary) {
+  std::lock_guard lock(mu_);
+  if (primary.timeline <= primary_.timeline) return;
+  if (primary_.timeline != 0) {
+    spdlog::warn("the primary is on timeline {} now (was {}): a failover or switchover happened", primary.timeline,
+                 primary_.timeline);
+    reached_.store(0);  // positions of the old timeline past its switch point are not this one's
+  }
+  primary_ = std::move(primary);
+  timeline_.store(primary_.timeline);
 }
 
 void Cluster::SetSystemIdentifier(uint64_t id) {
@@ -42,12 +100,42 @@ std::optional<uint64_t> Cluster::system_identifier() const {
   return system_identifier_.load();
 }
 
-absl::StatusOr<uint64_t> Cluster::TokenPosition(const std::string& token) const {
+absl::StatusOr<TokenRead> Cluster::ReadWith(const std::string& token) const {
   const auto id = system_identifier();
   if (!id.has_value()) {
     return absl::UnavailableError("the database has not been reached yet: the consistency token cannot be checked");
   }
-  return DecodeConsistencyToken(token, *id);
+  const auto at = DecodeConsistencyToken(token, *id);
+  if (!at.ok()) return at.status();
+  if (at->timeline == 0 || at->timeline == timeline_.load()) return TokenRead{at->lsn, 0, {}};  // the usual case
+  TokenFate fate;
+  uint32_t now = 0;
+  {
+    std::lock_guard lock(mu_);
+    fate = FateOf(*at, primary_);
+    now = primary_.timeline;
+  }
+  const auto lost = [&] {
+    return absl::DataLossError(
+        absl::StrCat("consistency_token: the write it names was lost in a failover: the primary's timeline ", now,
+                     " branched from timeline ", at->timeline, " at ", LsnText(fate.switchpoint),
+                     ", before that write's commit (a standby that had not received it was promoted)"));
+  };
+  switch (fate.fate) {
+    case Fate::kCurrent:
+    case Fate::kSurvived: return TokenRead{fate.read_at, 0, {}};
+    case Fate::kAskPrimary: return TokenRead{fate.read_at, at->xid, lost()};
+    case Fate::kLost: return lost();
+    case Fate::kAhead:
+      return absl::UnavailableError(absl::StrCat("consistency_token: its write was made on timeline ", at->timeline,
+                                                 ", and the primary reached is on timeline ", now,
+                                                 ": a primary since replaced; retry"));
+    case Fate::kCannotTell: break;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "consistency_token: its write was made on timeline ", at->timeline, ", before a failover to timeline ", now,
+      ", and docgate cannot tell whether the write survived it (the timeline history is not readable, or the token "
+      "names no transaction); read with consistency STRONG"));
 }
 
 void Cluster::Reached(uint64_t lsn) {

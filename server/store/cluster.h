@@ -2,25 +2,36 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include <pqxx/connection>
 
 #include "absl/status/statusor.h"
+#include "server/store/token_fate.h"
 
 namespace docgate::store {
 
+// Where a read with a consistency token must look.
+struct TokenRead {
+  uint64_t lsn = 0;               // the position a source must have replayed
+  uint64_t ask_xid = 0;           // != 0: the write is on the primary only if this transaction committed there
+  absl::Status if_not_committed;  // the answer when it did not (with ask_xid)
+};
+
 // What docgate knows of the PostgreSQL cluster behind the primary: its system
 // identifier (shared by every streaming replica, had by no other cluster), which
-// consistency tokens are bound to, and the highest WAL position seen the primary
-// reach, which bounds the positions tokens may name. Thread-safe.
+// consistency tokens are bound to; the primary's timeline and its history, which
+// tell whether a token's write survived a failover; and the highest WAL position
+// seen the primary reach, which bounds the positions tokens may name. Thread-safe.
 class Cluster {
  public:
   // A connection set-up step for the primary's connections: reads the system
-  // identifier. A role that may not read it (pg_control_system) is logged once and
-  // leaves tokens bound to 0 (unbound); the connection is not refused for it. Any
-  // other failure throws, as a failed set-up does.
+  // identifier, the timeline and its history (pg_read_file). A role that may not
+  // read one of them is logged once, and leaves tokens unbound (0) or the history
+  // unknown; the connection is not refused for it. Any other failure throws, as a
+  // failed set-up does.
   void Learn(pqxx::connection& conn);
 
   // Set for tests, and by Learn. A different identifier than before (the URL now
@@ -30,9 +41,17 @@ class Cluster {
   // nullopt until a primary connection has opened: a token cannot be checked yet.
   std::optional<uint64_t> system_identifier() const;
 
-  // The position of `token` if this cluster issued it; INVALID_ARGUMENT if not,
-  // UNAVAILABLE while no primary connection has opened yet.
-  absl::StatusOr<uint64_t> TokenPosition(const std::string& token) const;
+  // Where a read with `token` must look, if this cluster issued it and the primary
+  // has its write or may have it. Otherwise: INVALID_ARGUMENT (not issued here);
+  // DATA_LOSS (the write was lost in a failover to a standby that had not received
+  // it); FAILED_PRECONDITION (from before a failover, and docgate cannot tell);
+  // UNAVAILABLE (no primary connection has opened yet, or the primary reached is on
+  // an earlier timeline than the token: one that was replaced).
+  absl::StatusOr<TokenRead> ReadWith(const std::string& token) const;
+
+  // Set for tests, and by Learn. A later timeline forgets the positions seen.
+  void SetPrimaryTimeline(PrimaryTimeline primary);
+  uint32_t timeline() const { return timeline_.load(); }
 
   // Records a WAL position the primary has reached (a write's, a fresh look's).
   void Reached(uint64_t lsn);
@@ -43,6 +62,9 @@ class Cluster {
   std::atomic<uint64_t> system_identifier_{0};
   std::atomic<bool> known_{false};
   std::atomic<uint64_t> reached_{0};
+  std::atomic<uint32_t> timeline_{0};
+  mutable std::mutex mu_;
+  PrimaryTimeline primary_;  // guarded by mu_
 };
 
 }  // namespace docgate::store

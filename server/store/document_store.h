@@ -8,18 +8,19 @@
 #include "server/db/with_connection.h"
 #include "server/store/document.h"
 #include "server/store/page_token.h"
+#include "server/store/write_position.h"
 
 namespace docgate::store {
 
 struct CreateResult {
   Document document;  // without the body
   bool created = false;
-  uint64_t commit_lsn = 0;  // a WAL position read after the commit: at or past it
+  WritePosition commit;  // where its write is (for created=false, the position alone)
 };
 
 struct UpdateResult {
   Document document;  // without the body
-  uint64_t commit_lsn = 0;
+  WritePosition commit;
 };
 
 struct StatusUpdate {
@@ -52,7 +53,7 @@ struct RetryMove {
 struct RetryResult {
   Document document;                  // without the body
   std::vector<std::string> task_ids;  // the remembered tasks enqueued again, new ids
-  uint64_t commit_lsn = 0;
+  WritePosition commit;
 };
 
 // What an operator sees of a document's tasks (ListDocumentTasks).
@@ -131,6 +132,10 @@ class DocumentStore {
 
   // The primary's current WAL position (what a replica must replay to be current).
   virtual absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx) = 0;
+
+  // Whether transaction `xid` (xid8) committed on the primary: true, false (it did
+  // not, and will not), or nullopt (too old to tell, or still running).
+  virtual absl::StatusOr<std::optional<bool>> Committed(uint64_t xid, const db::QueryContext& ctx) = 0;
 };
 
 }  // namespace docgate::store

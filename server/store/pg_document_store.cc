@@ -116,8 +116,9 @@ constexpr char kListStatusAfter[] = "docgate_list_status_after";
 constexpr char kAfterCursor[] =
     "(create_time, id) > ('epoch'::timestamptz + $1::int8 * interval '1 microsecond', $2::uuid)";
 
-// Read after an autocommitted write has returned, so at or past its commit record.
-constexpr char kWalPositionSql[] = "SELECT pg_current_wal_lsn()::text";
+// NULL for a transaction too old to tell; an error for one not started yet.
+constexpr char kTransactionStatus[] = "docgate_transaction_status";
+constexpr char kTransactionStatusSql[] = "SELECT pg_xact_status($1::text::xid8)";
 
 constexpr char kReplayed[] = "docgate_replayed";
 constexpr char kReplayedSql[] =
@@ -202,7 +203,7 @@ absl::StatusOr<CreateResult> FindExisting(pqxx::nontransaction& tx, const NewDoc
   if (!existing[0][kSameContentColumn].as<bool>()) {
     return absl::AlreadyExistsError("a document with this id exists with different content");
   }
-  return CreateResult{FromRow(existing[0], false), false, 0};
+  return CreateResult{FromRow(existing[0], false), false, {}};
 }
 
 absl::Status CreatedAndRemoved() {
@@ -217,26 +218,27 @@ void PgDocumentStore::PrepareStatements(pqxx::connection& conn) {
   // The columns, not the output names: the output "id" is id::text, whose order no index gives.
   const std::string order = " ORDER BY documents.create_time, documents.id LIMIT $";
   const std::string insert_many = absl::StrCat(kInsertInto, kInsertManyRows);
-  conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns));
-  conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns));
+  conn.prepare(kInsert, absl::StrCat(kInsertInto, kInsertValues, kColumns, kWriteMarks));
+  conn.prepare(kInsertMany, absl::StrCat(insert_many, " RETURNING ", kInsertedColumns, kWriteMarks));
   conn.prepare(kInsertManyWithTasks,
                absl::StrCat("WITH ins AS (", kInsertManyWithTasksRows, " RETURNING id, create_time),", kTasksOfInserted,
-                            " SELECT ", kInsertedColumns, " FROM ins"));
+                            " SELECT ", kInsertedColumns, kWriteMarks, " FROM ins"));
   conn.prepare(kExisting, absl::StrCat(select, kExistingSql));
   conn.prepare(kGetMany, absl::StrCat(select, from_documents, kAnyId));
   conn.prepare(kGetManyWithBody, absl::StrCat(select, ", body", from_documents, kAnyId));
-  conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns));
+  conn.prepare(kUpdateStatus, absl::StrCat(kUpdateStatusSql, kColumns, kWriteMarks));
   // kUpdateStatusSql with one more SET: "UPDATE documents SET " replaced by kKeepTasks.
   const std::string update_keeping_tasks =
       absl::StrCat(kKeepTasks, std::string(kUpdateStatusSql).substr(std::strlen("UPDATE documents SET")));
   conn.prepare(kUpdateStatusWithTasks, absl::StrCat("WITH upd AS (", update_keeping_tasks, "*),", kTasksOfMoved,
-                                                    " SELECT ", kColumns, " FROM upd"));
+                                                    " SELECT ", kColumns, kWriteMarks, " FROM upd"));
   conn.prepare(kStatusOf, kStatusOfSql);
   conn.prepare(kRenewLease, absl::StrCat(kRenewLeaseSql, kColumns));
   PrepareRedeliveryStatements(conn);
   conn.prepare(kWalPosition, kWalPositionSql);
   conn.prepare(kVisibleDocuments, absl::StrCat(select, ", body", from_documents, kAnyId));
   conn.prepare(kReplayed, kReplayedSql);
+  conn.prepare(kTransactionStatus, kTransactionStatusSql);
   conn.prepare(kCreatedSince, kCreatedSinceSql);
   conn.prepare(kListFirst, absl::StrCat(select, from_documents, order, "1"));
   conn.prepare(kListAfter, absl::StrCat(select, from_documents, " WHERE ", kAfterCursor, order, "3"));
@@ -256,11 +258,13 @@ absl::StatusOr<CreateResult> PgDocumentStore::Create(const NewDocument& doc, con
         for (int attempt = 0; attempt < 2; ++attempt) {
           pqxx::result inserted =
               tx.exec_prepared(kInsert, doc.id, doc.name, doc.source_uri, doc.content_type, body, attributes);
-          if (!inserted.empty()) return CreateResult{FromRow(inserted[0], false), true, WalPosition(tx)};
+          if (!inserted.empty()) {
+            return CreateResult{FromRow(inserted[0], false), true, CommitPosition(tx, MarkOf(inserted[0]))};
+          }
           // ON CONFLICT waited for the other insert to commit, so this statement sees it.
           auto existing = FindExisting(tx, doc, attributes);
           if (absl::IsNotFound(existing.status())) continue;
-          if (existing.ok()) existing->commit_lsn = WalPosition(tx);
+          if (existing.ok()) existing->commit = CommitPosition(tx);
           return existing;
         }
         return CreatedAndRemoved();
@@ -301,9 +305,11 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::Creat
                                    attribute_array, ArrayLiteral(tasks.ids), ArrayLiteral(tasks.document_ids),
                                    ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues), ArrayLiteral(tasks.args),
                                    ArrayLiteral(tasks.kwargs), ArrayLiteral(tasks.countdowns), ArrayLiteral(requeue));
-        std::unordered_map<std::string, int64_t> created_at;  // id -> create_time_us of the rows inserted
+        // id -> create_time_us and write marks of the rows inserted
+        std::unordered_map<std::string, std::pair<int64_t, WritePosition>> created_at;
         for (pqxx::result::size_type i = 0; i < inserted.size(); ++i) {
-          created_at.emplace(inserted[i][0].as<std::string>(), inserted[i][1].as<int64_t>());
+          created_at.emplace(inserted[i][0].as<std::string>(),
+                             std::pair{inserted[i][1].as<int64_t>(), MarkOf(inserted[i])});
         }
         // A document not inserted existed already (or came earlier in this batch): as
         // in Create, the same content is success, other content ALREADY_EXISTS.
@@ -311,16 +317,18 @@ absl::StatusOr<std::vector<absl::StatusOr<CreateResult>>> PgDocumentStore::Creat
         for (size_t i = 0; i < docs.size(); ++i) {
           const NewDocument& doc = docs[i];
           if (auto it = created_at.find(doc.id); it != created_at.end()) {
-            results.push_back(CreateResult{NewRow(doc, it->second), true, 0});
+            results.push_back(CreateResult{NewRow(doc, it->second.first), true, it->second.second});
             created_at.erase(it);  // a second copy of the id in this batch finds the first's row below
             continue;
           }
           auto existing = FindExisting(tx, doc, attributes[i]);
           results.push_back(absl::IsNotFound(existing.status()) ? CreatedAndRemoved() : std::move(existing));
         }
-        const uint64_t lsn = WalPosition(tx);  // after every commit above: one token serves them all
+        const WritePosition now = CommitPosition(tx);  // after every commit above: one position serves them all
         for (auto& r : results) {
-          if (r.ok()) r->commit_lsn = lsn;
+          if (!r.ok()) continue;
+          r->commit.lsn = now.lsn;
+          r->commit.timeline = now.timeline;
         }
         return results;
       });
@@ -361,7 +369,7 @@ absl::StatusOr<UpdateResult> PgDocumentStore::UpdateStatus(const StatusUpdate& u
                                      ArrayLiteral(tasks.ids), ArrayLiteral(tasks.names), ArrayLiteral(tasks.queues),
                                      ArrayLiteral(tasks.args), ArrayLiteral(tasks.kwargs),
                                      ArrayLiteral(tasks.countdowns), RequeueTasksJson(update.tasks));
-          if (!r.empty()) return UpdateResult{FromRow(r[0], false), WalPosition(tx)};
+          if (!r.empty()) return UpdateResult{FromRow(r[0], false), CommitPosition(tx, MarkOf(r[0]))};
           if (auto why = WhyNotMoved(tx, update); !why.ok()) return why;
         }
         return absl::AbortedError("the document kept changing; retry");
@@ -425,6 +433,19 @@ CreatedSince PgDocumentStore::IdsCreatedSince(pqxx::connection& conn, int64_t si
   out.now_us = row[0].as<int64_t>();
   out.ids = SplitIds(row[1].as<std::string>());
   return out;
+}
+
+absl::StatusOr<std::optional<bool>> PgDocumentStore::Committed(uint64_t xid, const db::QueryContext& ctx) {
+  return db::WithConnection<std::optional<bool>>(
+      pool_, ctx, db::Retry::kReadOnce, [xid](pqxx::connection& conn) -> absl::StatusOr<std::optional<bool>> {
+        pqxx::nontransaction tx(conn);
+        const pqxx::row row = tx.exec_prepared1(kTransactionStatus, std::to_string(xid));
+        if (row[0].is_null()) return std::nullopt;
+        const std::string status = row[0].as<std::string>();
+        if (status == "committed") return true;
+        if (status == "aborted") return false;
+        return std::nullopt;  // in progress
+      });
 }
 
 absl::StatusOr<uint64_t> PgDocumentStore::CurrentWalPosition(const db::QueryContext& ctx) {

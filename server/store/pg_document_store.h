@@ -40,6 +40,7 @@ class PgDocumentStore final : public DocumentStore {
   absl::StatusOr<Page> List(DocStatus filter, const std::optional<PageCursor>& after, int limit,
                             const db::QueryContext& ctx) override;
   absl::StatusOr<uint64_t> CurrentWalPosition(const db::QueryContext& ctx) override;
+  absl::StatusOr<std::optional<bool>> Committed(uint64_t xid, const db::QueryContext& ctx) override;
 
   // The documents, bodies included, among `ids` (an ArrayLiteral of canonical UUIDs)
   // that exist now, on a connection the caller owns (the visibility watcher's).

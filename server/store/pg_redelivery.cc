@@ -69,7 +69,7 @@ constexpr char kRetryFailedSql[] =
     " tasks AS (" DOCGATE_REQUEUE_INTO "upd.id, t.task, t.queue, t.args::text, t.kwargs::text, t.countdown_s"
     " FROM upd" DOCGATE_KEPT_TASKS("upd") " RETURNING task_id)"
     " SELECT ";
-constexpr char kRetriedTasks[] = ", (SELECT coalesce(string_agg(task_id::text, ','), '') FROM tasks) FROM upd";
+constexpr char kRetriedTasks[] = ", (SELECT coalesce(string_agg(task_id::text, ','), '') FROM tasks)";
 
 // What an operator sees of a document's tasks: those waiting in the outbox (a scan
 // of it: the outbox holds seconds' worth of tasks), and those kept on the row.
@@ -87,7 +87,7 @@ constexpr char kKeptTasksSql[] =
 
 void PrepareRedeliveryStatements(pqxx::connection& conn) {
   conn.prepare(kExpireLeases, kExpireLeasesSql);
-  conn.prepare(kRetryFailed, absl::StrCat(kRetryFailedSql, kColumns, kRetriedTasks));
+  conn.prepare(kRetryFailed, absl::StrCat(kRetryFailedSql, kColumns, kRetriedTasks, kWriteMarks, " FROM upd"));
   conn.prepare(kWaitingTasks, kWaitingTasksSql);
   conn.prepare(kKeptTasks, kKeptTasksSql);
 }
@@ -116,7 +116,7 @@ absl::StatusOr<RetryResult> PgDocumentStore::RetryFailed(const RetryMove& retry,
                                                   retry.status_detail);
           if (!r.empty()) {
             return RetryResult{FromRow(r[0], false), SplitIds(r[0][kRetriedTasksColumn].as<std::string>()),
-                               WalPosition(tx)};
+                               CommitPosition(tx, MarkOf(r[0]))};
           }
           const auto row = StateOf(tx, retry.id);
           if (!row.has_value()) return absl::NotFoundError("no document has this id");

@@ -21,10 +21,31 @@ std::vector<std::string> SplitIds(const std::string& ids) {
   return out;
 }
 
-uint64_t WalPosition(pqxx::nontransaction& tx) {
-  const auto lsn = ParseLsn(tx.exec_prepared1(kWalPosition)[0].as<std::string>());
+namespace {
+
+uint64_t LsnOf(const pqxx::field& field) {
+  const auto lsn = ParseLsn(field.as<std::string>());
   if (!lsn.has_value()) throw std::runtime_error("unexpected WAL position text");
   return *lsn;
+}
+
+}  // namespace
+
+uint64_t WalPosition(pqxx::nontransaction& tx) { return LsnOf(tx.exec_prepared1(kWalPosition)[0]); }
+
+WritePosition CommitPosition(pqxx::nontransaction& tx, WritePosition mark) {
+  const pqxx::row row = tx.exec_prepared1(kWalPosition);
+  mark.lsn = LsnOf(row[0]);
+  mark.timeline = static_cast<uint32_t>(row[1].as<int64_t>());
+  return mark;
+}
+
+WritePosition MarkOf(const pqxx::row& row) {
+  WritePosition mark;
+  const auto n = row.size();
+  mark.xid = row[n - 2].as<uint64_t>();
+  mark.before_commit = LsnOf(row[n - 1]);
+  return mark;
 }
 
 Document FromRow(const pqxx::row& row, bool with_body) {

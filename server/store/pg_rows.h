@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "server/store/document.h"
+#include "server/store/write_position.h"
 
 // What PgDocumentStore's files share: the columns every read returns, and the
 // helpers that read them. Internal to server/store.
@@ -33,8 +34,14 @@ inline constexpr int kRetriedTasksColumn = 16;  // RetryFailed's task ids, after
 // The outbox's partition being written to: one read of one row per statement.
 #define DOCGATE_TASK_SLOT "(SELECT slot FROM docgate_task_relay)"
 
-// The primary's WAL position (prepared with PgDocumentStore's statements).
+// The primary's WAL position and timeline (prepared with PgDocumentStore's statements).
 inline constexpr char kWalPosition[] = "docgate_wal_position";
+inline constexpr char kWalPositionSql[] =
+    "SELECT l::text, ('x' || substr(pg_walfile_name(l), 1, 8))::bit(32)::int8 FROM pg_current_wal_lsn() AS l";
+
+// Selected last by a write: its transaction, and an insert position past a record
+// of it and before its commit record (WritePosition). Read by MarkOf.
+inline constexpr char kWriteMarks[] = ", pg_current_xact_id()::text, pg_current_wal_insert_lsn()::text";
 // Why a move matched nothing: kStatusOf (prepared with PgDocumentStore's statements).
 inline constexpr char kStatusOf[] = "docgate_status_of";
 
@@ -43,6 +50,13 @@ std::vector<std::string> SplitIds(const std::string& ids);
 
 // The primary's WAL position now (after a write that returned: at or past its commit).
 uint64_t WalPosition(pqxx::nontransaction& tx);
+
+// `mark` (MarkOf a write's row, or nothing) with the WAL position and timeline read
+// now, after that write returned.
+WritePosition CommitPosition(pqxx::nontransaction& tx, WritePosition mark = {});
+
+// The transaction and before-commit position a row's last two columns (kWriteMarks) hold.
+WritePosition MarkOf(const pqxx::row& row);
 
 // A row of kColumns (and the body after them, when `with_body`).
 Document FromRow(const pqxx::row& row, bool with_body);

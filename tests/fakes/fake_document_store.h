@@ -127,9 +127,17 @@ class FakeDocumentStore final : public store::DocumentStore {
     return wal_position;
   }
 
+  absl::StatusOr<std::optional<bool>> Committed(uint64_t xid, const db::QueryContext&) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("Committed " + std::to_string(xid));
+    if (!fail_with.ok()) return fail_with;
+    return committed;
+  }
+
   absl::Status fail_with;
   absl::Status update_answer;
   uint64_t wal_position = 0;
+  std::optional<bool> committed;
   std::vector<std::string> calls;
   store::StatusUpdate last_update;
   store::RetryMove last_retry;

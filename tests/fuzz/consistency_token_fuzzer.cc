@@ -37,7 +37,8 @@ const store::Cluster& Cluster() {
 
 void Decode(const std::string& token, int consistency) {
   auto lsn = store::DecodeConsistencyToken(token, kCluster);
-  if (lsn.ok() && store::EncodeConsistencyToken(kCluster, *lsn) != token && LegacyToken(*lsn) != token) std::abort();
+  if (lsn.ok() && store::EncodeConsistencyToken(kCluster, *lsn) != token && LegacyToken(lsn->lsn) != token)
+    std::abort();
   if (!lsn.ok() && lsn.status().code() != absl::StatusCode::kInvalidArgument) std::abort();
   auto plan = service::PlanRead(consistency, token, Cluster());
   if (plan.ok() != lsn.ok() && !token.empty() && consistency <= 3) std::abort();

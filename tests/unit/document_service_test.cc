@@ -65,7 +65,7 @@ TEST_F(DocumentServiceTest, CreateAnswersTheRowAndATokenAndWakesWaitersWithTheBo
   EXPECT_TRUE(response.created());
   EXPECT_EQ(response.document().id(), kId);
   EXPECT_EQ(response.document().status(), v1::PENDING);
-  EXPECT_EQ(*store::DecodeConsistencyToken(response.consistency_token(), kCluster), 101u);
+  EXPECT_EQ(store::DecodeConsistencyToken(response.consistency_token(), kCluster)->lsn, 101u);
   EXPECT_EQ(committed_, std::vector<std::string>{kId});
   EXPECT_EQ(bodies_, std::vector<std::string>{"%PDF"});  // the waiters answer from it, without a read
 }
@@ -144,22 +144,47 @@ TEST_F(DocumentServiceTest, TokensOfAnotherClusterOrAnUnreachedPositionAreInvali
   auto service = Service();
   v1::GetDocumentRequest get;
   get.set_id(kId);
-  get.set_consistency_token(store::EncodeConsistencyToken(kCluster + 1, 5));
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster + 1, store::WritePosition{5}));
   EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(store_.calls.empty());
   // A position beyond what this instance saw: the primary is asked, once.
   store_.wal_position = 500;
-  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, 900));
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, store::WritePosition{900}));
   EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_.calls, std::vector<std::string>{"CurrentWalPosition"});
   // One the primary has reached is read as usual (and costs no question: 500 is known).
-  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, 400));
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, store::WritePosition{400}));
   EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_.calls, (std::vector<std::string>{"CurrentWalPosition", "GetMany"}));
   // When the primary cannot be asked, the read gets why, not a verdict on the token.
   store_.fail_with = absl::UnavailableError("database unavailable");
-  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, 9000));
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, store::WritePosition{9000}));
   EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(DocumentServiceTest, AfterAFailoverAWriteAtTheSwitchPointIsAskedOfThePrimary) {
+  constexpr uint64_t kSwitch = 0x5000000;
+  cluster_.SetPrimaryTimeline(store::PrimaryTimeline{1, std::vector<store::TimelineSwitch>{}});
+  cluster_.SetPrimaryTimeline(store::PrimaryTimeline{2, std::vector<store::TimelineSwitch>{{1, kSwitch}}});
+  store_.wal_position = 2 * kSwitch;
+  auto service = Service();
+  v1::GetDocumentRequest get;
+  get.set_id(kId);
+  // Its commit began before the switch point and ended past it: transaction 77 decides.
+  get.set_consistency_token(
+      store::EncodeConsistencyToken(kCluster, store::WritePosition{kSwitch + 8, 1, 77, kSwitch - 8}));
+  store_.committed = false;
+  EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_.calls.front(), "Committed 77");
+  store_.committed = true;
+  EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kNotFound);  // read as usual: the fake has no document
+  store_.committed = std::nullopt;                                   // too old to tell
+  EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kFailedPrecondition);
+  // Committed past the switch point: lost, and no question asked.
+  store_.calls.clear();
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, store::WritePosition{kSwitch + 8, 1, 77, kSwitch}));
+  EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(store_.calls.empty());
 }
 
 TEST_F(DocumentServiceTest, ReadsWithATokenWaitForTheClusterToBeKnown) {
@@ -167,7 +192,7 @@ TEST_F(DocumentServiceTest, ReadsWithATokenWaitForTheClusterToBeKnown) {
   DocumentService service(store_, unknown, Limits{});
   v1::GetDocumentRequest get;
   get.set_id(kId);
-  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, 5));
+  get.set_consistency_token(store::EncodeConsistencyToken(kCluster, store::WritePosition{5}));
   EXPECT_EQ(Get(service, get).code(), absl::StatusCode::kUnavailable);
 }
 

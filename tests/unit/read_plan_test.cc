@@ -20,7 +20,7 @@ struct KnownCluster : store::Cluster {
 TEST(ReadPlanTest, NoTokenReadsThePrimaryATokenAReplicaThatHasIt) {
   const KnownCluster cluster;
   EXPECT_EQ(PlanRead(v1::CONSISTENCY_UNSPECIFIED, "", cluster)->mode, ReadMode::kPrimary);
-  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, 0x16B374D848);
+  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, store::WritePosition{0x16B374D848});
   auto plan = PlanRead(v1::CONSISTENCY_UNSPECIFIED, token, cluster);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->mode, ReadMode::kFresh);
@@ -29,7 +29,7 @@ TEST(ReadPlanTest, NoTokenReadsThePrimaryATokenAReplicaThatHasIt) {
 
 TEST(ReadPlanTest, ExplicitChoicesWin) {
   const KnownCluster cluster;
-  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, 42);
+  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, store::WritePosition{42});
   EXPECT_EQ(PlanRead(v1::STRONG, token, cluster)->mode, ReadMode::kPrimary);
   EXPECT_EQ(PlanRead(v1::MINIMIZE_LATENCY, token, cluster)->mode, ReadMode::kAny);
   EXPECT_EQ(PlanRead(v1::MINIMIZE_LATENCY, "", cluster)->mode, ReadMode::kAny);
@@ -49,12 +49,12 @@ TEST(ReadPlanTest, RefusesWhatCannotBeHonouredNamingTheField) {
 
 TEST(ReadPlanTest, ATokenOfAnotherClusterIsRefusedAndNoneCanBeCheckedBeforeTheClusterIsKnown) {
   const KnownCluster cluster;
-  const std::string elsewhere = store::EncodeConsistencyToken(kSystemIdentifier + 1, 42);
+  const std::string elsewhere = store::EncodeConsistencyToken(kSystemIdentifier + 1, store::WritePosition{42});
   const auto refused = PlanRead(v1::CONSISTENCY_UNSPECIFIED, elsewhere, cluster);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(refused.status().message()).rfind("consistency_token:", 0), 0u);
   const store::Cluster unknown;
-  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, 42);
+  const std::string token = store::EncodeConsistencyToken(kSystemIdentifier, store::WritePosition{42});
   EXPECT_EQ(PlanRead(v1::CONSISTENCY_UNSPECIFIED, token, unknown).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(PlanRead(v1::CONSISTENCY_UNSPECIFIED, "", unknown).ok());  // no token: nothing to check
 }

@@ -135,8 +135,8 @@ TEST(WaiterRegistryTest, EndAllEndsEveryoneAndRefusesNewcomers) {
 TEST(ConsistencyTokenTest, RoundTripsAndRejectsForgeries) {
   const uint64_t cluster = 7713780524097078169u;
   const uint64_t lsn = (uint64_t{0x16} << 32) | 0xB374D848;
-  const std::string token = store::EncodeConsistencyToken(cluster, lsn);
-  EXPECT_EQ(*store::DecodeConsistencyToken(token, cluster), lsn);
+  const std::string token = store::EncodeConsistencyToken(cluster, store::WritePosition{lsn});
+  EXPECT_EQ(store::DecodeConsistencyToken(token, cluster)->lsn, lsn);
   std::string tampered = token;
   tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
   for (const std::string& bad : {std::string("16/B374D848"), tampered, std::string("x"), token + "A"}) {
@@ -145,8 +145,8 @@ TEST(ConsistencyTokenTest, RoundTripsAndRejectsForgeries) {
 }
 
 TEST(ConsistencyTokenTest, IsBoundToTheClusterThatIssuedIt) {
-  const std::string token = store::EncodeConsistencyToken(1111, 42);
-  EXPECT_EQ(*store::DecodeConsistencyToken(token, 1111), 42u);
+  const std::string token = store::EncodeConsistencyToken(1111, store::WritePosition{42});
+  EXPECT_EQ(store::DecodeConsistencyToken(token, 1111)->lsn, 42u);
   EXPECT_EQ(store::DecodeConsistencyToken(token, 2222).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store::DecodeConsistencyToken(token, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -156,10 +156,11 @@ TEST(ConsistencyTokenTest, AcceptsTheUnboundTokensOfDocgate01) {
   // checked against the primary's like any other (DocumentService).
   std::string payload(1, 'C');
   store::AppendBigEndian64(payload, 42);
-  EXPECT_EQ(*store::DecodeConsistencyToken(store::Seal(payload), 1111), 42u);
+  EXPECT_EQ(store::DecodeConsistencyToken(store::Seal(payload), 1111)->lsn, 42u);
   // The new kind sealed with nothing is not a 0.1 token.
-  EXPECT_EQ(store::DecodeConsistencyToken(store::EncodeConsistencyToken(0, 42), 1111).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store::DecodeConsistencyToken(store::EncodeConsistencyToken(0, store::WritePosition{42}), 1111).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ConsistencyTokenTest, ParsesPostgresLsnText) {
