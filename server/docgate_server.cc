@@ -19,6 +19,7 @@
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_endpoint.h"
 #include "server/observability/pool_collector.h"
+#include "server/observability/primary_collector.h"
 #include "server/observability/status_report.h"
 #include "server/outbox/outbox_relay.h"
 #include "server/replicas/replica_set.h"
@@ -40,6 +41,11 @@ namespace {
 
 // A broker that takes longer than this to connect or answer is treated as down.
 constexpr std::chrono::milliseconds kBrokerTimeout{2000};
+
+PrimaryFigures PrimaryFiguresOf(const store::PrimarySeen& seen) {
+  const double since = seen.timeline == 0 ? 0 : std::chrono::duration<double>(seen.since.time_since_epoch()).count();
+  return PrimaryFigures{static_cast<double>(seen.timeline), since, static_cast<double>(seen.changes)};
+}
 
 std::set<std::string> CallerNames(const Config& config) {
   std::set<std::string> names;
@@ -293,9 +299,12 @@ void DocgateServer::ReportHealth() {
   pool_collector_ = std::make_shared<PoolCollector>([pool] { return pool->Stats(); });
   WorkQueue* queue = work_queue_.get();
   admission_collector_ = metrics_->admission().LoadCollector(*queue);
+  const store::Cluster* cluster = cluster_.get();
+  primary_collector_ = std::make_shared<PrimaryCollector>([cluster] { return PrimaryFiguresOf(cluster->primary()); });
   if (metrics_endpoint_ != nullptr) {
     metrics_endpoint_->Add(pool_collector_);
     metrics_endpoint_->Add(admission_collector_);
+    metrics_endpoint_->Add(primary_collector_);
   }
   grpc::Server* server = server_.get();
   grpc::Server* health_server = health_server_.get();
@@ -312,6 +321,7 @@ std::string DocgateServer::RenderStatus(const std::vector<prometheus::MetricFami
   const Config now = config();
   StatusReport report = BuildStatusReport(families, metrics_->recent_errors().Take(), ConfigInEffect(now),
                                           !now.broker_url.empty(), Clock::Real().Now() - started_at_);
+  report.primary_address = cluster_->primary().address;  // not a metric: a label would carry it
   return html ? StatusHtml(report, kRefreshSeconds) : StatusJson(report);
 }
 

@@ -42,6 +42,7 @@ class WorkQueue;
 class Metrics;
 class MetricsEndpoint;
 class PoolCollector;
+class PrimaryCollector;
 namespace replicas {
 class ReplicaSet;
 }
@@ -172,6 +173,7 @@ class DocgateServer {
   // Last, so destroyed first: a scrape reads the pool and the metrics.
   std::shared_ptr<PoolCollector> pool_collector_;
   std::shared_ptr<prometheus::Collectable> admission_collector_;
+  std::shared_ptr<PrimaryCollector> primary_collector_;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // /metrics, /status, /status.json
   std::unique_ptr<Periodic> config_watch_;             // first destroyed: it reloads into the rest
   int port_ = 0;

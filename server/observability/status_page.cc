@@ -47,6 +47,20 @@ std::string Flag(const std::string& label, const std::string& key, bool value, c
   return Figure(label, key, value ? 1 : 0, value ? yes : no, value == good ? "good" : "bad");
 }
 
+// Where the primary is and since when; a move since start-up is a failover or
+// switchover, shown as a warning.
+std::string PrimaryRows(const StatusReport& r) {
+  if (r.primary_timeline == 0) return Figure("primary", "database.primary.timeline", 0, "not found yet");
+  const auto since =
+      std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(r.primary_since_seconds)));
+  return absl::StrCat(Figure("primary", "database.primary.timeline", r.primary_timeline,
+                             absl::StrCat(r.primary_address, ", timeline ", StatusNumber(r.primary_timeline))),
+                      Figure("primary since", "database.primary.since", r.primary_since_seconds, StatusTime(since)),
+                      Figure("primary moves", "database.primary.changes_total", r.primary_changes_total,
+                             StatusNumber(r.primary_changes_total), r.primary_changes_total > 0 ? "warn" : ""));
+}
+
 std::string Section(const std::string& title, const std::string& rows) {
   return absl::StrCat("<section><h2>", Escaped(title), "</h2><table>\n", rows, "</table></section>\n");
 }
@@ -166,7 +180,8 @@ std::string StatusHtml(const StatusReport& r, int refresh_seconds) {
       "<main>\n",
       Section("Database", absl::StrCat(Flag("reachable", "database.up", r.database_up, "yes", "no", true),
                                        Flag("circuit", "database.circuit_open", r.circuit_open, "open (failing fast)",
-                                            "closed", false))),
+                                            "closed", false),
+                                       PrimaryRows(r))),
       Section("Pool", PoolRows(r)),
       Section("WaitVisible waiters",
               absl::StrCat(Figure("waiting", "waiters.count", r.waiters,

@@ -114,6 +114,9 @@ StatusReport BuildStatusReport(const std::vector<MetricFamily>& families, Recent
   r.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(uptime).count();
   r.database_up = s.Sum("docgate_db_up") > 0;
   r.circuit_open = s.Sum("docgate_circuit_open") > 0;
+  r.primary_timeline = s.Sum("docgate_primary_timeline");
+  r.primary_since_seconds = s.Sum("docgate_primary_since_timestamp_seconds");
+  r.primary_changes_total = s.Sum("docgate_primary_changes_total");
   r.pool_max = s.Sum("docgate_pool_max_connections");
   r.pool_busy = s.Sum("docgate_pool_connections", "state", "in_use");
   r.pool_idle = s.Sum("docgate_pool_connections", "state", "idle");
@@ -194,7 +197,16 @@ std::string StatusJson(const StatusReport& r) {
              .Text("version", r.version)
              .Text("revision", r.revision)
              .Num("uptime_seconds", r.uptime_seconds)
-             .Add("database", Object().Bool("up", r.database_up).Bool("circuit_open", r.circuit_open).Close())
+             .Add("database", Object()
+                                  .Bool("up", r.database_up)
+                                  .Bool("circuit_open", r.circuit_open)
+                                  .Add("primary", Object()
+                                                      .Text("address", r.primary_address)
+                                                      .Num("timeline", r.primary_timeline)
+                                                      .Num("since", r.primary_since_seconds)
+                                                      .Num("changes_total", r.primary_changes_total)
+                                                      .Close())
+                                  .Close())
              .Add("pool", pool.Close())
              .Add("waiters", Object().Num("count", r.waiters).Num("limit", r.waiters_limit).Close())
              .Add("replicas", Array(replicas))

@@ -36,6 +36,10 @@ struct StatusReport {
 
   bool database_up = false;   // docgate_db_up
   bool circuit_open = false;  // docgate_circuit_open
+  // Where the primary is: docgate_primary_timeline, _since_timestamp_seconds and
+  // _changes_total; its address, given beside (no label carries it).
+  double primary_timeline = 0, primary_since_seconds = 0, primary_changes_total = 0;
+  std::string primary_address;
 
   // The pool. `waiting`: database tasks waiting for a connection (for a slot in the
   // work queue, or in the pool itself); `longest_wait_seconds`: the oldest of them.

@@ -72,18 +72,33 @@ void Cluster::Learn(pqxx::connection& conn) {
     pqxx::nontransaction tx(conn);
     timeline = static_cast<uint32_t>(tx.exec1(kTimelineSql)[0].as<int64_t>());
   }
-  if (timeline == 0 || timeline <= timeline_.load()) return;  // known already, or an old primary's
+  if (timeline == 0) return;  // a standby: not a primary
+  SawPrimary(absl::StrCat(conn.hostname(), ":", conn.port()), timeline, std::chrono::system_clock::now());
+  if (timeline <= timeline_.load()) return;  // known already, or an old primary's
   SetPrimaryTimeline(PrimaryTimeline{timeline, ReadHistory(conn, timeline)});
+}
+
+void Cluster::SawPrimary(const std::string& address, uint32_t timeline, std::chrono::system_clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (timeline < seen_.timeline || (timeline == seen_.timeline && address == seen_.address)) return;
+  if (seen_.timeline != 0) {
+    ++seen_.changes;
+    spdlog::warn("the primary moved: now at {} on timeline {} (was {} on timeline {})", address, timeline,
+                 seen_.address, seen_.timeline);
+  }
+  seen_ = PrimarySeen{address, timeline, now, seen_.changes};
+}
+
+PrimarySeen Cluster::primary() const {
+  std::lock_guard lock(mu_);
+  return seen_;
 }
 
 void Cluster::SetPrimaryTimeline(PrimaryTimeline primary) {
   std::lock_guard lock(mu_);
   if (primary.timeline <= primary_.timeline) return;
-  if (primary_.timeline != 0) {
-    spdlog::warn("the primary is on timeline {} now (was {}): a failover or switchover happened", primary.timeline,
-                 primary_.timeline);
-    reached_.store(0);  // positions of the old timeline past its switch point are not this one's
-  }
+  // Positions of the old timeline past its switch point are not this one's.
+  if (primary_.timeline != 0) reached_.store(0);
   primary_ = std::move(primary);
   timeline_.store(primary_.timeline);
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,14 @@ struct TokenRead {
   uint64_t lsn = 0;               // the position a source must have replayed
   uint64_t ask_xid = 0;           // != 0: the write is on the primary only if this transaction committed there
   absl::Status if_not_committed;  // the answer when it did not (with ask_xid)
+};
+
+// The primary as docgate's connections last found it.
+struct PrimarySeen {
+  std::string address;  // host:port of the connection that found it ("" before any)
+  uint32_t timeline = 0;
+  std::chrono::system_clock::time_point since{};  // when first found there
+  int64_t changes = 0;                            // times it moved (another address or a later timeline) since start-up
 };
 
 // What docgate knows of the PostgreSQL cluster behind the primary: its system
@@ -53,6 +62,11 @@ class Cluster {
   void SetPrimaryTimeline(PrimaryTimeline primary);
   uint32_t timeline() const { return timeline_.load(); }
 
+  // Records where a primary connection found the primary (by Learn; for tests). An
+  // earlier timeline than the one known (an old primary, briefly) is not recorded.
+  void SawPrimary(const std::string& address, uint32_t timeline, std::chrono::system_clock::time_point now);
+  PrimarySeen primary() const;
+
   // Records a WAL position the primary has reached (a write's, a fresh look's).
   void Reached(uint64_t lsn);
   // The highest recorded: the primary is at least there.
@@ -65,6 +79,7 @@ class Cluster {
   std::atomic<uint32_t> timeline_{0};
   mutable std::mutex mu_;
   PrimaryTimeline primary_;  // guarded by mu_
+  PrimarySeen seen_;         // guarded by mu_
 };
 
 }  // namespace docgate::store

@@ -282,7 +282,8 @@ def test_the_dashboard_and_the_alert_rules_are_there_only_when_asked_for(tools, 
     alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
     assert set(alerts) == {"DocgateDatabaseDown", "DocgateCircuitOpen", "DocgatePoolSaturated",
                            "DocgateAcquireWaitHigh", "DocgateWaitersNearLimit", "DocgateReplicaOutOfRotation",
-                           "DocgateReplicaLagging", "DocgateErrorRatioHigh", "DocgateDocumentsDeadLettered"}
+                           "DocgateReplicaLagging", "DocgateErrorRatioHigh", "DocgateDocumentsDeadLettered",
+                           "DocgatePrimaryMoved"}
     readme = (CHART / "README.md").read_text()
     for name, r in alerts.items():
         assert r["annotations"]["runbook_url"].endswith("README.md#" + name.lower())
@@ -308,7 +309,7 @@ def test_promtool_accepts_the_rendered_alert_rules(tools, tmp_path):
     check = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "rules", str(rules)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 9 rules found" in check.stdout
+    assert "SUCCESS: 10 rules found" in check.stdout
 
 
 def test_every_dashboard_panel_has_a_unit_and_follows_the_template_variables():

@@ -24,7 +24,7 @@ DASHBOARD = CHART / "dashboards" / "docgate.json"
 RATE_WINDOW = "15s"  # the alerts' (short, so that one phase's traffic leaves it before the next)
 ALL_ALERTS = {"DocgateDatabaseDown", "DocgateCircuitOpen", "DocgatePoolSaturated", "DocgateAcquireWaitHigh",
               "DocgateWaitersNearLimit", "DocgateReplicaOutOfRotation", "DocgateReplicaLagging",
-              "DocgateErrorRatioHigh", "DocgateDocumentsDeadLettered"}
+              "DocgateErrorRatioHigh", "DocgateDocumentsDeadLettered", "DocgatePrimaryMoved"}
 TEST_VALUES = f"""
 prometheusRule:
   enabled: true
@@ -39,6 +39,7 @@ prometheusRule:
     replicaLagging: {{for: 1s, bytes: 1048576}}
     errorRatioHigh: {{for: 1s, ratio: 0.5, codes: "Unknown|Internal|Unavailable|DataLoss|ResourceExhausted"}}
     documentsDeadLettered: {{for: 1s, window: 5m}}
+    primaryMoved: {{for: 1s, window: 5m}}
 """
 
 
@@ -72,7 +73,7 @@ def stack(tools, docgate_bin, tmp_path):  # noqa: F811  (the fixture imported ab
     replicated = Replicated(docgate_bin)
     try:
         with redis_server() as redis:
-            d = Docgate(docgate_bin, replicated.primary_url, f"--replica-url={replicated.replica_url}",
+            d = Docgate(docgate_bin, both_hosts(replicated), f"--replica-url={replicated.replica_url}",
                         f"--broker-url={redis}/0", "--pool-max=3", "--max-waiters=20", "--acquire-timeout=30s",
                         "--max-replica-lag-bytes=1048576", "--replica-wait-max=1s")
             prometheus = None
@@ -91,6 +92,14 @@ def stack(tools, docgate_bin, tmp_path):  # noqa: F811  (the fixture imported ab
                 d.stop()
     finally:
         replicated.close()
+
+
+def both_hosts(replicated):
+    """The primary's URL naming the standby too, as an HA install's would: libpq keeps
+    the host that accepts writes."""
+    host = re.search(r"@([^/]+)/", replicated.primary_url)[1]
+    url = replicated.primary_url.replace(host, f"{host},127.0.0.1:{replicated.replica_port}")
+    return url + ("&" if "?" in url else "?") + "target_session_attrs=read-write"
 
 
 def load(client, stop, i):
@@ -139,6 +148,7 @@ def test_every_dashboard_query_has_data_and_every_alert_fires_when_its_condition
     seen |= lagging_replica(replicated, prometheus)
     seen |= dead_lettered(client, prometheus)
     seen |= database_down(d, replicated, prometheus)
+    seen |= primary_moved(d, replicated, prometheus)
     assert seen == ALL_ALERTS
 
 
@@ -206,6 +216,19 @@ def dead_lettered(client, prometheus):
     wait_for(lambda: client.get_document(doc.id).status == DocumentStatus.FAILED, 30, interval=0.1,
              what="the document dead-lettered")
     return firing(prometheus, "DocgateDocumentsDeadLettered")
+
+
+def primary_moved(d, replicated, prometheus):
+    """With the primary down, the standby is promoted: docgate's URL names both
+    (target_session_attrs=read-write), so its connections find the primary there, on
+    a new timeline."""
+    before = prometheus.value("max(docgate_primary_timeline)")
+    replicated.replica_sql("SELECT pg_promote()")
+    seen = firing(prometheus, "DocgatePrimaryMoved")
+    assert prometheus.value("max(docgate_primary_timeline)") == before + 1
+    primary = json.loads(d.http_get("/status.json"))["database"]["primary"]
+    assert primary["address"] == f"127.0.0.1:{replicated.replica_port}" and primary["changes_total"] == 1, primary
+    return seen
 
 
 def database_down(d, replicated, prometheus):

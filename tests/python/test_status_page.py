@@ -92,6 +92,9 @@ def expected(key, samples):
         "outbox.oldest_task_seconds": ("docgate_outbox_oldest_task_seconds", {}),
         "leases.active": ("docgate_leases_active", {}),
         "leases.dead_lettered_total": ("docgate_documents_dead_lettered_total", {}),
+        "database.primary.timeline": ("docgate_primary_timeline", {}),
+        "database.primary.since": ("docgate_primary_since_timestamp_seconds", {}),
+        "database.primary.changes_total": ("docgate_primary_changes_total", {}),
     }
     if key in simple:
         name, labels = simple[key]

@@ -72,6 +72,9 @@ std::vector<prometheus::MetricFamily> Families(bool db_up) {
       Family("docgate_replica_in_rotation", "", MetricType::Gauge, {gauge(0, {{"replica", "db-2:5432"}})}),
       Family("docgate_replica_replay_lag_bytes", "", MetricType::Gauge, {gauge(123456, {{"replica", "db-2:5432"}})}),
       Family("docgate_outbox_tasks", "", MetricType::Gauge, {gauge(12)}),
+      Family("docgate_primary_timeline", "", MetricType::Gauge, {gauge(3)}),
+      Family("docgate_primary_since_timestamp_seconds", "", MetricType::Gauge, {gauge(1796558400)}),
+      Family("docgate_primary_changes_total", "", MetricType::Counter, {counter(2)}),
   };
 }
 
@@ -81,6 +84,12 @@ StatusReport Report(bool db_up) {
   errors.Record("GetDocument", 14, "database <unavailable>");
   return BuildStatusReport(Families(db_up), errors.Take(), {{"database-url", "host=db password='****'"}},
                            /*outbox_enabled=*/true, std::chrono::seconds(3725));
+}
+
+StatusReport ReportWithPrimary() {
+  StatusReport r = Report(true);
+  r.primary_address = "pg-b:5432";
+  return r;
 }
 
 TEST(StatusReportTest, ReadsEveryFigureFromTheMetricFamilies) {
@@ -102,18 +111,32 @@ TEST(StatusReportTest, ReadsEveryFigureFromTheMetricFamilies) {
   EXPECT_EQ(r.callers[1].name, "api");
   EXPECT_EQ(r.callers[1].refused_total, 7);
   EXPECT_EQ(r.outbox_backlog, 12);
+  EXPECT_EQ(r.primary_timeline, 3);
+  EXPECT_EQ(r.primary_since_seconds, 1796558400);
+  EXPECT_EQ(r.primary_changes_total, 2);
   EXPECT_EQ(r.uptime_seconds, 3725);
 }
 
 TEST(StatusReportTest, JsonHasEveryFigureUnderItsKey) {
-  const std::string json = StatusJson(Report(true));
+  const std::string json = StatusJson(ReportWithPrimary());
   for (const char* part :
-       {R"("database":{"up":true,"circuit_open":false})", R"("open":5,"busy":3,"idle":2)",
-        R"("longest_wait_seconds":0.25)", R"("waiters":{"count":90,"limit":100})",
+       {R"("database":{"up":true,"circuit_open":false,"primary":{"address":"pg-b:5432","timeline":3,)"
+        R"("since":1796558400,"changes_total":2}})",
+        R"("open":5,"busy":3,"idle":2)", R"("longest_wait_seconds":0.25)", R"("waiters":{"count":90,"limit":100})",
         R"({"name":"db-2:5432","in_rotation":false,"replay_lag_bytes":123456})", R"("by_code":{"Unavailable":1})",
         R"("message":"database <unavailable>")", R"("database-url":"host=db password='****'")"}) {
     EXPECT_THAT(json, HasSubstr(part));
   }
+}
+
+TEST(StatusReportTest, HtmlSaysWhereThePrimaryIsAndSinceWhenAMoveWarns) {
+  const std::string html = StatusHtml(ReportWithPrimary(), 5);
+  EXPECT_THAT(html, HasSubstr(R"(data-key="database.primary.timeline" data-value="3">pg-b:5432, timeline 3<)"));
+  EXPECT_THAT(html, HasSubstr(R"(data-key="database.primary.since" data-value="1796558400">2026-12-06T12:00:00Z<)"));
+  EXPECT_THAT(html, HasSubstr(R"(class="warn" data-key="database.primary.changes_total" data-value="2">)"));
+  StatusReport unknown = Report(false);
+  unknown.primary_timeline = 0;
+  EXPECT_THAT(StatusHtml(unknown, 5), HasSubstr(">not found yet<"));
 }
 
 TEST(StatusReportTest, HtmlShowsTheFiguresEscapedAndTheDatabaseState) {

@@ -213,8 +213,11 @@ class PatroniCluster:
             for node in self.nodes[1:]:
                 node.start()
             for node in self.nodes[1:]:
-                wait_for(lambda: node.state().get("state") == "running" and node.state().get("role") == "replica",
-                         120, interval=0.2, what=f"{node.name} streaming\n{node.log_tail()}")
+                try:
+                    wait_for(lambda: node.state().get("state") == "running" and node.state().get("role") == "replica",
+                             120, interval=0.2, what=f"{node.name} streaming")
+                except AssertionError as e:  # the log as it is now, not as it was before the wait
+                    raise AssertionError(f"{e}; its state {node.state()}\n{node.log_tail()}") from None
             self.set_synchronous(self.synchronous)
             return self
         except BaseException:

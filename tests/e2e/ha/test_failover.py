@@ -8,6 +8,7 @@ reading through the other instance) and a Celery worker draining the outbox, eac
 event (a planned switchover, a killed primary, the old primary rejoining) must
 lose no acknowledged write and no task, and every answer must be true."""
 import collections
+import json
 import random
 import sys
 import threading
@@ -148,6 +149,21 @@ def follow_leader(cluster, old, deadline_s):
     return leader, seen
 
 
+def primary_seen(d):
+    return json.loads(d.http_get("/status.json"))["database"]["primary"]
+
+
+def check_primary_shown(cluster, before, leader, event):
+    """Both instances' status pages say the primary moved: a later timeline, one more
+    move, and (through the multi-host URL) the new leader's address."""
+    def moved():
+        now = [primary_seen(d) for d in cluster.instances]
+        return all(n["timeline"] > b["timeline"] and n["changes_total"] > b["changes_total"]
+                   for n, b in zip(now, before)) and now
+    now = wait_for(moved, 30, interval=0.2, what=f"{event}: the status pages showing the move")
+    assert now[0]["address"] == f"127.0.0.1:{leader.pg_port}", (event, now[0])
+
+
 def check_nothing_lost(cluster, load, event):
     """Every acknowledged write is on the primary now and its task ran; no answer was untrue."""
     assert load.untrue == [], f"{event}: untrue answers {load.untrue[:5]}"
@@ -176,24 +192,28 @@ def test_a_planned_switchover_loses_nothing_and_answers_only_truth(ha):
     ha.wait_synchronous()
     old = ha.leader()
     target = next(n for n in ha.nodes if n is not old)
+    before = [primary_seen(d) for d in ha.instances]
     with Load(ha.instances) as load:
         wait_for(lambda: len(load.acked) > 200, 30, what="writes flowing")
         ha.switchover(to=target)
         _, seen = follow_leader(ha, old, 30)
         wait_for(lambda: len(load.acked_since(seen)) > 200, 60, interval=0.05, what="writes after the switchover")
     check_nothing_lost(ha, load, "switchover")
+    check_primary_shown(ha, before, target, "switchover")
     report("switchover", load, seen)
 
 
 def test_a_killed_primary_is_replaced_with_nothing_lost(ha):
     ha.wait_synchronous()
     old = ha.leader()
+    before = [primary_seen(d) for d in ha.instances]
     with Load(ha.instances) as load:
         wait_for(lambda: len(load.acked) > 200, 30, what="writes flowing")
         old.kill()
-        _, seen = follow_leader(ha, old, 60)
+        new, seen = follow_leader(ha, old, 60)
         wait_for(lambda: len(load.acked_since(seen)) > 200, 60, interval=0.05, what="writes after the failover")
     check_nothing_lost(ha, load, "killed primary")
+    check_primary_shown(ha, before, new, "killed primary")
     report("killed primary", load, seen)
     ha.killed = old
 
