@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "server/store/pg_document_store.h"
 #include "spdlog/spdlog.h"
 
@@ -154,14 +155,31 @@ void ReplicaSet::CheckAll() {
 }
 
 bool ReplicaSet::Poll(Replica& r) {
-  const auto replayed = r.monitor->Run<uint64_t>(&store::PgDocumentStore::ReplayedWalPosition);
-  if (!replayed.ok()) {
-    SetRotation(r, false, "it does not answer: " + std::string(replayed.status().message()));
+  const auto at = r.monitor->Run<store::ReplayPosition>(&store::PgDocumentStore::ReplayedWalPosition);
+  if (!at.ok()) {
+    SetRotation(r, false, "it does not answer: " + std::string(at.status().message()));
     return false;
   }
-  // Replay only moves forward; a restarted replica may report less for a moment.
-  if (*replayed > r.replayed.load()) r.replayed.store(*replayed);
-  cluster_.Reached(*replayed);  // replayed there, so written on the primary
+  if (at->timeline != r.timeline.exchange(at->timeline)) {
+    r.replayed.store(at->lsn);  // another timeline (a failover, a rewind): positions start over
+  } else if (at->lsn > r.replayed.load()) {
+    r.replayed.store(at->lsn);  // replay only moves forward; a restarted replica may report less for a moment
+  }
+  // A source on an earlier timeline than the primary's (a standby still following
+  // the old primary, or an old primary not yet rewound) may lie past the switch
+  // point on WAL the primary does not have: its positions say nothing of tokens.
+  const uint32_t primary = cluster_.timeline();
+  if (primary != 0 && at->timeline != 0 && at->timeline < primary) {
+    const std::string why = absl::StrCat("it is on timeline ", at->timeline, ", before the primary's ", primary,
+                                         ": a failover it has not followed yet");
+    // Said once per primary timeline, whether or not it was in rotation just before.
+    if (r.behind_said.exchange(primary) != primary) {
+      spdlog::warn("replica serves no read replica={} reason=\"{}\"", r.source.name, why);
+    }
+    SetRotation(r, false, why);
+    return false;
+  }
+  if (primary == 0 || at->timeline == primary) cluster_.Reached(at->lsn);  // replayed there, so written
   return true;
 }
 

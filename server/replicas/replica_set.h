@@ -110,6 +110,8 @@ class ReplicaSet {
     std::unique_ptr<store::DocumentStore> store;
     std::unique_ptr<db::WatchedConnection> monitor;  // the monitor thread's only
     std::atomic<uint64_t> replayed{0};
+    std::atomic<uint32_t> timeline{0};     // the one `replayed` is on (0: unknown)
+    std::atomic<uint32_t> behind_said{0};  // the primary's timeline it was last said to be behind
     std::atomic<bool> in_rotation{false};
     prometheus::Gauge* lag = nullptr;
     prometheus::Gauge* rotation = nullptr;

@@ -1,6 +1,7 @@
 #include "server/store/cluster.h"
 
 #include <pqxx/connection>
+#include <pqxx/except>
 #include <pqxx/nontransaction>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +20,12 @@ constexpr char kTimelineSql[] =
 
 std::string LsnText(uint64_t lsn) { return absl::StrFormat("%X/%X", lsn >> 32, lsn & 0xffffffff); }
 
-// 42501: a role that may not call it; 42883: a server without it; 58P01: no such file.
+// A role that may not call it, or a server without it (42501, 42883). By type as
+// well: libpqxx 6.4 leaves sqlstate() empty for a plain exec's error.
 bool IsLasting(const pqxx::sql_error& e) {
-  return e.sqlstate() == "42501" || e.sqlstate() == "42883" || e.sqlstate() == "58P01";
+  return dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::undefined_function*>(&e) != nullptr || e.sqlstate() == "42501" ||
+         e.sqlstate() == "42883";
 }
 
 void SayOnce(std::atomic<bool>& said, const char* message) {
@@ -38,11 +42,14 @@ std::optional<std::vector<TimelineSwitch>> ReadHistory(pqxx::connection& conn, u
     if (!history.has_value()) spdlog::warn("the timeline history file {} does not parse", file);
     return history;
   } catch (const pqxx::sql_error& e) {
-    if (!IsLasting(e)) throw;
+    // Whatever the server said (no right, no such file): the history is unknown, and
+    // the connection is not refused for it. A lost connection is no sql_error.
     static std::atomic<bool> said{false};
-    SayOnce(said,
-            "cannot read the primary's timeline history (pg_read_file): a consistency token from before a "
-            "failover is answered FAILED_PRECONDITION; GRANT EXECUTE ON FUNCTION pg_read_file(text) TO this role");
+    SayOnce(said, IsLasting(e) ? "cannot read the primary's timeline history (pg_read_file): a consistency token "
+                                 "from before a failover is answered FAILED_PRECONDITION; GRANT EXECUTE ON FUNCTION "
+                                 "pg_read_file(text) TO this role"
+                               : "cannot read the primary's timeline history file: a consistency token from before "
+                                 "a failover is answered FAILED_PRECONDITION");
     return std::nullopt;
   }
 }

@@ -121,8 +121,14 @@ constexpr char kTransactionStatus[] = "docgate_transaction_status";
 constexpr char kTransactionStatusSql[] = "SELECT pg_xact_status($1::text::xid8)";
 
 constexpr char kReplayed[] = "docgate_replayed";
+// A standby's timeline: the one its WAL receiver streams (visible to pg_read_all_stats
+// members), else its last restartpoint's, which trails a timeline switch until the
+// next restartpoint. A primary's: its WAL file's.
 constexpr char kReplayedSql[] =
-    "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
+    "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,"
+    " CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
+    " (SELECT timeline_id FROM pg_control_checkpoint()))::int8"
+    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END";
 
 constexpr char kVisibleDocuments[] = "docgate_visible_documents";
 // One row always: the statement's time, and the ids of the rows created after $1.
@@ -456,14 +462,17 @@ absl::StatusOr<uint64_t> PgDocumentStore::CurrentWalPosition(const db::QueryCont
                                       });
 }
 
-uint64_t PgDocumentStore::ReplayedWalPosition(pqxx::connection& conn) {
+ReplayPosition PgDocumentStore::ReplayedWalPosition(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   const pqxx::row row = tx.exec_prepared1(kReplayed);
+  ReplayPosition at;
+  at.timeline = row[1].is_null() ? 0 : static_cast<uint32_t>(row[1].as<int64_t>());
   // NULL on a standby that has replayed nothing yet.
-  if (row[0].is_null()) return 0;
+  if (row[0].is_null()) return at;
   const auto lsn = ParseLsn(row[0].as<std::string>());
   if (!lsn.has_value()) throw std::runtime_error("unexpected WAL position text");
-  return *lsn;
+  at.lsn = *lsn;
+  return at;
 }
 
 }  // namespace docgate::store

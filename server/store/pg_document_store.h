@@ -53,9 +53,9 @@ class PgDocumentStore final : public DocumentStore {
   static CreatedSince IdsCreatedSince(pqxx::connection& conn, int64_t since_us);
 
   // How far the server behind `conn` has replayed WAL: a standby's replay position,
-  // or a primary's current position (a primary has every write). Throws what
-  // libpqxx throws.
-  static uint64_t ReplayedWalPosition(pqxx::connection& conn);
+  // or a primary's current position (a primary has every write); and on which
+  // timeline. Throws what libpqxx throws.
+  static ReplayPosition ReplayedWalPosition(pqxx::connection& conn);
 
  private:
   db::Pool& pool_;

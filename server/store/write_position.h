@@ -16,4 +16,10 @@ struct WritePosition {
   uint64_t before_commit = 0;
 };
 
+// How far a server has replayed WAL, and on which timeline (0: unknown).
+struct ReplayPosition {
+  uint64_t lsn = 0;
+  uint32_t timeline = 0;
+};
+
 }  // namespace docgate::store

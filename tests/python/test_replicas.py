@@ -222,3 +222,50 @@ def test_a_thousand_create_then_read_sequences_across_two_instances_never_miss(s
     assert misses == []
     # The replica lags 500 ms and reads wait up to 3 s for it: it serves them.
     assert outcomes.count("replica") > 900, {o: outcomes.count(o) for o in set(outcomes)}
+
+
+def test_an_old_primary_back_on_the_old_timeline_serves_no_read(start_docgate, docgate_bin):
+    """#33: roles change at a failover. docgate's URL names both nodes (the standby
+    first; libpq keeps the one that takes writes) and --replica-url names the first
+    primary. The primary stops, the standby is promoted (timeline 2, and docgate may
+    not read its history: no grant), and the old primary starts again on its own,
+    unrewound: a server on timeline 1 whose WAL runs on past the switch point. Its
+    position says nothing of timeline 2's tokens: it serves no read, and reads are
+    the new primary's."""
+    from docgate._pb import docgate_pb2
+    r = Replicated(docgate_bin)
+    try:
+        old_host = re.search(r"@([^/?]+)", r.primary_url)[1]
+        both = r.primary_url.replace(old_host, f"127.0.0.1:{r.replica_port},{old_host}")
+        both += ("&" if "?" in both else "?") + "target_session_attrs=read-write"
+        d = start_docgate(both, f"--replica-url={r.primary_url}", "--replica-wait-max=1s")
+        wait_for(lambda: d.health() == "SERVING", 30, what="docgate serving")
+        label = f'{{replica="{old_host}"}}'
+        wait_for(lambda: metric_samples(d, "docgate_replica_in_rotation").get(label) == 1, 30,
+                 what="the primary, as --replica-url, in rotation")
+        stub = d.stub()
+        subprocess.run([SCRIPT, "stop", r.primary_dir, "--immediate"], check=True, capture_output=True)
+        r.replica_sql("SELECT pg_promote()")
+
+        def created():
+            try:
+                return create(stub)
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+                return None
+        wait_for(created, 60, interval=0.2, what="writes on the promoted standby")
+        subprocess.run([SCRIPT, "start", r.primary_dir], check=True, capture_output=True)
+        # WAL of timeline 1 well past anything timeline 2 has written yet.
+        subprocess.run(["psql", r.primary_url, "-qAtc", "CREATE TABLE old_timeline_filler AS"
+                        " SELECT repeat('x', 1000) AS x FROM generate_series(1, 5000)"], check=True,
+                       capture_output=True)
+        wait_for(lambda: "is on timeline 1, before the primary's 2" in d.output(), 30,
+                 what="the old primary answering, and found on the old timeline")
+        assert metric_samples(d, "docgate_replica_in_rotation").get(label) == 0
+        doc_id, token = create(stub)
+        for consistency in (docgate_pb2.CONSISTENCY_UNSPECIFIED, docgate_pb2.MINIMIZE_LATENCY):
+            reply = stub.GetDocument(docgate_pb2.GetDocumentRequest(id=doc_id, consistency_token=token,
+                                                                    consistency=consistency), timeout=10)
+            assert reply.document.id == doc_id and reply.served_by == "primary", reply
+    finally:
+        r.close()
