@@ -43,7 +43,11 @@ namespace {
 constexpr std::chrono::milliseconds kBrokerTimeout{2000};
 
 PrimaryFigures PrimaryFiguresOf(const store::PrimarySeen& seen) {
-  const double since = seen.timeline == 0 ? 0 : std::chrono::duration<double>(seen.since.time_since_epoch()).count();
+  // Whole seconds: a fraction would print differently on /metrics and the status page.
+  const double since =
+      seen.timeline == 0 ? 0
+                         : static_cast<double>(
+                               std::chrono::duration_cast<std::chrono::seconds>(seen.since.time_since_epoch()).count());
   return PrimaryFigures{static_cast<double>(seen.timeline), since, static_cast<double>(seen.changes)};
 }
 
