@@ -7,16 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/store/consistency_token.h"
+#include "server/store/pg_rows.h"
 #include "spdlog/spdlog.h"
 
 namespace docgate::store {
 namespace {
 
-// The primary's timeline: the first eight hex digits of its WAL file's name. 0 on a
-// standby (which Learn is not meant for, but a moved address may lead to).
+// The primary's timeline. 0 on a standby (which Learn is not meant for, but a moved address may lead to).
 constexpr char kTimelineSql[] =
     "SELECT CASE WHEN pg_is_in_recovery() THEN 0"
-    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END";
+    " ELSE " DOCGATE_TIMELINE_OF("pg_current_wal_lsn()") " END";
 
 std::string LsnText(uint64_t lsn) { return absl::StrFormat("%X/%X", lsn >> 32, lsn & 0xffffffff); }
 

@@ -128,7 +128,7 @@ constexpr char kReplayedSql[] =
     "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,"
     " CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
     " (SELECT timeline_id FROM pg_control_checkpoint()))::int8"
-    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END";
+    " ELSE " DOCGATE_TIMELINE_OF("pg_current_wal_lsn()") " END";
 
 constexpr char kVisibleDocuments[] = "docgate_visible_documents";
 // One row always: the statement's time, and the ids of the rows created after $1.

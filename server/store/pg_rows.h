@@ -34,10 +34,13 @@ inline constexpr int kRetriedTasksColumn = 16;  // RetryFailed's task ids, after
 // The outbox's partition being written to: one read of one row per statement.
 #define DOCGATE_TASK_SLOT "(SELECT slot FROM docgate_task_relay)"
 
+// The timeline of a primary's WAL position `lsn` (SQL): the first eight hex digits of
+// its WAL file's name. An error on a standby (pg_walfile_name refuses in recovery).
+#define DOCGATE_TIMELINE_OF(lsn) "('x' || substr(pg_walfile_name(" lsn "), 1, 8))::bit(32)::int8"
+
 // The primary's WAL position and timeline (prepared with PgDocumentStore's statements).
 inline constexpr char kWalPosition[] = "docgate_wal_position";
-inline constexpr char kWalPositionSql[] =
-    "SELECT l::text, ('x' || substr(pg_walfile_name(l), 1, 8))::bit(32)::int8 FROM pg_current_wal_lsn() AS l";
+inline constexpr char kWalPositionSql[] = "SELECT l::text, " DOCGATE_TIMELINE_OF("l") " FROM pg_current_wal_lsn() AS l";
 
 // Selected last by a write: its transaction, and an insert position past a record
 // of it and before its commit record (WritePosition). Read by MarkOf.
