@@ -53,6 +53,11 @@ absl::Status WithSqlState(absl::Status status, const std::string& sqlstate) {
   return status;
 }
 
+bool IsServerError(const std::exception& e) {
+  return dynamic_cast<const pqxx::sql_error*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr;
+}
+
 }  // namespace
 
 absl::StatusCode CodeForSqlState(std::string_view sqlstate) {
@@ -65,19 +70,35 @@ absl::StatusCode CodeForSqlState(std::string_view sqlstate) {
   return absl::StatusCode::kInternal;
 }
 
+std::string SqlStateOfException(const std::exception& e) {
+  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr) return "40001";
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr) return "40P01";
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) return "40003";
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) return "40000";
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr) return "";
+  if (!sql->sqlstate().empty()) return sql->sqlstate();
+  if (dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr) return "42501";
+  return "";
+}
+
 absl::Status StatusFromException(const std::exception& e) {
   // Order matters: in_doubt_error and broken_connection are not sql_errors, but
   // check the most specific first all the same.
+  const std::string state = SqlStateOfException(e);
+  // Creates are idempotent by id, so "unknown" is safe to report as retryable.
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    // Creates are idempotent by id, so "unknown" is safe to report as retryable.
     return absl::UnavailableError(
         "connection lost during commit: the outcome is unknown; retrying with the same id is safe");
+  }
+  if (state == "40003") {
+    return WithSqlState(absl::UnavailableError("the statement's outcome is unknown; retrying with the same id is safe"),
+                        state);
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
     return WithSqlState(absl::UnavailableError("database connection lost"), "08006");
   }
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql != nullptr) {
-    const std::string& state = sql->sqlstate();
+  if (IsServerError(e)) {
     const absl::StatusCode code = CodeForSqlState(state);
     return WithSqlState(absl::Status(code, Describe(code)), state);
   }
@@ -93,8 +114,9 @@ std::optional<std::string> SqlStateOf(const absl::Status& status) {
 bool LeavesConnectionUnusable(const std::exception& e) {
   // A server-reported SQL error leaves the connection usable: libpqxx rolled the
   // transaction back. Anything else (a lost connection, a client-side failure) may not.
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql != nullptr) {
-    return sql->sqlstate().rfind("08", 0) == 0 || sql->sqlstate().rfind("57P", 0) == 0;
+  if (IsServerError(e)) {
+    const std::string state = SqlStateOfException(e);
+    return state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
   }
   return true;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/db/sql_errors.h"
 #include "server/store/consistency_token.h"
 #include "server/store/pg_rows.h"
 #include "spdlog/spdlog.h"
@@ -20,12 +21,10 @@ constexpr char kTimelineSql[] =
 
 std::string LsnText(uint64_t lsn) { return absl::StrFormat("%X/%X", lsn >> 32, lsn & 0xffffffff); }
 
-// A role that may not call it, or a server without it (42501, 42883). By type as
-// well: libpqxx 6.4 leaves sqlstate() empty for a plain exec's error.
+// A role that may not call it, or a server without it (42501, 42883).
 bool IsLasting(const pqxx::sql_error& e) {
-  return dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr ||
-         dynamic_cast<const pqxx::undefined_function*>(&e) != nullptr || e.sqlstate() == "42501" ||
-         e.sqlstate() == "42883";
+  const std::string state = db::SqlStateOfException(e);
+  return state == "42501" || state == "42883";
 }
 
 void SayOnce(std::atomic<bool>& said, const char* message) {

@@ -76,6 +76,42 @@ TEST_F(QueryBoundsTest, ClientCancelCancelsTheRunningQuery) {
   lock.Release();
 }
 
+// What PostgreSQL says of a conflict reaches the client as SPEC says, through the
+// exception types libpqxx really throws (its transaction_rollback is no sql_error): a
+// deadlock is run again, and one that lasts is ABORTED, never INTERNAL.
+TEST_F(QueryBoundsTest, ConflictsAreRunAgainAndALastingOneIsAborted) {
+  const v1::Document d = CreateOk("conflicted");
+  const v1::Document other = CreateOk("conflicted again");
+  {
+    pqxx::nontransaction tx(db_->admin());
+    // The sequence counts attempts (nextval survives a rollback); conflict_upto says
+    // how many deadlock.
+    tx.exec(
+        "CREATE SEQUENCE conflict_attempts; CREATE TABLE conflict_upto (n int); INSERT INTO conflict_upto VALUES (1);"
+        " GRANT ALL ON conflict_attempts, conflict_upto TO docgate;"
+        " CREATE FUNCTION conflict() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+        "   IF nextval('conflict_attempts') <= (SELECT n FROM conflict_upto) THEN"
+        "     RAISE EXCEPTION USING ERRCODE = 'deadlock_detected'; END IF;"
+        "   RETURN NEW; END$$;"
+        " CREATE TRIGGER conflict BEFORE UPDATE ON documents FOR EACH ROW EXECUTE FUNCTION conflict()");
+  }
+  // One deadlock, then the move goes through: the caller never sees it.
+  grpc::ClientContext first;
+  first.set_deadline(std::chrono::system_clock::now() + seconds(10));
+  EXPECT_TRUE(UpdateBehindLock(d.id(), &first).ok());
+  {
+    pqxx::nontransaction tx(db_->admin());
+    EXPECT_EQ(tx.exec1("SELECT last_value FROM conflict_attempts")[0].as<int>(), 2)
+        << "the deadlocked move was not run again";
+    tx.exec("UPDATE conflict_upto SET n = 1000000");
+  }
+  // Deadlocks every time: ABORTED, once the retries are spent.
+  grpc::ClientContext lasting;
+  lasting.set_deadline(std::chrono::system_clock::now() + seconds(10));
+  const grpc::Status s = UpdateBehindLock(other.id(), &lasting);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+}
+
 TEST_F(QueryBoundsTest, TerminatedBackendsAreReplacedWithoutFailedReads) {
   const v1::Document d = CreateOk("survivor");
   // Open every pooled connection, then kill them all.

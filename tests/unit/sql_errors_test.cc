@@ -53,6 +53,30 @@ TEST(SqlErrorsTest, BrokenConnectionIsUnavailableAndUnusable) {
   EXPECT_TRUE(LeavesConnectionUnusable(pqxx::sql_error("x", "q", "57P01")));
 }
 
+// The types libpqxx 6.4 throws for these states, as it throws them (checked against
+// PostgreSQL 15 with RAISE ... USING ERRCODE): a transaction_rollback is no sql_error
+// and carries no state, and insufficient_privilege comes with an empty one. A
+// deadlock was INTERNAL and never retried before they were known by their type.
+TEST(SqlErrorsTest, KnowsTheStatesLibpqxxDropsByTheirType) {
+  const pqxx::serialization_failure serialization("ERROR:  could not serialize access");
+  const pqxx::deadlock_detected deadlock("ERROR:  deadlock detected");
+  const pqxx::transaction_rollback rollback("ERROR:  40002");
+  const pqxx::insufficient_privilege privilege("ERROR:  permission denied", "SELECT 1");
+  EXPECT_EQ(StatusFromException(serialization).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(SqlStateOf(StatusFromException(serialization)).value_or(""), "40001");
+  EXPECT_EQ(StatusFromException(deadlock).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(SqlStateOf(StatusFromException(deadlock)).value_or(""), "40P01");
+  EXPECT_EQ(StatusFromException(rollback).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(SqlStateOfException(privilege), "42501");
+  EXPECT_FALSE(LeavesConnectionUnusable(deadlock));
+  EXPECT_FALSE(LeavesConnectionUnusable(privilege));
+
+  const absl::Status unknown = StatusFromException(pqxx::statement_completion_unknown("ERROR:  40003"));
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(std::string(unknown.message()).find("same id is safe"), std::string::npos);
+  EXPECT_EQ(SqlStateOfException(std::runtime_error("x")), "");
+}
+
 TEST(SqlErrorsTest, NonDatabaseExceptionIsInternal) {
   EXPECT_EQ(StatusFromException(std::runtime_error("x")).code(), absl::StatusCode::kInternal);
 }

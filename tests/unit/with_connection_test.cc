@@ -44,8 +44,8 @@ TEST(WithConnectionTest, TheStatementTimeoutCapsEveryStatementWhateverTheDeadlin
 
 TEST(WithConnectionTest, RetriesConflictsAndOneLostReadWhileTimeRemains) {
   const auto ctx = WithTimeLeft(std::chrono::seconds(10));
-  const absl::Status serialization = StatusFromException(pqxx::sql_error("x", "q", "40001"));
-  const absl::Status deadlock = StatusFromException(pqxx::sql_error("x", "q", "40P01"));
+  const absl::Status serialization = StatusFromException(pqxx::serialization_failure("x"));
+  const absl::Status deadlock = StatusFromException(pqxx::deadlock_detected("x"));
   const absl::Status lost = absl::UnavailableError("database connection lost");
   const absl::Status not_found = absl::NotFoundError("no");
   const absl::Status stale_version = absl::AbortedError("expected_version");  // ours: no SQLSTATE
