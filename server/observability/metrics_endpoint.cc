@@ -1,10 +1,12 @@
 #include "server/observability/metrics_endpoint.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -56,6 +58,35 @@ absl::StatusOr<sockaddr_storage> Resolve(const std::string& address) {
   std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
   freeaddrinfo(found);
   return storage;
+}
+
+// A listening TCP socket on `where`, its port reusable at once after a restart
+// (SO_REUSEADDR: a scraper's connection that this process closed first lingers in
+// TIME_WAIT for a minute and would refuse the bind), but never shared by two
+// processes (no SO_REUSEPORT: a second one would silently take a share of the
+// scrapes). An IPv6 address listens on IPv6 only, as libmicrohttpd does.
+absl::StatusOr<int> ListenOn(const sockaddr_storage& where) {
+  const int fd = ::socket(where.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::UnavailableError(std::strerror(errno));
+  const int on = 1;
+  const socklen_t length = where.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+      (where.ss_family == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0) ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&where), length) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return absl::UnavailableError(std::strerror(error));
+  }
+  return fd;
+}
+
+// The port `fd` is bound to (the one the system chose for port 0).
+int PortOf(int fd) {
+  sockaddr_storage bound{};
+  socklen_t length = sizeof(bound);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) return 0;
+  return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                           : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
 }
 
 }  // namespace
@@ -196,25 +227,25 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Listen(const s
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on ", address, " for metrics: ", where.status().message()));
   }
+  const auto listening = ListenOn(*where);
+  if (!listening.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", address, " for metrics: ", listening.status().message()));
+  }
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint(std::move(render)));
   MetricsEndpoint* self = endpoint.get();
-  // MHD_OPTION_LISTENING_ADDRESS_REUSE 0: no SO_REUSEPORT (libmicrohttpd still sets
-  // SO_REUSEADDR, so a restart is not refused by TIME_WAIT). With it, a second process
-  // could bind the same port and silently take a share of the scrapes; a test run saw
-  // that as scrapes closed without an answer.
+  // The socket is ours (ListenOn says why); libmicrohttpd closes it when it stops.
   const unsigned flags =
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (where->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  self->daemon_ =
-      MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::OnRequest, self, MHD_OPTION_SOCK_ADDR, &*where,
-                       MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
-                       MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::OnConnection,
-                       self, MHD_OPTION_LISTENING_ADDRESS_REUSE, 0u, MHD_OPTION_END);
+  self->daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::OnRequest, self, MHD_OPTION_LISTEN_SOCKET,
+                                   *listening, MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
+                                   MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_THREAD_POOL_SIZE, kThreads,
+                                   MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::OnConnection, self, MHD_OPTION_END);
   if (self->daemon_ == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", address, " for metrics: ", std::strerror(errno)));
+    // Left open: whether libmicrohttpd already closed it is not said.
+    return absl::FailedPreconditionError(absl::StrCat("cannot serve metrics on ", address));
   }
-  const MHD_DaemonInfo* info = MHD_get_daemon_info(self->daemon_, MHD_DAEMON_INFO_BIND_PORT);
-  self->port_ = info == nullptr ? 0 : info->port;
+  self->port_ = PortOf(*listening);
   self->deadlines_->Listening(self->port_);
   return endpoint;
 }

@@ -171,9 +171,9 @@ def wait_for(condition, timeout, interval=0.02, what="condition"):
 class Docgate:
     """A docgate process on a free loopback port, its stderr captured to a file."""
 
-    def __init__(self, binary, database_url, *extra_args, env=None, port=None):
+    def __init__(self, binary, database_url, *extra_args, env=None, port=None, metrics_port=None):
         self.port = port or free_port()
-        self.metrics_port = free_port()
+        self.metrics_port = metrics_port or free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
         full_env["DATABASE_URL"] = database_url

@@ -1,12 +1,13 @@
 """The metrics port is shared by Prometheus and people: clients that connect and then
 send their request slowly, or nothing at all, must not stop a scrape, and docgate
 closes them within its header deadline."""
+import os
 import selectors
 import socket
 import threading
 import time
 
-from docgate_harness import wait_for
+from docgate_harness import Docgate, wait_for
 
 HEADER_DEADLINE = 3.0  # seconds; server/observability/metrics_endpoint.cc
 SLACK = 1.5            # the sweeper's tick, this test's own loop and a busy machine
@@ -115,3 +116,37 @@ def test_scrapes_answer_while_hundreds_of_slow_and_idle_clients_are_connected(da
         assert max(lifetimes) <= HEADER_DEADLINE + SLACK, \
             f"{kind} connections lived up to {max(lifetimes):.2f}s, past the {HEADER_DEADLINE}s header deadline"
     assert d.health() == "SERVING"
+
+
+def lingering_on(port):
+    """How many closed TCP connections of local port `port` linger, in FIN_WAIT2 or
+    TIME_WAIT (/proc/net/tcp: states 05, 06): each refuses a bind without SO_REUSEADDR."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                local, state = row.split()[1], row.split()[3]
+                count += state in ("05", "06") and int(local.rsplit(":", 1)[1], 16) == port
+    return count
+
+
+def test_a_restart_gets_its_metrics_port_back_at_once_after_serving_scrapes(database_url, start_docgate, docgate_bin):
+    """docgate answers every page with "Connection: close" and closes first, so each
+    scrape's connection lingers on the port's side for a minute (TIME_WAIT). The next
+    docgate on the same port (systemd's Restart=, a container restarted in its pod)
+    must still listen, not exit with "Address already in use"."""
+    first = start_docgate(database_url)
+    wait_for(lambda: first.health() == "SERVING", 20, what="SERVING")
+    wait_for(lambda: first.http_get("/metrics") and lingering_on(first.metrics_port), 10,
+             what="a scrape's connection, closed by docgate first, to linger (nothing to test otherwise)")
+    assert first.stop() == 0, first.output()
+    second = Docgate(docgate_bin, database_url, metrics_port=first.metrics_port)
+    try:
+        wait_for(lambda: second.health() == "SERVING" or second.proc.poll() is not None, 20,
+                 what="the second docgate to serve or exit")
+        assert second.proc.poll() is None, f"the restart did not start:\n{second.output()}"
+        assert "docgate_build_info" in second.http_get("/metrics")
+    finally:
+        second.stop()
+        os.unlink(second.log.name)
