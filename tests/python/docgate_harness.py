@@ -174,6 +174,7 @@ class Docgate:
     def __init__(self, binary, database_url, *extra_args, env=None, port=None, metrics_port=None):
         self.port = port or free_port()
         self.metrics_port = metrics_port or free_port()
+        self.answered = False  # health has answered once
         self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
         full_env["DATABASE_URL"] = database_url
@@ -193,13 +194,19 @@ class Docgate:
         return docgate_pb2_grpc.DocumentServiceStub(self.channel)
 
     def health(self, service="docgate.v1.DocumentService"):
-        """SERVING / NOT_SERVING as a string, or None while the port does not answer."""
+        """SERVING / NOT_SERVING as a string, or None while the port does not answer.
+        A process that exited before it ever answered (a bad flag, a port taken) fails
+        the test with its output, rather than leaving it to time out waiting."""
         from docgate._pb import health_pb2, health_pb2_grpc
         try:
             reply = health_pb2_grpc.HealthStub(self.channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1)
         except grpc.RpcError:
+            if not self.answered and self.proc.poll() is not None:
+                raise AssertionError(f"docgate exited with code {self.proc.returncode} before it answered "
+                                     f"health:\n{self.output()[-4000:]}") from None
             return None
+        self.answered = True
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     def metrics_text(self):
