@@ -110,8 +110,17 @@ void Cluster::SetPrimaryTimeline(PrimaryTimeline primary) {
 }
 
 void Cluster::SetSystemIdentifier(uint64_t id) {
-  // Another cluster: the positions seen were the old one's, and bound nothing now.
-  if (known_.load() && system_identifier_.load() != id) reached_.store(0);
+  // Another cluster: the positions seen, the timeline and its history were the old
+  // one's and say nothing of this one (a fresh cluster starts at timeline 1 again,
+  // and judged by the old history its writes would look lost). Its primary is a
+  // move of the primary.
+  if (known_.load() && system_identifier_.load() != id) {
+    std::lock_guard lock(mu_);
+    reached_.store(0);
+    primary_ = PrimaryTimeline{};
+    timeline_.store(0);
+    seen_ = PrimarySeen{seen_.address, 0, seen_.since, seen_.changes + (seen_.timeline != 0 ? 1 : 0)};
+  }
   system_identifier_.store(id);
   known_.store(true);
 }

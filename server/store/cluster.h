@@ -44,7 +44,7 @@ class Cluster {
   void Learn(pqxx::connection& conn);
 
   // Set for tests, and by Learn. A different identifier than before (the URL now
-  // leads to another cluster) forgets the positions seen.
+  // leads to another cluster) forgets the positions seen and the timeline.
   void SetSystemIdentifier(uint64_t id);
 
   // nullopt until a primary connection has opened: a token cannot be checked yet.

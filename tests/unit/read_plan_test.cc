@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <vector>
+
 #include "docgate/v1/docgate.pb.h"
 #include "server/store/cluster.h"
 #include "server/store/consistency_token.h"
@@ -69,6 +72,31 @@ TEST(ClusterTest, RemembersTheFurthestPositionAndForgetsItForAnotherCluster) {
   EXPECT_EQ(cluster.reached(), 100u);
   cluster.SetSystemIdentifier(kSystemIdentifier + 1);
   EXPECT_EQ(cluster.reached(), 0u);
+}
+
+TEST(ClusterTest, AnotherClusterBehindTheUrlStartsItsTimelineAfresh) {
+  store::Cluster cluster;
+  cluster.SetSystemIdentifier(kSystemIdentifier);
+  const auto t0 = std::chrono::system_clock::time_point{} + std::chrono::hours(1);
+  cluster.SawPrimary("pg-a:5432", 3, t0);
+  cluster.SetPrimaryTimeline(store::PrimaryTimeline{3, std::vector<store::TimelineSwitch>{{1, 0x1000}, {2, 0x2000}}});
+  // A fresh cluster (initdb'd again, or another one at the same address) starts at timeline 1.
+  cluster.SetSystemIdentifier(kSystemIdentifier + 1);
+  EXPECT_EQ(cluster.timeline(), 0u);
+  cluster.SawPrimary("pg-a:5432", 1, t0 + std::chrono::minutes(1));
+  cluster.SetPrimaryTimeline(store::PrimaryTimeline{1, std::vector<store::TimelineSwitch>{}});
+  EXPECT_EQ(cluster.timeline(), 1u);
+  EXPECT_EQ(cluster.primary().timeline, 1u);
+  EXPECT_EQ(cluster.primary().since, t0 + std::chrono::minutes(1));
+  EXPECT_EQ(cluster.primary().changes, 1);
+  // Its tokens are read at their position, not judged by the old cluster's history
+  // (there, timeline 1 ended at 0x1000, and this write would be DATA_LOSS).
+  const std::string token =
+      store::EncodeConsistencyToken(kSystemIdentifier + 1, store::WritePosition{0x5000, 1, 7, 0x4800});
+  const auto read = cluster.ReadWith(token);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->lsn, 0x5000u);
+  EXPECT_EQ(read->ask_xid, 0u);
 }
 
 }  // namespace
