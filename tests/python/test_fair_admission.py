@@ -65,9 +65,13 @@ def labelled(dg, name, **labels):
 
 
 def slot_wait_p99_ms(dg, caller):
-    """The bucket bound under which 99 % of the caller's waits for a slot fell."""
+    """The bucket bound under which 99 % of the caller's waits for a slot fell. A
+    scrape may time out while a flood still holds the machine (under the sanitizers
+    it did): scraped again until one answers."""
+    page = wait_for(dg.metrics_text, 30, interval=0.2, what="a /metrics scrape to answer")
     buckets = [(float(le), float(v)) for le, v in re.findall(
-        rf'^docgate_caller_wait_seconds_bucket\{{caller="{caller}",le="([^"]+)"\}} (\S+)$', dg.metrics_text(), re.M)]
+        rf'^docgate_caller_wait_seconds_bucket\{{caller="{caller}",le="([^"]+)"\}} (\S+)$', page, re.M)]
+    assert buckets, f"no docgate_caller_wait_seconds for caller {caller!r} on /metrics"
     total = buckets[-1][1]
     return next(le for le, count in buckets if count >= 0.99 * total) * 1000
 
