@@ -70,6 +70,10 @@ class FairScheduler {
     std::string caller;
     Task task;
     double charged_ms = 0;  // give it back to Done
+    // Its caller had more work than the share cap lets it run while others were
+    // active: the others' tasks should have the CPU first (WorkQueue runs it on a
+    // thread of lower CPU priority).
+    bool over_share = false;
   };
 
   // The next task to start in one of `slots`: the first waiting task of the caller
@@ -97,6 +101,7 @@ class FairScheduler {
     c.pass += next.charged_ms / Weight(c);
     last_pass_ = std::max(last_pass_, c.pass);
     c.held_to_share = !c.queue.empty() && c.running >= c.cap;
+    next.over_share = reserves.contended && c.running + static_cast<int>(c.queue.size()) > c.cap;
     return next;
   }
 

@@ -1,6 +1,13 @@
 #include "server/exec/work_queue.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
+#include <mutex>
 
 #include "spdlog/spdlog.h"
 
@@ -47,6 +54,22 @@ absl::Status StatusOf(Refusal refusal, const std::string& caller) {
 }
 
 double Milliseconds(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Raises the calling thread's nice value by `step` (Linux keeps one per thread).
+// Without it the thread still works, at the priority it had: logged once.
+void LowerThisThreadsCpuPriority(int step) {
+  const auto self = static_cast<id_t>(gettid());
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, self);
+  if (errno == 0 && setpriority(PRIO_PROCESS, self, std::min(nice + step, 19)) == 0) return;
+  static std::once_flag logged;
+  std::call_once(logged, [error = errno] {
+    spdlog::warn(
+        "could not lower the CPU priority of the workers for callers over their share ({}); they run at "
+        "the usual priority",
+        std::strerror(error));
+  });
+}
 
 }  // namespace
 
@@ -149,14 +172,48 @@ void WorkQueue::WorkerLoop() {
     }
     ++running_;
     CountLocked(next->task.caller, +1, -1);
+    if (next->over_share) {
+      HandOverLocked(std::move(*next));
+      continue;
+    }
     lock.unlock();
     RunTask(*next);
     lock.lock();
-    --running_;
-    CountLocked(next->task.caller, -1, 0);
-    // A slot is free, and the caller may be under its own cap again.
-    work_cv_.notify_one();
+    EndedLocked(*next);
   }
+}
+
+void WorkQueue::HandOverLocked(Scheduler::Started&& started) {
+  over_share_.push_back(std::move(started));
+  if (over_share_.size() > idle_over_share_workers_) {
+    over_share_workers_.emplace_back([this] { OverShareWorkerLoop(); });
+  } else {
+    over_share_cv_.notify_one();
+  }
+}
+
+void WorkQueue::OverShareWorkerLoop() {
+  LowerThisThreadsCpuPriority(kOverShareNice);
+  std::unique_lock lock(mu_);
+  while (true) {
+    ++idle_over_share_workers_;
+    over_share_cv_.wait(lock, [this] { return !over_share_.empty() || stopping_; });
+    --idle_over_share_workers_;
+    if (over_share_.empty()) return;  // stopping; what was handed over has run
+    Scheduler::Started next = std::move(over_share_.front());
+    over_share_.pop_front();
+    lock.unlock();
+    RunTask(next);
+    lock.lock();
+    EndedLocked(next);
+  }
+}
+
+void WorkQueue::EndedLocked(const Scheduler::Started& started) {
+  --running_;
+  CountLocked(started.task.caller, -1, 0);
+  // A slot is free, and the caller may be under its own cap again.
+  work_cv_.notify_one();
 }
 
 void WorkQueue::RunTask(Scheduler::Started& started) {
@@ -252,6 +309,13 @@ void WorkQueue::Shutdown() {
   for (auto& task : left) Refuse(task.caller, Refusal::kShuttingDown, task.reject);
   for (auto& worker : workers_) worker.join();
   workers_.clear();
+  // No more hand-overs now; the over-share workers end once what they hold has run.
+  {
+    std::lock_guard lock(mu_);
+    over_share_cv_.notify_all();
+  }
+  for (auto& worker : over_share_workers_) worker.join();
+  over_share_workers_.clear();
   if (timer_.joinable()) timer_.join();
 }
 

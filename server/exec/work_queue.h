@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -47,8 +48,18 @@ class AdmissionObserver {
 // wait for a connection), and which waiting task starts next is chosen by weighted
 // fair queuing across callers (FairScheduler; AdmissionPolicy). Bounded per caller
 // and in all. Expiry is read on the injected clock. Thread-safe.
+//
+// The CPU is shared like the slots: a task whose caller has more work than the
+// share cap lets it run while others are active runs on a thread of lower CPU
+// priority (nice + kOverShareNice), so that on a busy machine the others' short
+// calls are not left waiting for a core behind a flood's long ones. Alone, or with
+// the share cap off, every task runs on the ordinary workers.
 class WorkQueue {
  public:
+  // How much lower the CPU priority of the over-share workers is (a nice value
+  // step; raising it needs no privilege).
+  static constexpr int kOverShareNice = 10;
+
   using Run = std::function<void()>;
   using Reject = std::function<void(absl::Status)>;
 
@@ -120,6 +131,10 @@ class WorkQueue {
   using Scheduler = FairScheduler<Task>;
 
   void WorkerLoop();
+  // Runs the tasks WorkerLoop hands over (over_share), at lower CPU priority.
+  void OverShareWorkerLoop();
+  void HandOverLocked(Scheduler::Started&& started);
+  void EndedLocked(const Scheduler::Started& started);
   void TimerLoop();
   void AddWorkersLocked();
   void RunTask(Scheduler::Started& started);
@@ -147,6 +162,12 @@ class WorkQueue {
   Clock::time_point timer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  // Started tasks handed over to the over-share workers, which are made as they are
+  // needed (no more than the slots); guarded by mu_.
+  std::deque<Scheduler::Started> over_share_;
+  std::condition_variable over_share_cv_;
+  size_t idle_over_share_workers_ = 0;
+  std::vector<std::thread> over_share_workers_;
   std::thread timer_;
 };
 

@@ -4,6 +4,7 @@ alongside to show what it replaces.
 
 The flood and the interactive load come from bench/loadgen (C++, async gRPC), so that
 the client side adds no noise of its own; bench/fair_admission.py is the longer run."""
+import glob
 import json
 import os
 import re
@@ -117,6 +118,20 @@ def test_the_interactive_caller_keeps_its_latency_next_to_a_flood_and_fifo_starv
         assert fifo["p50_us"] >= 10 * fair["p99_us"], summary
 
 
+def lowered_cpu_priority(dg):
+    """How much higher the highest nice value among docgate's threads is than its
+    main thread's (Linux keeps one per thread)."""
+    def nice(stat):
+        try:
+            with open(stat) as f:
+                return int(f.read().rsplit(")", 1)[1].split()[16])
+        except FileNotFoundError:  # the thread has ended
+            return None
+    main = nice(f"/proc/{dg.proc.pid}/stat")
+    threads = [n for n in map(nice, glob.glob(f"/proc/{dg.proc.pid}/task/*/stat")) if n is not None]
+    return max(threads) - main
+
+
 def long_lists(loadgen_bin, dg, seconds, concurrency=96):
     return loadgen(loadgen_bin, dg, "--scenario", "list", "--page-size", "1000", "--caller", "batch",
                    "--concurrency", str(concurrency), "--warmup", "0.5", "--duration", str(seconds))
@@ -139,6 +154,8 @@ def api_next_to_long_lists(start_docgate, database_url, loadgen_bin, *args):
     for run in (alone, api, flooded):
         assert run["errors"] == {}, run
     assert flooded["throughput"] > 0
+    # The flood's calls ran on the workers of lower CPU priority, and only with the cap.
+    assert lowered_cpu_priority(dg) == (0 if args else 10)
     return alone["p99_us"], api["p99_us"], page
 
 

@@ -2,6 +2,8 @@
 // early refusals and live reconfiguration. (FairScheduler's shares over time are
 // simulated in fair_scheduler_test.cc.)
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <future>
 #include <map>
@@ -18,6 +20,8 @@ namespace {
 using testing::Eventually;
 using testing::FakeClock;
 constexpr auto kLater = std::chrono::hours(1);
+
+int ThisThreadsNice() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())); }
 
 class RecordingObserver final : public AdmissionObserver {
  public:
@@ -56,6 +60,7 @@ class Tasks {
           {
             std::lock_guard lock(mu_);
             started_.push_back(name);
+            nice_of_[name] = ThisThreadsNice();
           }
           TakeTime();
         },
@@ -69,7 +74,7 @@ class Tasks {
     auto started = std::make_shared<std::promise<void>>();
     queue_.Submit(
         WorkQueue::Ticket{caller, clock_.Now() + kLater},
-        [this, started, released = released_.get_future().share()] {
+        [this, started, released = released_when_] {
           started->set_value();
           released.wait();
           TakeTime();
@@ -83,6 +88,11 @@ class Tasks {
     std::lock_guard lock(mu_);
     return started_;
   }
+  // The nice value of the thread the task `name` ran on.
+  int NiceOf(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    return nice_of_.at(name);
+  }
   bool StartedCount(size_t n) const {
     return Eventually([&] { return started().size() >= n; });
   }
@@ -95,8 +105,10 @@ class Tasks {
   WorkQueue& queue_;
   Clock& clock_;
   std::promise<void> released_;
+  std::shared_future<void> released_when_ = released_.get_future().share();  // every blocker's
   mutable std::mutex mu_;
   std::vector<std::string> started_;
+  std::map<std::string, int> nice_of_;
 };
 
 AdmissionPolicy Fair() { return AdmissionPolicy{}; }
@@ -248,6 +260,45 @@ TEST(AdmissionTest, MoreSlotsStartWaitingWorkAtOnceAndFewerStartNothingUntilUnde
   EXPECT_EQ(queue.Load().at("d").queued, 1u);
   second.Release();
   EXPECT_TRUE(second.StartedCount(1));
+}
+
+// The CPU is shared like the slots: while another caller is active, the tasks of
+// a caller with more work than its share run at lower CPU priority; alone, or
+// within its share, at the usual one.
+TEST(AdmissionTest, AFloodOverItsShareRunsAtLowerCpuPriorityAndAloneAtTheUsualOne) {
+  const int usual = ThisThreadsNice();
+  if (usual > 19 - WorkQueue::kOverShareNice) GTEST_SKIP() << "the test already runs at nice " << usual;
+  FakeClock clock;
+  WorkQueue queue({2, 100, Fair()}, clock);
+  Tasks tasks(queue, clock);
+  tasks.Add("batch", "alone");
+  ASSERT_TRUE(tasks.StartedCount(1));
+  tasks.Block("api");    // api active, with one slot: batch may hold the other
+  tasks.Block("batch");  // and holds it while its work queues
+  for (int i = 0; i < 3; ++i) tasks.Add("batch", "batch-" + std::to_string(i));
+  tasks.Release();
+  ASSERT_TRUE(tasks.StartedCount(4));
+  tasks.Add("api", "api");
+  ASSERT_TRUE(tasks.StartedCount(5));
+  EXPECT_EQ(tasks.NiceOf("alone"), usual) << "a caller alone";
+  EXPECT_EQ(tasks.NiceOf("batch-0"), usual + WorkQueue::kOverShareNice) << "two more waiting beyond its one slot";
+  EXPECT_EQ(tasks.NiceOf("batch-1"), usual + WorkQueue::kOverShareNice) << "one more waiting";
+  EXPECT_EQ(tasks.NiceOf("batch-2"), usual) << "its last task is within its share";
+  EXPECT_EQ(tasks.NiceOf("api"), usual) << "never over its share";
+}
+
+TEST(AdmissionTest, WithoutTheShareCapEveryTaskRunsAtTheUsualCpuPriority) {
+  FakeClock clock;
+  AdmissionPolicy policy = Fair();
+  policy.share_cap = false;
+  WorkQueue queue({2, 100, policy}, clock);
+  Tasks tasks(queue, clock);
+  tasks.Block("api");
+  tasks.Block("batch");
+  for (int i = 0; i < 3; ++i) tasks.Add("batch", "batch-" + std::to_string(i));
+  tasks.Release();
+  ASSERT_TRUE(tasks.StartedCount(3));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(tasks.NiceOf("batch-" + std::to_string(i)), ThisThreadsNice());
 }
 
 }  // namespace
