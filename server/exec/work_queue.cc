@@ -116,7 +116,8 @@ std::optional<Refusal> WorkQueue::RefuseAtSubmitLocked(const Ticket& ticket, Clo
   const std::string& lane = LaneOf(ticket.caller);
   const auto due = std::min(ticket.start_by, ticket.deadline);
   const double wait_ms = scheduler_.EstimatedWaitMs(lane);
-  if (due != Clock::time_point::max() && wait_ms > 0 && wait_ms > Milliseconds(due - now)) {
+  // A due time already past is compared, not subtracted from (it may be the far past).
+  if (due != Clock::time_point::max() && wait_ms > 0 && (due <= now || wait_ms > Milliseconds(due - now))) {
     return scheduler_.AtRunningCap(lane) ? Refusal::kCallerRunningCap : Refusal::kWouldMissDeadline;
   }
   return std::nullopt;

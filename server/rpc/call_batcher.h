@@ -100,11 +100,17 @@ class CallBatcher {
   // A drain task: serves the lane's batches until nothing is pending. The WorkQueue
   // bounds its wait by the earliest acquire time of the calls then pending, and
   // refuses it at once only when even the latest deadline among them cannot be met.
+  // Another drain of the lane may have taken every pending call since this one was
+  // counted in flight: then it ends here (and its deadline would be the far past).
   static void Schedule(const std::shared_ptr<State>& state, const std::string& caller) {
     WorkQueue::Ticket ticket{caller};
     ticket.deadline = Clock::time_point::min();
     {
       std::lock_guard lock(state->mu);
+      if (state->lanes[caller].pending.empty()) {
+        EndDrainLocked(*state, caller);
+        return;
+      }
       for (const Call& c : state->lanes[caller].pending) {
         ticket.start_by = std::min(ticket.start_by, c.ctx.acquire_by);
         ticket.deadline = std::max(ticket.deadline, c.ctx.deadline);

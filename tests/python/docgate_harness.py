@@ -175,6 +175,7 @@ class Docgate:
         self.port = port or free_port()
         self.metrics_port = metrics_port or free_port()
         self.answered = False  # health has answered once
+        self.stopped = False  # by stop(), not by itself
         self.log = tempfile.NamedTemporaryFile(prefix="docgate-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCGATE_") and k != "DATABASE_URL"}
         full_env["DATABASE_URL"] = database_url
@@ -235,6 +236,7 @@ class Docgate:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        self.stopped = True
         self.channel.close()
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -256,6 +258,11 @@ def start_docgate(docgate_bin):
 
     yield start
     for d in started:
+        if not d.stopped and d.proc.poll() is not None:
+            # It ended by itself (a crash, a sanitizer's report): what it said goes
+            # into the test's report before its log is removed.
+            print(f"docgate (pid {d.proc.pid}) exited with code {d.proc.returncode} during the test; "
+                  f"its output:\n{d.output()[-8000:]}")
         d.stop()
         os.unlink(d.log.name)
 

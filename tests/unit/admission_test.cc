@@ -202,6 +202,8 @@ TEST(AdmissionTest, WorkThatCannotStartBeforeItsDeadlineIsRefusedAtOnce) {
   // Another caller is not behind batch's backlog: its task may wait.
   EXPECT_TRUE(tasks.Add("api", "api", clock.Now() + std::chrono::milliseconds(5))->ok());
   EXPECT_EQ(observer.refused(), std::vector<std::string>{"batch:would_miss_deadline"});
+  // A deadline long past (the far past: no arithmetic on it overflows) is refused too.
+  EXPECT_EQ(tasks.Add("batch", "late", Clock::time_point::min())->code(), absl::StatusCode::kUnavailable);
   tasks.Release();
   ASSERT_TRUE(tasks.StartedCount(22));
 }
