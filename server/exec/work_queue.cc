@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <system_error>
 
 #include "spdlog/spdlog.h"
 
@@ -173,10 +174,7 @@ void WorkQueue::WorkerLoop() {
     }
     ++running_;
     CountLocked(next->task.caller, +1, -1);
-    if (next->over_share) {
-      HandOverLocked(std::move(*next));
-      continue;
-    }
+    if (next->over_share && HandOverLocked(*next)) continue;
     lock.unlock();
     RunTask(*next);
     lock.lock();
@@ -184,13 +182,22 @@ void WorkQueue::WorkerLoop() {
   }
 }
 
-void WorkQueue::HandOverLocked(Scheduler::Started&& started) {
-  over_share_.push_back(std::move(started));
-  if (over_share_.size() > idle_over_share_workers_) {
-    over_share_workers_.emplace_back([this] { OverShareWorkerLoop(); });
-  } else {
-    over_share_cv_.notify_one();
+bool WorkQueue::HandOverLocked(Scheduler::Started& started) {
+  if (over_share_.size() >= idle_over_share_workers_) {  // none idle is left for it
+    try {
+      over_share_workers_.emplace_back([this] { OverShareWorkerLoop(); });
+    } catch (const std::system_error& e) {  // out of threads (a pids limit): this worker runs it
+      static std::once_flag logged;
+      std::call_once(logged, [&e] {
+        spdlog::warn("could not start a worker for callers over their share ({}); their work runs on the usual ones",
+                     e.what());
+      });
+      return false;
+    }
   }
+  over_share_.push_back(std::move(started));
+  over_share_cv_.notify_one();
+  return true;
 }
 
 void WorkQueue::OverShareWorkerLoop() {

@@ -133,7 +133,9 @@ class WorkQueue {
   void WorkerLoop();
   // Runs the tasks WorkerLoop hands over (over_share), at lower CPU priority.
   void OverShareWorkerLoop();
-  void HandOverLocked(Scheduler::Started&& started);
+  // Hands `started` over to an over-share worker (moved from); false, and `started`
+  // untouched, when no worker could be made for it.
+  bool HandOverLocked(Scheduler::Started& started);
   void EndedLocked(const Scheduler::Started& started);
   void TimerLoop();
   void AddWorkersLocked();

@@ -146,23 +146,13 @@ class CallBatcher {
         pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
       }
       ServeBatch(*state, batch);
-      if (state->work_queue.queued() > 0) return Yield(state, caller);
+      // With other work waiting for a slot, the lane's next batch queues again, so
+      // that admission, not this loop, decides who goes next (a loop that kept its
+      // slot while calls kept coming would hold it for good, and fair admission
+      // would charge one long task for all its batches). Schedule ends the drain
+      // when nothing is pending.
+      if (state->work_queue.queued() > 0) return Schedule(state, caller);
     }
-  }
-
-  // After a batch, with other work waiting for a slot: the lane's next batch queues
-  // again, so that admission, not this loop, decides who goes next (a loop that
-  // kept its slot while calls kept coming would hold it for good, and fair
-  // admission would charge one long task for all its batches).
-  static void Yield(const std::shared_ptr<State>& state, const std::string& caller) {
-    {
-      std::lock_guard lock(state->mu);
-      if (state->lanes[caller].pending.empty()) {
-        EndDrainLocked(*state, caller);
-        return;
-      }
-    }
-    Schedule(state, caller);
   }
 
   static void ServeBatch(State& state, std::vector<Call>& batch) {
